@@ -1,0 +1,1 @@
+"""One module per `perflab` subcommand: `configure(parser)` and `main(args)`."""

@@ -1,0 +1,198 @@
+"""Measurements as plain, immutable data, saved as versioned JSON.
+
+The minimal contract of `results.json` (outside tools rely on it):
+
+    {"schema": "perflab.results/1",
+     "environment": {...},
+     "cases": [{"name", "scale", "variants": [
+         {"name", "kind", "description",
+          "metrics": {METRIC: {"unit", "median", "ci_low", "ci_high", "samples": [...]}}}]}]}
+
+Beyond it each case also records its title, its table metrics (label, unit,
+which direction is better) and notes (e.g. a repetition budget that ran out).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from perflab.errors import ResultsFileError
+from perflab.measure._case import KINDS, Metric
+from perflab.measure._stats import Summary, median_ci
+
+__all__ = ["SCHEMA", "CaseResult", "MetricSamples", "Results", "VariantResult", "load", "save"]
+
+SCHEMA = "perflab.results/1"
+
+
+@dataclass(frozen=True)
+class MetricSamples:
+    unit: str
+    samples: tuple[float, ...]
+
+    @property
+    def summary(self) -> Summary:
+        return median_ci(self.samples)
+
+    def to_json(self) -> dict[str, Any]:
+        s = self.summary
+        return {
+            "unit": self.unit,
+            "median": s.median,
+            "ci_low": s.ci_low,
+            "ci_high": s.ci_high,
+            "confidence": round(s.confidence, 4),
+            "samples": list(self.samples),
+        }
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    name: str
+    kind: str
+    description: str
+    metrics: Mapping[str, MetricSamples]
+    error: str | None = None  # a variant that could not run (e.g. a missing reference tool)
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    name: str
+    title: str
+    scale: str
+    variants: Sequence[VariantResult]
+    table: Sequence[Metric]
+    notes: Sequence[str] = ()
+
+    def variant(self, name: str) -> VariantResult:
+        for v in self.variants:
+            if v.name == name:
+                return v
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class Results:
+    environment: Mapping[str, Any]
+    cases: Sequence[CaseResult] = field(default_factory=tuple)
+
+
+def _variant_json(v: VariantResult) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": v.name,
+        "kind": v.kind,
+        "description": v.description,
+        "metrics": {k: m.to_json() for k, m in v.metrics.items()},
+    }
+    if v.error:
+        out["error"] = v.error
+    return out
+
+
+def to_json(results: Results) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "environment": dict(results.environment),
+        "cases": [
+            {
+                "name": c.name,
+                "title": c.title,
+                "scale": c.scale,
+                "table": [
+                    {"name": m.name, "label": m.label, "unit": m.unit, "better": m.better}
+                    for m in c.table
+                ],
+                "notes": list(c.notes),
+                "variants": [_variant_json(v) for v in c.variants],
+            }
+            for c in results.cases
+        ],
+    }
+
+
+def save(results: Results, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(to_json(results), indent=1) + "\n", encoding="utf-8")
+
+
+def _require(obj: Any, key: str, kind: type, where: str, path: str) -> Any:
+    if not isinstance(obj, dict) or key not in obj:
+        raise ResultsFileError(f"missing key {key!r} in {where}", path=path)
+    value = obj[key]
+    if not isinstance(value, kind):
+        raise ResultsFileError(
+            f"{where}.{key}: expected {kind.__name__}, got {type(value).__name__}", path=path
+        )
+    return value
+
+
+def from_json(data: Any, path: str = "<results>") -> Results:
+    schema = _require(data, "schema", str, "results", path)
+    if schema != SCHEMA:
+        raise ResultsFileError(f"schema {schema!r} is not {SCHEMA!r}", path=path)
+    env = _require(data, "environment", dict, "results", path)
+    cases = []
+    for i, c in enumerate(_require(data, "cases", list, "results", path)):
+        where = f"cases[{i}]"
+        variants = []
+        for j, v in enumerate(_require(c, "variants", list, where, path)):
+            vwhere = f"{where}.variants[{j}]"
+            kind = _require(v, "kind", str, vwhere, path)
+            if kind not in KINDS:
+                raise ResultsFileError(f"{vwhere}.kind: unknown kind {kind!r}", path=path)
+            metrics = {}
+            for name, m in _require(v, "metrics", dict, vwhere, path).items():
+                mwhere = f"{vwhere}.metrics.{name}"
+                samples = _require(m, "samples", list, mwhere, path)
+                if not samples or not all(isinstance(x, int | float) for x in samples):
+                    raise ResultsFileError(f"{mwhere}.samples: expected numbers", path=path)
+                unit = _require(m, "unit", str, mwhere, path)
+                metrics[name] = MetricSamples(unit, tuple(float(x) for x in samples))
+            variants.append(
+                VariantResult(
+                    name=_require(v, "name", str, vwhere, path),
+                    kind=kind,
+                    description=str(v.get("description", "")),
+                    metrics=metrics,
+                    error=v.get("error"),
+                )
+            )
+        table = [
+            Metric(
+                str(t["name"]),
+                str(t.get("label", t["name"])),
+                str(t.get("unit", "")),
+                "higher" if t.get("better") == "higher" else "lower",
+            )
+            for t in c.get("table", [])
+            if isinstance(t, dict) and "name" in t
+        ]
+        cases.append(
+            CaseResult(
+                name=_require(c, "name", str, where, path),
+                title=str(c.get("title", c["name"])),
+                scale=_require(c, "scale", str, where, path),
+                variants=variants,
+                table=table,
+                notes=tuple(str(n) for n in c.get("notes", [])),
+            )
+        )
+    return Results(environment=env, cases=cases)
+
+
+def load(path: Path) -> Results:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ResultsFileError(f"cannot read results file: {exc.strerror}", path=str(path)) from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ResultsFileError(
+            f"not valid JSON: {exc.msg}", path=str(path), line=exc.lineno, column=exc.colno
+        ) from exc
+    return from_json(data, str(path))

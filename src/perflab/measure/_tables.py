@@ -1,0 +1,208 @@
+"""The two tables of a case, and the comparison of two results files.
+
+- the guide-style results table: Metric | Before | After | Improvement,
+  baseline against the last step of the ladder;
+- the ladder table: each step's own effect against the step before it, and
+  the cumulative effect against the baseline; references apart, against the
+  last step;
+- `compare_tables`: benchstat's old/new/delta per metric, with a geometric mean.
+
+An effect is printed as a ratio only when Mann-Whitney says it is significant
+(p < 0.05); otherwise as `~`, so noise is never reported as an improvement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from perflab.measure._case import Metric
+from perflab.measure._format import Table, format_p, format_ratio, format_value
+from perflab.measure._records import CaseResult, MetricSamples, Results, VariantResult
+from perflab.measure._stats import geometric_mean, is_significant, mann_whitney_p
+
+__all__ = [
+    "Effect",
+    "compare_tables",
+    "effect",
+    "geomean_improvement",
+    "guide_table",
+    "ladder",
+    "ladder_table",
+    "references_table",
+]
+
+
+@dataclass(frozen=True)
+class Effect:
+    """How much better `new` is than `old` (> 1 is better), and whether it is real."""
+
+    ratio: float
+    p: float
+
+    @property
+    def significant(self) -> bool:
+        return is_significant(self.p)
+
+    def text(self, unit: str = "") -> str:
+        if not self.significant:
+            return "~"
+        if unit == "B":
+            change = 1 - 1 / self.ratio if self.ratio else 0.0
+            return f"{abs(change) * 100:.0f}% {'less' if change >= 0 else 'more'}"
+        suffix = "" if self.ratio >= 1 else " (worse)"
+        return format_ratio(self.ratio) + suffix
+
+
+def effect(old: MetricSamples, new: MetricSamples, better: str) -> Effect:
+    before, after = old.summary.median, new.summary.median
+    if better == "higher":
+        ratio = after / before if before else float("inf")
+    else:
+        ratio = before / after if after else float("inf")
+    return Effect(ratio, mann_whitney_p(old.samples, new.samples))
+
+
+def ladder(case: CaseResult) -> list[VariantResult]:
+    """Baseline and steps in order: the variants that measured without error."""
+    return [v for v in case.variants if v.kind != "reference" and not v.error]
+
+
+def _cell(v: VariantResult, metric: Metric) -> str:
+    m = v.metrics.get(metric.name)
+    if m is None:
+        return "n/a"
+    s = m.summary
+    return f"{format_value(s.median, metric.unit)} ±{s.spread * 100:.0f}%"
+
+
+def guide_table(case: CaseResult) -> Table | None:
+    """None when the ladder has fewer than two variants that ran."""
+    steps = ladder(case)
+    if len(steps) < 2:
+        return None
+    before, after = steps[0], steps[-1]
+    rows = []
+    for metric in case.table:
+        old, new = before.metrics.get(metric.name), after.metrics.get(metric.name)
+        improvement = effect(old, new, metric.better).text(metric.unit) if old and new else "n/a"
+        rows.append([metric.label, _cell(before, metric), _cell(after, metric), improvement])
+    headers = ["Metric", f"Before ({before.name})", f"After ({after.name})", "Improvement"]
+    return Table(headers, rows)
+
+
+def ladder_table(case: CaseResult, metric: Metric | None = None) -> Table:
+    metric = metric or case.table[0]
+    steps = ladder(case)
+    rows = []
+    for i, v in enumerate(steps):
+        m = v.metrics.get(metric.name)
+        if i == 0 or m is None:
+            rows.append([v.name, v.description, _cell(v, metric), "", "", ""])
+            continue
+        prev = steps[i - 1].metrics.get(metric.name)
+        first = steps[0].metrics.get(metric.name)
+        step = effect(prev, m, metric.better) if prev else None
+        total = effect(first, m, metric.better) if first else None
+        rows.append([
+            v.name,
+            v.description,
+            _cell(v, metric),
+            step.text() if step else "n/a",
+            total.text() if total else "n/a",
+            format_p(step.p) if step else "",
+        ])
+    headers = ["Step", "What changed", metric.label, "vs previous", "Cumulative", "p"]
+    return Table(headers, rows)
+
+
+def references_table(case: CaseResult, metric: Metric | None = None) -> Table | None:
+    metric = metric or case.table[0]
+    refs = [v for v in case.variants if v.kind == "reference"]
+    if not refs:
+        return None
+    steps = ladder(case)
+    final = steps[-1] if steps else None
+    rows = []
+    for ref in refs:
+        if ref.error:
+            rows.append([ref.name, ref.description, "not available", ref.error, ""])
+            continue
+        m = ref.metrics.get(metric.name)
+        f = final.metrics.get(metric.name) if final else None
+        e = effect(m, f, metric.better) if m and f else None
+        rows.append([
+            ref.name,
+            ref.description,
+            _cell(ref, metric),
+            e.text() if e else "n/a",
+            format_p(e.p) if e else "",
+        ])
+    final_name = final.name if final else "final"
+    return Table(["Reference", "What it is", metric.label, f"{final_name} vs it", "p"], rows)
+
+
+def _key(case: CaseResult, v: VariantResult) -> str:
+    return f"{case.name}/{v.name}"
+
+
+def compare_tables(old: Results, new: Results) -> list[str]:
+    """For every case/variant/metric present in both, old vs new, grouped per metric."""
+    new_cases = {c.name: c for c in new.cases}
+    rows_by_metric: dict[str, list[tuple[str, MetricSamples, MetricSamples]]] = {}
+    better: dict[str, str] = {}
+    for c_old in old.cases:
+        c_new = new_cases.get(c_old.name)
+        if c_new is None:
+            continue
+        for m in (*c_old.table, *c_new.table):
+            better[m.name] = m.better
+        new_variants = {v.name: v for v in c_new.variants}
+        for v_old in c_old.variants:
+            v_new = new_variants.get(v_old.name)
+            if v_new is None:
+                continue
+            for name, m_old in v_old.metrics.items():
+                m_new = v_new.metrics.get(name)
+                if m_new is not None:
+                    rows_by_metric.setdefault(name, []).append((_key(c_old, v_old), m_old, m_new))
+    if not rows_by_metric:
+        return ["no case, variant and metric in common"]
+    lines: list[str] = []
+    for name in sorted(rows_by_metric):
+        rows = []
+        ratios = []
+        for key, m_old, m_new in rows_by_metric[name]:
+            so, sn = m_old.summary, m_new.summary
+            p = mann_whitney_p(m_old.samples, m_new.samples)
+            if so.median and sn.median:
+                ratios.append(sn.median / so.median)
+            delta = (sn.median - so.median) / so.median * 100 if so.median else 0.0
+            rows.append([
+                key,
+                f"{format_value(so.median, m_old.unit)} ±{so.spread * 100:.0f}%",
+                f"{format_value(sn.median, m_new.unit)} ±{sn.spread * 100:.0f}%",
+                f"{delta:+.1f}%" if is_significant(p) else "~",
+                f"{format_p(p)} n={so.n}+{sn.n}",
+            ])
+        if len(rows) > 1 and ratios:
+            rows.append(["geomean", "", "", f"{(geometric_mean(ratios) - 1) * 100:+.1f}%", ""])
+        direction = f"{better.get(name, 'lower')} is better"
+        lines.append(f"{name} ({direction})")
+        lines += Table(["", "old", "new", "delta", ""], rows).lines()
+        lines.append("")
+    return lines[:-1]
+
+
+def geomean_improvement(cases: Sequence[CaseResult]) -> float | None:
+    """Geometric mean across cases of baseline→last-step improvement on each primary metric."""
+    ratios = []
+    for case in cases:
+        steps = ladder(case)
+        if len(steps) < 2 or not case.table:
+            continue
+        metric = case.table[0]
+        old, new = steps[0].metrics.get(metric.name), steps[-1].metrics.get(metric.name)
+        if old and new:
+            ratios.append(effect(old, new, metric.better).ratio)
+    return geometric_mean(ratios) if ratios else None

@@ -1,0 +1,46 @@
+"""Child-process entry point: one measured execution of one variant.
+
+`python -m perflab.measure._worker SPEC.json` imports the case, runs the
+variant inside a `Collector` and writes `{"metrics": {...}}` to the output
+path named in the spec (not stdout: a variant such as `search` prints its own
+output there). A failure is written as `{"error": "..."}` and exits 1, so the
+parent reports it instead of losing it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+
+def load_case(ref: str) -> Any:
+    module_name, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module_name), attr or "CASE")
+
+
+def main(spec_path: str) -> int:
+    from perflab.measure._case import RunContext
+    from perflab.measure._collectors import Collector
+
+    spec = json.loads(Path(spec_path).read_text())
+    out = Path(spec["out"])
+    try:
+        case = load_case(spec["case"])
+        ctx = RunContext(spec["scale"], Path(spec["workdir"]), spec["params"])
+        with Collector(trace_allocations=spec.get("trace_allocations", False)) as collector:
+            own = case.run(spec["variant"], ctx)
+        metrics = {**collector.metrics, **{k: float(v) for k, v in own.items()}}
+        out.write_text(json.dumps({"metrics": metrics}))
+        return 0
+    except Exception as exc:
+        out.write_text(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
+        traceback.print_exc()
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

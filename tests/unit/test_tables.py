@@ -1,0 +1,39 @@
+from perflab.measure import guide_table, ladder_table, references_table
+from perflab.measure._tables import compare_tables
+
+
+def test_guide_table_exact_text(sample_case):
+    assert "\n".join(guide_table(sample_case).lines()) == "\n".join([
+        "Metric       Before (baseline)  After (noop)  Improvement",
+        "━" * 57,
+        "Total Time   10 s ±2%           5.02 s ±2%    1.99x",
+        "Rate         1k/s ±1%           2k/s ±1%      2.00x",
+        "Memory Peak  4 MiB ±0%          1 MiB ±0%     75% less",
+        "━" * 57,
+    ])
+
+
+def test_ladder_table_marks_a_step_that_does_nothing_as_no_change(sample_case):
+    lines = ladder_table(sample_case).lines()
+    assert lines[0].split() == ["Step", "What", "changed", "Total", "Time", "vs", "previous",
+                                "Cumulative", "p"]
+    halve, noop = lines[3], lines[4]
+    assert halve.startswith("halve") and "2.00x" in halve and "p=0.008" in halve
+    assert noop.startswith("noop")
+    cells = noop.split()
+    assert "~" in cells  # no significant change against `halve`
+    assert "1.99x" in cells  # but still about twice as fast as the baseline
+
+
+def test_references_table_says_when_a_tool_is_missing(sample_case):
+    text = "\n".join(references_table(sample_case).lines())
+    assert "peer" in text and "0.50x (worse)" in text
+    assert "absent" in text and "not available" in text
+
+
+def test_compare_reports_geomean_and_unchanged(sample_results):
+    lines = compare_tables(sample_results, sample_results)
+    assert lines[0] == "peak_rss_bytes (lower is better)"
+    wall = lines[lines.index("wall_s (lower is better)"):]
+    assert any(line.startswith("demo/baseline") and " ~ " in line for line in wall)
+    assert any(line.startswith("geomean") and "+0.0%" in line for line in wall)
