@@ -23,13 +23,17 @@ lint: $(SYNCED)
 
 env: $(SYNCED)
 
+# Bytecode is compiled at install time, as pip does: this environment may set
+# PYTHONDONTWRITEBYTECODE, and every start-up would then recompile from source.
+
 # uv itself lives in its own small venv so `uv sync` never removes it.
 $(UV):
 	$(PYTHON) -m venv .uv
 	.uv/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(SYNCED): uv.lock pyproject.toml | $(UV)
-	$(UV) sync --locked --python $(PYTHON)
+	$(UV) sync --locked --compile-bytecode --python $(PYTHON)
+	$(VENV)/bin/python -m compileall -q src
 	touch $@
 
 # After editing dependencies in pyproject.toml: `make lock`, then commit uv.lock.
