@@ -11,7 +11,9 @@ from perflab.errors import UsageError
 
 __all__ = ["REGISTRY", "resolve"]
 
-REGISTRY: dict[str, str] = {}
+REGISTRY: dict[str, str] = {
+    "search": "perflab.search.case:CASE",
+}
 
 
 def resolve(name: str) -> str:

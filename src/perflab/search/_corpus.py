@@ -1,0 +1,145 @@
+"""The benchmark corpus: a deterministic tree of source-like files.
+
+`quick`: 20,000 files; `full`: 100,000 files (about 0.9 GB), 1-16 KiB each, in
+nested directories of about 100 files, like a large repository. Planted: the
+literal `LITERAL` in about 1 file in 200, lines matching `REGEX` in about 1 in
+100, a few binary files (a NUL early) that contain both and must be skipped,
+some CRLF and Latin-1 files. The tree is made once per scale and seed and
+reused; a manifest records what it holds.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+__all__ = ["LITERAL", "REGEX", "SCALES", "Corpus", "ensure_corpus"]
+
+LITERAL = "parse_config_v2"
+REGEX = r"ERR_[A-Z]+_[0-9]{3}"
+SCALES = {"quick": 20_000, "full": 100_000}
+FILES_PER_DIR = 100
+VERSION = 1  # bump when the generator changes, so cached trees are remade
+
+_WORDS = [
+    "self",
+    "return",
+    "import",
+    "from",
+    "class",
+    "def",
+    "value",
+    "result",
+    "config",
+    "buffer",
+    "index",
+    "count",
+    "parse",
+    "render",
+    "request",
+    "response",
+    "handler",
+    "client",
+    "server",
+    "token",
+    "stream",
+    "reader",
+    "writer",
+    "error",
+    "timeout",
+    "retry",
+    "cache",
+    "entry",
+    "key",
+    "items",
+    "data",
+    "path",
+    "name",
+    "size",
+    "offset",
+    "limit",
+]
+_TEMPLATES = (
+    "{i}def {a}_{b}({c}, {d}=None):",
+    "{i}{a} = {b}.{c}({d}, {n})",
+    "{i}if {a} is not None and {b} > {n}:",
+    "{i}return {a}[{b}:{c}]",
+    "{i}# {a} the {b} before {c} so that {d} stays bounded",
+    "{i}for {a} in {b}.{c}():",
+    '{i}raise ValueError(f"bad {a}: {{{b}!r}}")',
+    "{i}{a}.{b}.append(({c}, {d}))",
+    '{i}logger.debug("%s %s", {a}, {b})',
+    "",
+)
+
+
+@dataclass(frozen=True)
+class Corpus:
+    root: str
+    files: int
+    text_files: int
+    bytes: int
+    literal_lines: int
+    regex_lines: int
+
+
+def _line(rng: random.Random) -> str:
+    words = rng.choices(_WORDS, k=4)
+    indent = "    " * rng.randrange(4)
+    template = rng.choice(_TEMPLATES)
+    return template.format(
+        i=indent, a=words[0], b=words[1], c=words[2], d=words[3], n=rng.randrange(1000)
+    )
+
+
+def _pool(rng: random.Random, size: int = 4000) -> list[str]:
+    return [_line(rng) for _ in range(size)]
+
+
+def ensure_corpus(base: Path, files: int, seed: int = 1) -> Corpus:
+    root = base / f"corpus-{files}-{seed}-v{VERSION}"
+    manifest = root.with_suffix(".json")
+    if manifest.exists():
+        return Corpus(**json.loads(manifest.read_text()))
+    rng = random.Random(seed)
+    pool = _pool(rng)
+    text_files = total = literal_lines = regex_lines = 0
+    for index in range(files):
+        d = index // FILES_PER_DIR
+        directory = root / f"pkg{d % 20:02d}" / f"mod{d // 20 % 10}" / f"part{d // 200:03d}"
+        if index % FILES_PER_DIR == 0:
+            directory.mkdir(parents=True, exist_ok=True)
+        target = rng.randrange(1024, 16 * 1024)
+        lines: list[str] = []
+        size = 0
+        while size < target:
+            line = rng.choice(pool)
+            lines.append(line)
+            size += len(line) + 1
+        planted_literal, planted_regex = index % 200 == 7, index % 100 == 3
+        if planted_literal:
+            lines[rng.randrange(len(lines))] += f"  # uses {LITERAL}()"
+        if planted_regex:
+            lines[rng.randrange(len(lines))] = f'    raise Failure("ERR_CONFIG_{index % 1000:03d}")'
+        text = "\n".join(lines) + "\n"
+        if index % 997 == 5:  # binary: a NUL early; holds both patterns, must be skipped
+            data = b"\x7fELF\x00\x01" + text.encode() + f"{LITERAL} ERR_BIN_001\n".encode()
+            (directory / f"blob{index}.bin").write_bytes(data)
+            total += len(data)
+            continue
+        if index % 50 == 11:
+            data = text.replace("\n", "\r\n").encode()
+        elif index % 70 == 13:
+            data = (text + "# caf\xe9 na\xefve\n").encode("latin-1")
+        else:
+            data = text.encode()
+        (directory / f"file{index}.py").write_bytes(data)
+        text_files += 1
+        literal_lines += planted_literal
+        regex_lines += planted_regex
+        total += len(data)
+    corpus = Corpus(str(root), files, text_files, total, literal_lines, regex_lines)
+    manifest.write_text(json.dumps(asdict(corpus)))
+    return corpus
