@@ -9,7 +9,9 @@ A case is plain data plus three hooks:
   process, through the system's public entry point; returns the case's own
   metrics (the harness adds wall time, CPU, RSS, GC and allocations);
 - `categories`: how `perflab profile` groups cProfile's functions into the
-  guide's "time breakdown".
+  guide's "time breakdown"; a case whose `run` drives child processes also
+  offers `profile(variant, ctx)`, the same work done in this process, since
+  cProfile cannot see into a child.
 """
 
 from __future__ import annotations

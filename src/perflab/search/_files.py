@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator, Sequence
 
 from perflab.search._matcher import scan_buffer
+from perflab.search._walk import child_path
 
 __all__ = ["BINARY_PROBE", "BUFFER_SIZE", "BufferedEngine", "Match", "search_lines"]
 
@@ -81,8 +83,8 @@ class BufferedEngine:
         self.limit = limit
         self.buffer = bytearray(BUFFER_SIZE)
 
-    def _read(self, path: str) -> tuple[bytes | bytearray, int]:
-        fd = os.open(path, os.O_RDONLY)
+    def _read(self, name: str, dir_fd: int | None = None) -> tuple[bytes | bytearray, int]:
+        fd = os.open(name, os.O_RDONLY, dir_fd=dir_fd)
         try:
             # A read of a regular file returns all that is asked for up to the end
             # of the file, so one call fills the buffer or reads the whole file.
@@ -97,8 +99,7 @@ class BufferedEngine:
         finally:
             os.close(fd)
 
-    def __call__(self, path: str) -> list[Match] | None:
-        data, size = self._read(path)
+    def _scan(self, data: bytes | bytearray, size: int) -> list[Match] | None:
         literal = self.literal
         if literal is not None:
             haystack = data[:size].lower() if self.ignore_case else data
@@ -114,3 +115,33 @@ class BufferedEngine:
             if self.limit and len(found) >= self.limit:
                 break
         return found
+
+    def __call__(self, path: str) -> list[Match] | None:
+        return self._scan(*self._read(path))
+
+    def search_dir(
+        self, directory: str, names: Sequence[str], errors: list[str]
+    ) -> Iterator[tuple[str, list[Match]]]:
+        """(name, matches) for the files of one directory that match.
+
+        One directory descriptor, and each file opened relative to it (openat):
+        the kernel resolves one path component per file instead of the whole
+        path, and no path string is built for the files that do not match.
+        """
+        try:
+            dir_fd = os.open(directory or ".", os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as exc:
+            errors.append(f"{directory}: {exc.strerror or exc}")
+            return
+        read, scan = self._read, self._scan
+        try:
+            for name in names:
+                try:
+                    matches = scan(*read(name, dir_fd))
+                except OSError as exc:
+                    errors.append(f"{child_path(directory, name)}: {exc.strerror or exc}")
+                    continue
+                if matches:
+                    yield name, matches
+        finally:
+            os.close(dir_fd)

@@ -46,6 +46,7 @@ def _child(fn: Callable[[T], bytes], items: Sequence[T], first: int, step: int, 
                 for i in range(first, len(items), step):
                     data = fn(items[i])
                     out.write(len(data).to_bytes(_HEADER, "little") + data)
+                    out.flush()  # now: the parent is waiting for this very result
             except BrokenPipeError:
                 raise
             except BaseException as exc:  # hand the failure back to the parent

@@ -12,8 +12,8 @@ __all__ = ["DEFAULT", "EAGER_MODULES", "IMPLS", "LADDER", "Impl"]
 class Impl:
     """One ladder step's options. (A plain class: `dataclasses` costs ~6 ms of start-up.)"""
 
-    __slots__ = ("compile_once", "description", "engine", "lazy_imports", "name", "parallel",
-                 "walker")
+    __slots__ = ("compile_once", "description", "engine", "lazy_imports", "name", "openat",
+                 "parallel", "walker")
 
     def __init__(
         self,
@@ -25,6 +25,7 @@ class Impl:
         parallel: str = "processes",  # "none" | "threads" | "processes"
         lazy_imports: bool = True,
         engine: str = "buffer",  # "lines": text, regex per line | "buffer": bytes, whole buffer
+        openat: bool = True,  # open files relative to their directory's descriptor
     ) -> None:
         self.name = name
         self.description = description
@@ -33,6 +34,7 @@ class Impl:
         self.parallel = parallel
         self.lazy_imports = lazy_imports
         self.engine = engine
+        self.openat = openat
 
 
 # What a first version imports at the top because some option might need it.
@@ -51,7 +53,9 @@ LADDER = (
          parallel="processes", lazy_imports=False, engine="lines"),
     Impl("lazy-imports", "import only what this run uses (start-up)",
          lazy_imports=True, engine="lines"),
-    Impl("prefilter", "bytes, literal prefilter (bytes.find), regex over whole buffer"),
+    Impl("prefilter", "bytes, literal prefilter (bytes.find), regex over whole buffer",
+         openat=False),
+    Impl("openat", "open files relative to a directory fd, one tight loop per directory"),
 )
 IMPLS = {impl.name: impl for impl in LADDER}
 DEFAULT = LADDER[-1].name

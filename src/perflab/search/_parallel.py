@@ -23,7 +23,7 @@ from perflab.search._matcher import (
     required_literal,
 )
 from perflab.search._output import Format, format_file
-from perflab.search._walk import Filters, child_path, walk_scandir, walk_stat
+from perflab.search._walk import Filters, child_path, walk_dirs, walk_scandir, walk_stat
 
 __all__ = ["Chunk", "Job", "Searcher", "plan_tasks", "run"]
 
@@ -34,7 +34,8 @@ PLANNED_TASKS = 64
 # Files of one directory per task: bounds a task's result and keeps workers fed.
 FILES_PER_TASK = 256
 
-Task = tuple[str, Sequence[str]]  # ("files", paths) | ("dir", (path,))
+# ("files", directory, names): those files of one directory; ("dir", top, ()): a subtree.
+Task = tuple[str, str, Sequence[str]]
 
 
 class Job:
@@ -111,12 +112,29 @@ class Searcher:
         chunk.out += b"".join(parts)
         return chunk
 
+    def search_names(self, directory: str, names: Sequence[str], chunk: Chunk) -> Chunk:
+        engine = self.search_file
+        if not (self.job.impl.openat and isinstance(engine, BufferedEngine)):
+            return self.search_paths([child_path(directory, n) for n in names], chunk)
+        fmt, color = self.job.fmt, self.color_regex
+        parts = []
+        for name, matches in engine.search_dir(directory, names, chunk.errors):
+            chunk.matched_files += 1
+            parts.append(format_file(child_path(directory, name), matches, fmt, color))
+        chunk.out += b"".join(parts)
+        return chunk
+
     def run_task(self, task: Task) -> Chunk:
-        kind, paths = task
+        kind, directory, names = task
         chunk = Chunk()
         if kind == "files":
-            return self.search_paths(paths, chunk)
-        return self.search_paths(self._walk(paths[0], chunk), chunk)
+            return self.search_names(directory, names, chunk)
+        if self.walk is walk_stat:
+            return self.search_paths(self._walk(directory, chunk), chunk)
+        for sub, files in walk_dirs(directory, self.job.filters, chunk.errors.append,
+                                    chunk.warnings.append):
+            self.search_names(sub, files, chunk)
+        return chunk
 
     def _walk(self, top: str, chunk: Chunk) -> Iterator[str]:
         if self.walk is walk_scandir:
@@ -134,7 +152,7 @@ def plan_tasks(dirs: Sequence[str], filters: Filters, errors: list[str], target:
     its ancestors.
     """
     if filters.follow:
-        return [("dir", (d,)) for d in dirs]
+        return [("dir", d, ()) for d in dirs]
     tasks: list[Task] = []
     level = list(dirs)
     while level and len(tasks) + len(level) < target:
@@ -152,17 +170,17 @@ def plan_tasks(dirs: Sequence[str], filters: Filters, errors: list[str], target:
                 try:
                     if entry.is_file(follow_symlinks=filters.follow):
                         if filters.want_file(entry.name, path):
-                            files.append(path)
+                            files.append(entry.name)
                     elif entry.is_dir(follow_symlinks=filters.follow) and filters.want_dir(
                         entry.name, path
                     ):
                         next_level.append(path)
                 except OSError as exc:
                     errors.append(f"{path}: {exc.strerror or exc}")
-            tasks.extend(("files", files[i:i + FILES_PER_TASK])
+            tasks.extend(("files", directory, files[i:i + FILES_PER_TASK])
                          for i in range(0, len(files), FILES_PER_TASK))
         level = next_level
-    tasks.extend(("dir", (d,)) for d in level)
+    tasks.extend(("dir", d, ()) for d in level)
     return tasks
 
 

@@ -19,7 +19,7 @@ import stat
 from collections.abc import Callable, Iterator, Sequence
 from fnmatch import fnmatchcase
 
-__all__ = ["Filters", "child_path", "walk_scandir", "walk_stat"]
+__all__ = ["Filters", "child_path", "walk_dirs", "walk_scandir", "walk_stat"]
 
 ErrorSink = Callable[[str], None]
 
@@ -75,9 +75,10 @@ def _strerror(path: str, exc: OSError) -> str:
     return f"{path}: {exc.strerror or exc}"
 
 
-def walk_scandir(
+def walk_dirs(
     top: str, filters: Filters, on_error: ErrorSink, on_warning: ErrorSink | None = None
-) -> Iterator[str]:
+) -> Iterator[tuple[str, list[str]]]:
+    """Yield (directory, names of the files to search in it), depth first."""
     follow = filters.follow
     # With -L, each directory carries the identities of its ancestors: a link back
     # to one of them is a loop, reported as grep does (a warning) and not entered.
@@ -101,19 +102,31 @@ def walk_scandir(
         except OSError as exc:
             on_error(_strerror(directory, exc))
             continue
+        files = []
         subdirs = []
         for entry in entries:
             name = entry.name
-            path = child_path(directory, name)
             try:
                 if entry.is_file(follow_symlinks=follow):
-                    if filters.want_file(name, path):
-                        yield path
-                elif entry.is_dir(follow_symlinks=follow) and filters.want_dir(name, path):
-                    subdirs.append(path)
+                    if filters.want_file(name, child_path(directory, name)):
+                        files.append(name)
+                elif entry.is_dir(follow_symlinks=follow):
+                    path = child_path(directory, name)
+                    if filters.want_dir(name, path):
+                        subdirs.append(path)
             except OSError as exc:
-                on_error(_strerror(path, exc))
+                on_error(_strerror(child_path(directory, name), exc))
+        if files:
+            yield directory, files
         stack.extend((d, ancestors) for d in reversed(subdirs))
+
+
+def walk_scandir(
+    top: str, filters: Filters, on_error: ErrorSink, on_warning: ErrorSink | None = None
+) -> Iterator[str]:
+    for directory, names in walk_dirs(top, filters, on_error, on_warning):
+        for name in names:
+            yield child_path(directory, name)
 
 
 def walk_stat(top: str, filters: Filters, on_error: ErrorSink) -> Iterator[str]:

@@ -46,7 +46,8 @@ def _commands(variant: str, pattern: str, regex: bool, root: str) -> Command:
     """The command line of one search by one variant or reference tool."""
     env = dict(os.environ)
     if variant == "ripgrep":
-        rg = shutil.which("rg")
+        beside = Path(sys.executable).with_name("rg")  # the `ripgrep` wheel in this venv
+        rg = str(beside) if beside.exists() else shutil.which("rg")
         if rg is None:
             raise ToolUnavailable("rg is not installed (apt install ripgrep)")
         flags = [] if regex else ["-F"]
@@ -138,6 +139,14 @@ class SearchCase:
             "files_per_s": int(p["files"]) / total,
             "mb_per_s": int(p["bytes"]) / 1e6 / total,
         }
+
+
+    def profile(self, variant: str, ctx: RunContext) -> None:
+        """The literal search in this process, one worker, output discarded (for cProfile)."""
+        from perflab.cli import main
+
+        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+            main(["search", "--impl", variant, "-j", "1", "-n", LITERAL, ctx.params["corpus"]])
 
 
 CASE = SearchCase()
