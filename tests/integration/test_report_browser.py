@@ -37,7 +37,7 @@ def test_report_tables_and_charts_render(browser, tmp_path, sample_results):
     # --dump-dom prints the DOM after the page has been parsed and laid out.
     dom = _render(browser, page, tmp_path, "--dump-dom").stdout
     assert dom.count('<table class="guide">') == 1
-    assert dom.count('<table class="ladder">') == 1
+    assert dom.count('<table class="ladder">') == 2  # the first metric, and Rate (ladder=True)
     assert dom.count('<table class="references">') == 1
     assert "<td>75% less</td>" in dom
     assert dom.count("<svg") >= 1 and "halve" in dom

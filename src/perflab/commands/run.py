@@ -33,6 +33,7 @@ def main(args: argparse.Namespace) -> int:
     from perflab.measure._tables import (
         geomean_improvement,
         guide_table,
+        ladder_metrics,
         ladder_table,
         references_table,
     )
@@ -64,7 +65,8 @@ def main(args: argparse.Namespace) -> int:
         progress.done()
         results.append(case)
         print(f"\n{case.title} ({case.name}, {case.scale} scale)\n")
-        for table in (guide_table(case), ladder_table(case), references_table(case)):
+        ladders = [ladder_table(case, m) for m in ladder_metrics(case)]
+        for table in (guide_table(case), *ladders, references_table(case)):
             if table is not None:
                 print("\n".join(table.lines()), end="\n\n")
         for note in case.notes:

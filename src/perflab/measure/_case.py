@@ -52,6 +52,9 @@ class Metric:
     label: str  # what the guide calls it, e.g. "Total Time"
     unit: str  # "s", "B", "1/s", "count", "%", ...
     better: Literal["lower", "higher"] = "lower"
+    # The first metric always gets a ladder table; others when a step targets them
+    # (e.g. start-up time, which a whole-run total hides).
+    ladder: bool = False
 
 
 @dataclass(frozen=True)

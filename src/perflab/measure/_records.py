@@ -103,7 +103,8 @@ def to_json(results: Results) -> dict[str, Any]:
                 "title": c.title,
                 "scale": c.scale,
                 "table": [
-                    {"name": m.name, "label": m.label, "unit": m.unit, "better": m.better}
+                    {"name": m.name, "label": m.label, "unit": m.unit, "better": m.better,
+                     "ladder": m.ladder}
                     for m in c.table
                 ],
                 "notes": list(c.notes),
@@ -167,6 +168,7 @@ def from_json(data: Any, path: str = "<results>") -> Results:
                 str(t.get("label", t["name"])),
                 str(t.get("unit", "")),
                 "higher" if t.get("better") == "higher" else "lower",
+                bool(t.get("ladder", False)),
             )
             for t in c.get("table", [])
             if isinstance(t, dict) and "name" in t

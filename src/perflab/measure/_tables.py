@@ -28,6 +28,7 @@ __all__ = [
     "geomean_improvement",
     "guide_table",
     "ladder",
+    "ladder_metrics",
     "ladder_table",
     "references_table",
 ]
@@ -61,6 +62,11 @@ def effect(old: MetricSamples, new: MetricSamples, better: str) -> Effect:
     else:
         ratio = before / after if after else float("inf")
     return Effect(ratio, mann_whitney_p(old.samples, new.samples))
+
+
+def ladder_metrics(case: CaseResult) -> list[Metric]:
+    """The metrics that get a ladder table: the first, and those marked for one."""
+    return [m for i, m in enumerate(case.table) if i == 0 or m.ladder]
 
 
 def ladder(case: CaseResult) -> list[VariantResult]:

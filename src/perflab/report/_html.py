@@ -7,7 +7,7 @@ from pathlib import Path
 
 from perflab.measure._format import Table
 from perflab.measure._records import CaseResult, Results
-from perflab.measure._tables import guide_table, ladder_table, references_table
+from perflab.measure._tables import guide_table, ladder_metrics, ladder_table, references_table
 from perflab.report._plots import ladder_chart
 
 __all__ = ["render_report", "write_report"]
@@ -38,9 +38,10 @@ def _case_html(case: CaseResult) -> str:
     guide = guide_table(case)
     if guide is not None:
         parts += ["<h3>Results</h3>", _table_html(guide, "guide")]
-    if case.table:
-        parts += ["<h3>Optimization ladder</h3>", _table_html(ladder_table(case), "ladder")]
-        chart = ladder_chart(case, case.table[0])
+    for metric in ladder_metrics(case):
+        parts += [f"<h3>Optimization ladder: {html.escape(metric.label)}</h3>",
+                  _table_html(ladder_table(case, metric), "ladder")]
+        chart = ladder_chart(case, metric)
         if chart:
             parts.append(f'<figure class="chart">{chart}</figure>')
     refs = references_table(case)
