@@ -20,7 +20,8 @@ def sample_case() -> CaseResult:
         name="demo",
         title="Demo case",
         scale="quick",
-        table=[Metric("wall_s", "Total Time", "s"), Metric("rate_per_s", "Rate", "1/s", "higher", ladder=True),
+        table=[Metric("wall_s", "Total Time", "s"),
+               Metric("rate_per_s", "Rate", "1/s", "higher", ladder=True),
                Metric("peak_rss_bytes", "Memory Peak", "B")],
         variants=[
             VariantResult("baseline", "baseline", "the naive way", {

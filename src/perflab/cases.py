@@ -12,6 +12,7 @@ from perflab.errors import UsageError
 __all__ = ["REGISTRY", "resolve"]
 
 REGISTRY: dict[str, str] = {
+    "etl": "perflab.etl.case:CASE",
     "search": "perflab.search.case:CASE",
 }
 

@@ -29,8 +29,11 @@ from perflab.measure._worker import load_case
 
 __all__ = ["MIN_REPETITIONS", "Progress", "RunOptions", "run_case"]
 
-# Below three samples a Mann-Whitney test cannot reach p < 0.05 at all.
-MIN_REPETITIONS = 3
+# With 3 samples a side, Mann-Whitney's smallest two-sided p is 0.1: never
+# significant. 4 a side can reach 0.029, so a budget never cuts below that.
+MIN_REPETITIONS = 4
+# A case's budget is set for quick scale; full scale gets this many times more.
+FULL_BUDGET_FACTOR = 5
 # Far beyond any quick-scale variant; a hung child must not hang `perflab run`.
 CHILD_TIMEOUT_S = 1800.0
 # Units of the collector's metrics, for the JSON contract.
@@ -127,7 +130,8 @@ def run_case(
                 hint=f"variants: {', '.join(v.name for v in variants)}",
             )
         variants = [v for v in variants if v.name in options.variants]
-    budget = options.budget_s if options.budget_s is not None else case.budget_s
+    budget = options.budget_s if options.budget_s is not None else case.budget_s * (
+        FULL_BUDGET_FACTOR if options.scale == "full" else 1)
     rounds = options.warmups + options.repetitions
     samples: dict[str, list[dict[str, float]]] = {v.name: [] for v in variants}
     errors: dict[str, str] = {}

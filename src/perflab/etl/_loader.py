@@ -1,0 +1,291 @@
+"""The load: parse and validate (pure, in `make_chunks`), send (I/O, in `send_chunk`).
+
+A part (the whole file, or one worker's byte range) is cut into chunks of
+`batch_rows` rows. Each chunk is committed in one transaction with its
+journal row, after its rejects are written, so the journal, the table and the
+rejects file always agree: `--resume` continues exactly where the commits end.
+
+Workers are forked processes, one per part, each with its own connection; a
+worker's failure comes back to the parent as a message, never silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from perflab.errors import InputError, ServiceError, UsageError
+from perflab.etl._impl import Impl
+from perflab.etl._journal import INSERT_SQL, Progress, append_file
+from perflab.etl._reader import iter_rows, open_range
+from perflab.etl._types import Column, RowError, validate_row, validator_for
+
+__all__ = ["Chunk", "LoadSpec", "PartResult", "load_part", "make_chunks"]
+
+# Rows of one executemany call: the guide's preallocated batch.
+EXECUTEMANY_BATCH = 1000
+# Bytes of raw CSV handed to one copy.write call.
+COPY_WRITE_BYTES = 256 * 1024
+# Chunks parsed ahead of the sender in pipeline mode: bounded, so memory is too.
+PIPELINE_DEPTH = 2
+
+Transform = Callable[[list[str]], list[str]]
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    """Everything a worker needs; plain data, so it crosses a fork unchanged."""
+
+    path: Path
+    table: str  # already quoted for SQL
+    columns: tuple[Column, ...]
+    dsn: str
+    impl: Impl
+    batch_rows: int
+    load_id: str
+    rejects: Path
+    journal: Path  # the human-readable copy of the journal, next to the rejects file
+    max_rejects: int | None = None
+    transform: str | None = None  # module:function
+
+
+@dataclass
+class Chunk:
+    rows: list[list[str | None]] = field(default_factory=list)  # for INSERT / write_row
+    raw: list[str] = field(default_factory=list)  # for COPY ... CSV
+    rejects: list[tuple[int, str, str]] = field(default_factory=list)  # line, reason, raw
+    end_offset: int = 0
+    end_line: int = 0
+    read_s: float = 0.0
+
+    @property
+    def loaded(self) -> int:
+        return len(self.rows) + len(self.raw)
+
+
+@dataclass
+class PartResult:
+    part: int
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    chunks: int = 0
+    read_s: float = 0.0
+    load_s: float = 0.0
+
+
+def load_transform(ref: str | None) -> Transform | None:
+    if not ref:
+        return None
+    module, _, name = ref.partition(":")
+    try:
+        func: Transform = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise UsageError(f"--transform {ref!r}: {exc}") from exc
+    return func
+
+
+def make_chunks(spec: LoadSpec, point: Progress, transform: Transform | None) -> Iterator[Chunk]:
+    """Parse and validate one part from where it stands; yield chunks ready to send."""
+    columns = spec.columns
+    checks = [validator_for(c.type) for c in columns]
+    raw_mode = spec.impl.method == "copy_raw" and transform is None
+    part = point.part
+    offset, line = point.offset, point.line
+    with open_range(spec.path, offset, part.end, spec.impl.buffer_size) as text:
+        rows = iter_rows(iter(text), line)
+        while True:
+            started = time.perf_counter()
+            chunk = Chunk()
+            taken = 0
+            for line, fields, raw, error in rows:
+                offset += len(raw) if raw.isascii() else len(raw.encode("utf-8", "surrogateescape"))
+                taken += 1
+                if error is None and fields is not None:
+                    try:
+                        if transform is not None:
+                            fields = transform(fields)
+                        validate_row(fields, columns, checks)
+                    except RowError as exc:
+                        where = f" (column {exc.column})" if exc.column else ""
+                        error = exc.reason + where
+                    except Exception as exc:  # a user's transform: its failure rejects the row
+                        error = f"transform failed: {type(exc).__name__}: {exc}"
+                if error is not None:
+                    chunk.rejects.append((line, error, raw))
+                elif raw_mode:
+                    chunk.raw.append(raw if raw.endswith("\n") else raw + "\n")
+                else:
+                    chunk.rows.append([value or None for value in fields or ()])
+                if taken >= spec.batch_rows:
+                    break
+            if taken == 0:
+                return
+            chunk.end_offset = offset
+            chunk.end_line = line + raw.count("\n") + (0 if raw.endswith("\n") else 1)
+            chunk.read_s = time.perf_counter() - started
+            yield chunk
+            if taken < spec.batch_rows:
+                return
+
+
+def _pipelined(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
+    """Run the parser in a thread, `PIPELINE_DEPTH` chunks ahead; its failure is re-raised here."""
+    handoff: queue.Queue[Chunk | BaseException | None] = queue.Queue(PIPELINE_DEPTH)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        handoff.put(chunk, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            handoff.put(None)
+        except BaseException as exc:  # handed back to the consumer, never lost
+            handoff.put(exc)
+
+    worker = threading.Thread(target=produce, name="etl-parse", daemon=True)
+    worker.start()
+    try:
+        while (item := handoff.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+
+
+def _write_rejects(path: Path, rejects: Sequence[tuple[int, str, str]]) -> int:
+    """Append the chunk's rejects; return the file size to journal."""
+    with path.open("a", encoding="utf-8", errors="surrogateescape", newline="") as f:
+        if rejects:
+            csv.writer(f).writerows(rejects)
+        f.flush()
+        os.fsync(f.fileno())
+        return f.tell()
+
+
+def _insert_sql(spec: LoadSpec) -> str:
+    names = ", ".join(c.quoted for c in spec.columns)
+    marks = ", ".join(["%s"] * len(spec.columns))
+    return f"INSERT INTO {spec.table} ({names}) VALUES ({marks})"
+
+
+def _copy_sql(spec: LoadSpec, csv_format: bool) -> str:
+    names = ", ".join(c.quoted for c in spec.columns)
+    options = " (FORMAT csv)" if csv_format else ""
+    return f"COPY {spec.table} ({names}) FROM STDIN{options}"
+
+
+def send_chunk(conn: Any, spec: LoadSpec, chunk: Chunk, point: Progress, rejects: Path) -> float:
+    """Send one chunk and commit it with its journal row; return the seconds spent."""
+    started = time.perf_counter()
+    method = spec.impl.method
+    with conn.cursor() as cur:
+        if method == "insert":  # autocommit: each row its own transaction, as the guide's "before"
+            sql = _insert_sql(spec)
+            for row in chunk.rows:
+                cur.execute(sql, row)
+        elif method == "executemany":
+            sql = _insert_sql(spec)
+            batch: list[list[str | None]] = []
+            for row in chunk.rows:
+                batch.append(row)
+                if len(batch) == EXECUTEMANY_BATCH:
+                    cur.executemany(sql, batch)
+                    batch.clear()  # reused, not reallocated
+            if batch:
+                cur.executemany(sql, batch)
+        elif chunk.raw:
+            with cur.copy(_copy_sql(spec, csv_format=True)) as copy:
+                block: list[str] = []
+                size = 0
+                for text in chunk.raw:
+                    block.append(text)
+                    size += len(text)
+                    if size >= COPY_WRITE_BYTES:
+                        copy.write("".join(block).encode("utf-8"))
+                        block.clear()
+                        size = 0
+                if block:
+                    copy.write("".join(block).encode("utf-8"))
+        elif chunk.rows:
+            with cur.copy(_copy_sql(spec, csv_format=False)) as copy:
+                for row in chunk.rows:
+                    copy.write_row(row)
+        rejects_size = _write_rejects(rejects, chunk.rejects)
+        cur.execute(INSERT_SQL, (spec.load_id, point.part.index, point.chunk, chunk.end_offset,
+                                 chunk.end_line, chunk.loaded, len(chunk.rejects), rejects_size,
+                                 point.part.start))
+    if not conn.autocommit:
+        conn.commit()
+    append_file(spec.journal, {"load_id": spec.load_id, "part": point.part.index,
+                               "chunk": point.chunk, "lines": [point.line, chunk.end_line],
+                               "loaded": chunk.loaded, "rejected": len(chunk.rejects)})
+    return time.perf_counter() - started
+
+
+def rejects_part(rejects: Path, part: int) -> Path:
+    return rejects.with_name(f"{rejects.name}.part{part}")
+
+
+def load_part(
+    spec: LoadSpec,
+    point: Progress,
+    on_chunk: Callable[[PartResult, Progress], None] | None = None,
+) -> PartResult:
+    """Load one part from where it stands. Runs in a worker process (or in-process)."""
+    import psycopg
+
+    transform = load_transform(spec.transform)
+    part_rejects = rejects_part(spec.rejects, point.part.index)
+    with part_rejects.open("a"):
+        pass
+    os.truncate(part_rejects, point.rejects_size)  # drop rejects of a chunk that never committed
+    result = PartResult(point.part.index)
+    try:
+        conn = psycopg.connect(spec.dsn, autocommit=spec.impl.method == "insert")
+    except psycopg.Error as exc:
+        raise ServiceError(f"cannot connect to PostgreSQL: {exc}") from exc
+    with conn:
+        chunks = make_chunks(spec, point, transform)
+        if spec.impl.pipeline:
+            chunks = _pipelined(chunks)
+        for chunk in chunks:
+            result.read_s += chunk.read_s
+            try:
+                result.load_s += send_chunk(conn, spec, chunk, point, part_rejects)
+            except psycopg.Error as exc:
+                first = exc.diag.message_primary or str(exc)
+                raise ServiceError(
+                    f"PostgreSQL refused chunk {point.chunk} of part {point.part.index} "
+                    f"(lines {point.line}-{chunk.end_line - 1}): {first}",
+                    hint="lines before it are committed; fix the cause and rerun with --resume",
+                ) from exc
+            result.rows_loaded += chunk.loaded
+            result.rows_rejected += len(chunk.rejects)
+            result.chunks += 1
+            point.chunk += 1
+            point.offset, point.line = chunk.end_offset, chunk.end_line
+            point.rows += chunk.loaded
+            point.rejected += len(chunk.rejects)
+            if on_chunk is not None:
+                on_chunk(result, point)
+            if spec.max_rejects is not None and point.rejected > spec.max_rejects:
+                raise InputError(
+                    f"more than {spec.max_rejects} rejected rows (--max-rejects); "
+                    f"see {spec.rejects}", path=str(spec.path), line=chunk.end_line - 1)
+    return result

@@ -1,0 +1,1 @@
+"""Real components with an embedded default: a private PostgreSQL cluster, ..."""
