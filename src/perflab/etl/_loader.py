@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from perflab.errors import InputError, ServiceError, UsageError
+from perflab.etl._fastpath import row_pattern
 from perflab.etl._impl import Impl
 from perflab.etl._journal import INSERT_SQL, Progress, append_file
 from perflab.etl._reader import iter_rows, open_range
@@ -34,6 +35,8 @@ __all__ = ["Chunk", "LoadSpec", "PartResult", "load_part", "make_chunks"]
 EXECUTEMANY_BATCH = 1000
 # Bytes of raw CSV handed to one copy.write call.
 COPY_WRITE_BYTES = 256 * 1024
+# Raw rows are sent as UTF-8; bytes that were not UTF-8 only ever reach a reject.
+_SURROGATES = ("utf-8", "surrogateescape")
 # Chunks parsed ahead of the sender in pipeline mode: bounded, so memory is too.
 PIPELINE_DEPTH = 2
 
@@ -62,6 +65,7 @@ class Chunk:
     rows: list[list[str | None]] = field(default_factory=list)  # for INSERT / write_row
     raw: list[str] = field(default_factory=list)  # for COPY ... CSV
     rejects: list[tuple[int, str, str]] = field(default_factory=list)  # line, reason, raw
+    payload: bytes = b""  # the raw rows as bytes, once the chunk is complete
     end_offset: int = 0
     end_line: int = 0
     read_s: float = 0.0
@@ -97,17 +101,19 @@ def make_chunks(spec: LoadSpec, point: Progress, transform: Transform | None) ->
     columns = spec.columns
     checks = [validator_for(c.type) for c in columns]
     raw_mode = spec.impl.method == "copy_raw" and transform is None
+    pattern = row_pattern(columns) if raw_mode and spec.impl.fast_path else None
     part = point.part
     offset, line = point.offset, point.line
     with open_range(spec.path, offset, part.end, spec.impl.buffer_size) as text:
-        rows = iter_rows(iter(text), line)
+        rows = iter_rows(iter(text), line, pattern.fullmatch if pattern else None)
         while True:
             started = time.perf_counter()
             chunk = Chunk()
             taken = 0
             for line, fields, raw, error in rows:
-                offset += len(raw) if raw.isascii() else len(raw.encode("utf-8", "surrogateescape"))
                 taken += 1
+                if not raw_mode:  # raw chunks count their bytes once, at the end
+                    offset += len(raw) if raw.isascii() else len(raw.encode(*_SURROGATES))
                 if error is None and fields is not None:
                     try:
                         if transform is not None:
@@ -121,13 +127,17 @@ def make_chunks(spec: LoadSpec, point: Progress, transform: Transform | None) ->
                 if error is not None:
                     chunk.rejects.append((line, error, raw))
                 elif raw_mode:
-                    chunk.raw.append(raw if raw.endswith("\n") else raw + "\n")
+                    chunk.raw.append(raw)  # fields is None: the fast path already accepted it
                 else:
                     chunk.rows.append([value or None for value in fields or ()])
                 if taken >= spec.batch_rows:
                     break
             if taken == 0:
                 return
+            if raw_mode:
+                chunk.payload = "".join(chunk.raw).encode(*_SURROGATES)
+                offset += len(chunk.payload) + sum(
+                    len(r[2].encode(*_SURROGATES)) for r in chunk.rejects)
             chunk.end_offset = offset
             chunk.end_line = line + raw.count("\n") + (0 if raw.endswith("\n") else 1)
             chunk.read_s = time.perf_counter() - started
@@ -209,19 +219,11 @@ def send_chunk(conn: Any, spec: LoadSpec, chunk: Chunk, point: Progress, rejects
                     batch.clear()  # reused, not reallocated
             if batch:
                 cur.executemany(sql, batch)
-        elif chunk.raw:
+        elif chunk.payload:
             with cur.copy(_copy_sql(spec, csv_format=True)) as copy:
-                block: list[str] = []
-                size = 0
-                for text in chunk.raw:
-                    block.append(text)
-                    size += len(text)
-                    if size >= COPY_WRITE_BYTES:
-                        copy.write("".join(block).encode("utf-8"))
-                        block.clear()
-                        size = 0
-                if block:
-                    copy.write("".join(block).encode("utf-8"))
+                view = memoryview(chunk.payload)
+                for start in range(0, len(view), COPY_WRITE_BYTES):
+                    copy.write(view[start:start + COPY_WRITE_BYTES])
         elif chunk.rows:
             with cur.copy(_copy_sql(spec, csv_format=False)) as copy:
                 for row in chunk.rows:

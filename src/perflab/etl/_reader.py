@@ -15,7 +15,8 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 __all__ = ["Part", "data_start", "iter_rows", "open_range", "split_ranges"]
@@ -76,18 +77,47 @@ def open_range(path: Path, start: int, end: int, buffer_size: int) -> io.TextIOW
     return io.TextIOWrapper(buffered, encoding="utf-8", errors="surrogateescape", newline="")
 
 
-def iter_rows(lines: Iterator[str], first_line: int) -> Iterator[Row]:
-    """(line, fields or None, raw text, error or None) for every row; nothing is dropped."""
+def iter_rows(
+    lines: Iterator[str], first_line: int, fast: Callable[[str], object] | None = None
+) -> Iterator[Row]:
+    """(line, fields or None, raw text, error or None) for every row; nothing is dropped.
+
+    With `fast`, a line it accepts is yielded as (line, None, raw, None) without
+    going through csv.reader at all: a row already known valid (see _fastpath).
+    """
     consumed: list[str] = []
+    pending: deque[str] = deque()  # lines the fast check refused, for csv.reader to parse
 
     def feed() -> Iterator[str]:
-        for line in lines:
-            consumed.append(line)
-            yield line
+        while True:
+            nxt = pending.popleft() if pending else next(lines, None)
+            if nxt is None:
+                return
+            consumed.append(nxt)
+            yield nxt
 
     reader = csv.reader(feed(), strict=True)
     line = first_line
     while True:
+        if fast is not None:
+            text = pending.popleft() if pending else next(lines, None)
+            if text is None:
+                return
+            taken = [text]
+            if text.count('"') % 2:  # a quote left open: the row goes on over the next lines
+                quotes = text.count('"')
+                while quotes % 2:
+                    more = pending.popleft() if pending else next(lines, None)
+                    if more is None:
+                        break
+                    taken.append(more)
+                    quotes += more.count('"')
+                text = "".join(taken)
+            if fast(text):
+                yield line, None, text, None
+                line += len(taken)
+                continue
+            pending.extendleft(reversed(taken))  # csv.reader parses them, in order
         try:
             fields = next(reader)
             error = None

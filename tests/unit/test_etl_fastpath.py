@@ -1,0 +1,65 @@
+import csv
+
+import pytest
+
+from perflab.etl._fastpath import row_pattern
+from perflab.etl._gen import generate
+from perflab.etl._reader import iter_rows
+from perflab.etl._types import Column, RowError, validate_row, validator_for
+
+PEOPLE = (
+    Column("id", "bigint", True),
+    Column("name", "character varying(80)", True),
+    Column("email", "text", True),
+    Column("signup_date", "date"),
+    Column("score", "numeric(8,2)"),
+    Column("country", "character(2)"),
+    Column("notes", "text"),
+)
+CHECKS = [validator_for(c.type) for c in PEOPLE]
+
+
+def slow_accepts(line: str) -> bool:
+    try:
+        (fields,) = list(csv.reader([line], strict=True))
+        validate_row(fields, PEOPLE, CHECKS)
+    except (RowError, csv.Error, ValueError):
+        return False
+    return True
+
+
+def test_fast_path_never_accepts_what_the_exact_checks_refuse(tmp_path):
+    path = tmp_path / "p.csv"
+    generate(path, 5000, bad_ratio=0.02)
+    pattern = row_pattern(PEOPLE)
+    assert pattern is not None
+    text = path.read_text(encoding="utf-8", errors="surrogateescape")
+    with open(path, newline="", encoding="utf-8", errors="surrogateescape") as f:
+        next(f)
+        rows = [raw for _, fields, raw, _ in iter_rows(iter(f), 2) if fields is not None]
+    assert len(rows) > 4000 and text
+    fast = [row for row in rows if pattern.fullmatch(row)]
+    assert len(fast) > 0.9 * 5000  # nearly every row takes the fast path
+    assert all(slow_accepts(line) for line in fast)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "1,A,a@x,2024-02-29,1.00,US,\n",  # a real date, but day > 28: left to the exact check
+        "1234567890123456789,A,a@x,,,,\n",  # 19 digits: may overflow, exact check decides
+        '1,"A\nB",a@x,,,,\n',  # a newline inside a bounded (varchar) field
+        "1,,a@x,,,,\n",  # NULL in NOT NULL
+        '1,"",a@x,,,,\n',  # quoted empty in NOT NULL: the exact check rejects it
+        "1,A \udcff,a@x,,,,\n",  # not UTF-8
+        "1,A,a@x,,1234567.0,,\n",  # numeric(8,2) overflow
+        "1,A,a@x,,,USA,\n",  # char(2) overflow
+    ],
+)
+def test_fast_path_leaves_doubtful_rows_to_the_exact_checks(line):
+    pattern = row_pattern(PEOPLE)
+    assert pattern is not None and not pattern.fullmatch(line)
+
+
+def test_unknown_type_disables_the_fast_path():
+    assert row_pattern((Column("j", "jsonb"),)) is None
