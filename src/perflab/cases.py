@@ -7,9 +7,12 @@ name is accepted, a `module:attribute` reference works too (tests use that).
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 from perflab.errors import UsageError
 
-__all__ = ["REGISTRY", "resolve"]
+__all__ = ["REGISTRY", "perflab_command", "resolve"]
 
 REGISTRY: dict[str, str] = {
     "etl": "perflab.etl.case:CASE",
@@ -24,3 +27,9 @@ def resolve(name: str) -> str:
         return name
     known = ", ".join(REGISTRY) or "none registered yet"
     raise UsageError(f"unknown case {name!r}", hint=f"cases: {known}")
+
+
+def perflab_command() -> list[str]:
+    """How a case runs the real tool: this environment's console script, as a user would."""
+    script = Path(sys.executable).with_name("perflab")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "perflab"]

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from perflab.etl._types import Column
 
-__all__ = ["row_pattern"]
+__all__ = ["row_pattern", "row_source", "rows_pattern"]
 
 _MODS = re.compile(r"\((\d+)(?:,(\d+))?\)")
 # Digits that always fit, whatever their value.
@@ -67,9 +67,21 @@ def _field(column: Column) -> str | None:
     return body if column.not_null else f"(?:{body})?"
 
 
-def row_pattern(columns: Sequence[Column]) -> re.Pattern[str] | None:
-    """The whole-line pattern for these columns, or None when there is none."""
+def row_source(columns: Sequence[Column]) -> str | None:
+    """The regex source of one certainly-valid row (no line end), or None."""
     fields = [_field(c) for c in columns]
     if any(f is None for f in fields):
         return None
-    return re.compile(",".join(f for f in fields if f is not None) + r"\n?")
+    return ",".join(f for f in fields if f is not None)
+
+
+def row_pattern(columns: Sequence[Column]) -> re.Pattern[str] | None:
+    """The whole-line pattern for these columns, or None when there is none."""
+    source = row_source(columns)
+    return None if source is None else re.compile(source + r"\n?")
+
+
+def rows_pattern(columns: Sequence[Column]) -> re.Pattern[str] | None:
+    """Any run of certainly-valid rows, each ending in a newline: matched in one C call."""
+    source = row_source(columns)
+    return None if source is None else re.compile(rf"(?:{source}\n)*")

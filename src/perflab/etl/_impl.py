@@ -16,6 +16,7 @@ class Impl:
     parallel: bool = True  # split the file among --workers processes
     pipeline: bool = True  # parse+validate in a thread while the main thread sends
     fast_path: bool = True  # one regex per line accepts certainly-valid rows (copy_raw)
+    blocks: bool = True  # that regex consumes runs of rows in C, no Python per row
 
 
 LADDER = (
@@ -33,6 +34,8 @@ LADDER = (
     Impl("copy-raw", "validated rows forwarded as their raw CSV text (COPY ... CSV)",
          "copy_raw", fast_path=False),
     Impl("fast-path", "one regex per line accepts certainly-valid rows, no csv.reader",
+         "copy_raw", blocks=False),
+    Impl("block-regex", "that regex consumes whole runs of valid rows in C: no Python per row",
          "copy_raw"),
 )
 IMPLS = {impl.name: impl for impl in LADDER}

@@ -174,3 +174,49 @@ def split_ranges(path: Path, parts: int, start: int, first_line: int = 2) -> lis
         Part(i, s, bounds[i + 1][0] if i + 1 < len(bounds) else size, line)
         for i, (s, line) in enumerate(bounds)
     ]
+
+
+class TextCursor:
+    """A window on the text of a byte range, for matching many rows at once in C.
+
+    `buf[pos:]` is what is not yet consumed; `refill` appends the next block.
+    `next_line` hands whole lines to the exact (csv) path when the fast regex
+    stops, refilling as a row needs.
+    """
+
+    BLOCK_CHARS = 1 << 20  # text read per refill: large enough that refills are rare
+
+    def __init__(self, text: io.TextIOWrapper) -> None:
+        self.text = text
+        self.buf = ""
+        self.pos = 0
+        self.eof = False
+
+    def refill(self) -> bool:
+        if self.eof:
+            return False
+        data = self.text.read(self.BLOCK_CHARS)
+        if not data:
+            self.eof = True
+            return False
+        self.buf = self.buf[self.pos:] + data
+        self.pos = 0
+        return True
+
+    def complete_line_ahead(self) -> bool:
+        """Whether a whole line is in the window (refilling once if not)."""
+        if self.buf.find("\n", self.pos) >= 0:
+            return True
+        return self.refill() and self.buf.find("\n", self.pos) >= 0
+
+    def next_line(self) -> str | None:
+        end = self.buf.find("\n", self.pos)
+        while end < 0 and self.refill():
+            end = self.buf.find("\n", self.pos)
+        if end < 0:
+            if self.pos >= len(self.buf):
+                return None
+            end = len(self.buf) - 1  # the last line, without a newline
+        line = self.buf[self.pos:end + 1]
+        self.pos = end + 1
+        return line

@@ -12,12 +12,12 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import ClassVar
 
+from perflab.cases import perflab_command
 from perflab.errors import MeasurementError, ToolUnavailable
 from perflab.etl._gen import TABLE_DDL, generate
 from perflab.etl._impl import LADDER
@@ -34,11 +34,6 @@ WORKERS = 2
 def _sampled(variant: str, scale: str) -> bool:
     method = next((i.method for i in LADDER if i.name == variant), "")
     return method == "insert" or (method == "executemany" and scale == "full")
-
-
-def _perflab() -> list[str]:
-    script = Path(sys.executable).with_name("perflab")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "perflab"]
 
 
 def _truncate(dsn: str) -> None:
@@ -136,7 +131,7 @@ class EtlCase:
                     copy.write(block)
             seconds = time.perf_counter() - started
         else:
-            cmd = [*_perflab(), "etl", "load", path, "--table", TABLE, "--dsn", p["dsn"],
+            cmd = [*perflab_command(), "etl", "load", path, "--table", TABLE, "--dsn", p["dsn"],
                    "--truncate", "--json", "--impl", variant, "--workers", str(WORKERS)]
             started = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True)

@@ -24,6 +24,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import ClassVar
 
+from perflab.cases import perflab_command
 from perflab.errors import MeasurementError, ToolUnavailable
 from perflab.measure import Metric, RunContext, Variant
 from perflab.search._corpus import LITERAL, REGEX, SCALES, ensure_corpus
@@ -32,11 +33,6 @@ from perflab.search._impl import LADDER
 __all__ = ["CASE", "SearchCase"]
 
 STARTUP_RUNS = 5
-
-
-def _perflab() -> list[str]:
-    script = Path(sys.executable).with_name("perflab")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "perflab"]
 
 
 Command = tuple[list[str], dict[str, str]]
@@ -59,7 +55,7 @@ def _commands(variant: str, pattern: str, regex: bool, root: str) -> Command:
         env["LC_ALL"] = "C"  # bytes, as perflab search; a UTF-8 locale is slower and stricter
         return [grep, "-r", "-n", "-I", "-E" if regex else "-F", pattern, root], env
     flags = [] if regex else ["-F"]
-    return [*_perflab(), "search", "--impl", variant, "-n", *flags, pattern, root], env
+    return [*perflab_command(), "search", "--impl", variant, "-n", *flags, pattern, root], env
 
 
 def _timed(cmd: list[str], env: dict[str, str], out: Path) -> tuple[float, int]:
