@@ -37,10 +37,15 @@ def ladder_chart(case: CaseResult, metric: Metric) -> str | None:
     colors = [COLORS[kind] for _, kind, _ in bars][::-1]
     fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(bars) + 1.2))
     ax.barh(names, medians, xerr=errors, color=colors, capsize=3)
+    positive = [m for m in medians if m > 0]
+    wide = bool(positive) and max(positive) / min(positive) > 20
+    if wide:  # a 100x ladder on a linear axis hides every step after the first big one
+        ax.set_xscale("log")
     for y, value in enumerate(medians):
         ax.text(value, y, "  " + format_value(value, metric.unit), va="center", fontsize=8)
     better = "lower" if metric.better == "lower" else "higher"
-    ax.set_xlabel(f"{metric.label} ({better} is better; bars: median, whiskers: CI)")
+    scale = ", log scale" if wide else ""
+    ax.set_xlabel(f"{metric.label} ({better} is better; bars: median, whiskers: CI{scale})")
     ax.spines[["top", "right"]].set_visible(False)
     ax.margins(x=0.25)
     fig.tight_layout()
