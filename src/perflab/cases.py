@@ -15,6 +15,7 @@ from perflab.errors import UsageError
 __all__ = ["REGISTRY", "perflab_command", "resolve"]
 
 REGISTRY: dict[str, str] = {
+    "gateway": "perflab.gateway.case:CASE",
     "etl": "perflab.etl.case:CASE",
     "search": "perflab.search.case:CASE",
 }

@@ -42,6 +42,7 @@ COMMANDS: dict[str, Command] = {
     "amdahl": Command("perflab.commands.amdahl", "overall speedup from Amdahl's law"),
     "profile": Command("perflab.commands.profile", "profile one variant of a case"),
     "search": Command("perflab.search._cli", "grep-like recursive search (case study 3)"),
+    "gateway": Command("perflab.gateway._cli", "HTTP API gateway, upstream, load (case study 1)"),
     "etl": Command("perflab.etl._cli", "validated CSV -> PostgreSQL bulk loader (case study 2)"),
 }
 

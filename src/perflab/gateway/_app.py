@@ -1,0 +1,333 @@
+"""The gateway as an ASGI application: middleware, upstream calls, JSON errors.
+
+Middleware is four pairs of hooks (request id, auth, metrics, sampled access
+log), run either as the nested coroutine wrappers a first version builds, or
+as a flat loop over hook lists (the ladder's "flat middleware"): same logic,
+different structure, so the ladder measures only the structure.
+
+Every buffer is bounded: request bodies by `limits.max_body` (413), upstream
+bodies by `MAX_UPSTREAM_BODY` (502), the cache by `limits.cache_entries`, the
+upstream pool by `POOL_SIZE` connections per route host.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from perflab.gateway._config import Config, Route, load_config
+from perflab.gateway._core import Metrics, TTLCache, match_route, select_fields
+from perflab.gateway._impl import DEFAULT, IMPLS, Impl
+
+__all__ = ["Gateway", "create_app"]
+
+MAX_UPSTREAM_BODY = 16 << 20  # an upstream answer larger than this is refused (502)
+# Request headers beyond this are refused (431); nginx's default allows 4 x 8 KiB lines.
+MAX_HEADER_BYTES = 32 << 10
+POOL_SIZE = 256  # keep-alive connections per upstream host: above any sane concurrency here
+ACCESS_LOG_SAMPLE = 1000  # one request in this many is logged
+log = logging.getLogger("perflab.gateway.access")
+
+Headers = list[tuple[bytes, bytes]]
+
+
+class Request:
+    __slots__ = ("body", "headers", "id", "method", "path", "query", "started")
+
+    def __init__(self, method: str, path: str, query: str, headers: dict[str, str],
+                 body: bytes) -> None:
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.body = body
+        self.id = ""
+        self.started = time.perf_counter()
+
+
+class Response:
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, body: bytes, headers: Headers | None = None) -> None:
+        self.status = status
+        self.body = body
+        self.headers = headers if headers is not None else [
+            (b"content-type", b"application/json")]
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+Before = Callable[[Request], Response | None]
+After = Callable[[Request, Response], None]
+
+
+class Gateway:
+    def __init__(self, config: Config, impl: Impl) -> None:
+        self.config = config
+        self.impl = impl
+        self.metrics = Metrics()
+        self.cache = TTLCache(config.cache_entries) if impl.cache else None
+        self.buffers: list[bytearray] = []  # the free list of pooled body buffers
+        self.session: Any = None
+        self.counter = 0
+        if impl.fast_json:
+            import orjson
+
+            self.loads: Callable[[bytes], Any] = orjson.loads
+            self.dumps: Callable[[Any], bytes] = orjson.dumps
+        else:
+            self.loads = json.loads
+            self.dumps = lambda doc: json.dumps(doc).encode()
+        # Outermost first: a hook that answers early (auth's 401, /metrics) still passes
+        # back through the afters of the hooks before it, nested or flat.
+        hooks: list[tuple[Before, After]] = [
+            (self._request_id, self._request_id_after),
+            (_nothing_before, self._metrics_after),
+            (_nothing_before, self._access_log),
+            (self._auth, _nothing_after),
+            (self._metrics_endpoint, _nothing_after),
+        ]
+        if impl.flat:
+            self.befores = [b for b, _ in hooks]
+            self.afters = [a for _, a in reversed(hooks)]
+            self.handle: Handler = self._flat
+        else:
+            handler: Handler = self._route
+            for before, after in reversed(hooks):
+                handler = _nest(before, after, handler)
+            self.handle = handler
+        gc.callbacks.append(self._on_gc)
+        self._gc_started = 0.0
+
+    # -- middleware hooks -------------------------------------------------------------
+    def _request_id(self, req: Request) -> Response | None:
+        req.id = req.headers.get("x-request-id") or uuid.uuid4().hex
+        return None
+
+    def _request_id_after(self, req: Request, resp: Response) -> None:
+        resp.headers.append((b"x-request-id", req.id.encode("latin-1")))
+
+    def _auth(self, req: Request) -> Response | None:
+        keys = self.config.api_keys
+        if keys is None or req.path == "/metrics" or req.headers.get("x-api-key") in keys:
+            return None
+        return self.error(401, "missing or wrong X-API-Key")
+
+    def _metrics_endpoint(self, req: Request) -> Response | None:
+        if req.path != "/metrics":
+            return None
+        return Response(200, self.render_metrics().encode(),
+                        [(b"content-type", b"text/plain; version=0.0.4")])
+
+    def _metrics_after(self, req: Request, resp: Response) -> None:
+        self.metrics.observe(resp.status, time.perf_counter() - req.started)
+
+    def _access_log(self, req: Request, resp: Response) -> None:
+        self.counter += 1
+        if self.counter % ACCESS_LOG_SAMPLE == 0:
+            log.info("%s %s %s %d %.1fms", req.id, req.method, req.path, resp.status,
+                     (time.perf_counter() - req.started) * 1e3)
+
+    async def _flat(self, req: Request) -> Response:
+        ran = 0
+        for before in self.befores:
+            ran += 1
+            early = before(req)
+            if early is not None:
+                resp = early
+                break
+        else:
+            resp = await self._route(req)
+        for after in self.afters[len(self.afters) - ran:]:  # of the hooks that ran, inner first
+            after(req, resp)
+        return resp
+
+    # -- the handler ------------------------------------------------------------------
+    def error(self, status: int, message: str) -> Response:
+        return Response(status, self.dumps({"error": message, "status": status}))
+
+    async def _route(self, req: Request) -> Response:
+        found = match_route(self.config.routes, req.path)
+        if found is None:
+            return self.error(404, f"no route for {req.path}")
+        route, rest = found
+        key = f"{req.path}?{req.query}"
+        cacheable = self.cache is not None and req.method == "GET" and route.cache_ttl > 0
+        if cacheable:
+            assert self.cache is not None
+            hit = self.cache.get(key)
+            if hit is not None:
+                self.metrics.cache_hits += 1
+                return Response(200, hit)
+            self.metrics.cache_misses += 1
+        resp = await self._upstream(route, rest, req)
+        if cacheable and resp.status == 200:
+            assert self.cache is not None
+            self.cache.put(key, resp.body, route.cache_ttl)
+        return resp
+
+    def _client(self) -> Any:
+        if self.session is None:
+            import aiohttp
+
+            # Baseline: a connection per request (force_close), as a first version does.
+            connector = aiohttp.TCPConnector(limit=POOL_SIZE, force_close=not self.impl.pool,
+                                             keepalive_timeout=30 if self.impl.pool else None)
+            self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+        return self.session
+
+    async def _upstream(self, route: Route, rest: str, req: Request) -> Response:
+        import aiohttp
+
+        url = route.upstream + rest + (f"?{req.query}" if req.query else "")
+        headers = {"X-Request-Id": req.id}
+        if "content-type" in req.headers:
+            headers["Content-Type"] = req.headers["content-type"]
+        try:
+            async with self._client().request(
+                req.method, url, data=req.body or None, headers=headers,
+                timeout=aiohttp.ClientTimeout(total=route.timeout), allow_redirects=False,
+            ) as up:
+                if (up.content_length or 0) > MAX_UPSTREAM_BODY:
+                    raise ValueError("upstream response too large")
+                body = await up.content.read(MAX_UPSTREAM_BODY + 1)
+                if len(body) > MAX_UPSTREAM_BODY or not up.content.at_eof():
+                    raise ValueError("upstream response too large")
+                status = up.status
+                content_type = up.headers.get("Content-Type", "application/json")
+        except TimeoutError:
+            self.metrics.upstream_errors += 1
+            return self.error(504, f"upstream timed out after {route.timeout:g} s")
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            self.metrics.upstream_errors += 1
+            return self.error(502, f"upstream unavailable: {type(exc).__name__}")
+        if route.fields is not None and status == 200:
+            try:
+                body = self.dumps(select_fields(self.loads(body), route.fields))
+            except ValueError:
+                self.metrics.upstream_errors += 1
+                return self.error(502, "upstream sent invalid JSON")
+            content_type = "application/json"
+        return Response(status, body, [(b"content-type", content_type.encode("latin-1"))])
+
+    # -- metrics ----------------------------------------------------------------------
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._gc_started = now
+            return
+        pause = now - self._gc_started
+        m = self.metrics
+        m.gc_collections += 1
+        m.gc_pause_total += pause
+        m.gc_pause_max = max(m.gc_pause_max, pause)
+
+    def render_metrics(self) -> str:
+        rss = 0.0
+        try:
+            with open("/proc/self/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        rss = float(line.split()[1]) * 1024
+        except OSError:
+            pass
+        extra = {"process_resident_memory_bytes": rss,
+                 "perflab_gateway_cache_entries": float(len(self.cache) if self.cache else 0)}
+        return self.metrics.render(extra)
+
+    # -- ASGI ---------------------------------------------------------------------------
+    async def _read_body(self, receive: Callable[[], Awaitable[dict[str, Any]]],
+                         limit: int) -> bytes | None:
+        """The whole request body, or None when it exceeds `limit`."""
+        if self.impl.pooled_buffers:
+            buf = self.buffers.pop() if self.buffers else bytearray()
+            try:
+                while True:
+                    message = await receive()
+                    buf += message.get("body", b"")
+                    if len(buf) > limit:
+                        return None
+                    if not message.get("more_body"):
+                        return bytes(buf)
+            finally:
+                buf.clear()
+                if len(self.buffers) < 64:  # the pool is bounded too
+                    self.buffers.append(buf)
+        body = b""
+        while True:
+            message = await receive()
+            body += bytes(message.get("body", b""))
+            if len(body) > limit:
+                return None
+            if not message.get("more_body"):
+                return body
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    if self.session is not None:
+                        await self.session.close()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        raw_headers = scope["headers"]
+        header_bytes = sum(len(k) + len(v) for k, v in raw_headers)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw_headers}
+        limit = self.config.max_body
+        declared = headers.get("content-length", "0")
+        refuse = header_bytes > MAX_HEADER_BYTES or not declared.isdigit() or int(declared) > limit
+        body = None if refuse else await self._read_body(receive, limit)
+        req = Request(scope["method"], scope["path"], scope["query_string"].decode("latin-1"),
+                      headers, body or b"")
+        if body is None:
+            if header_bytes > MAX_HEADER_BYTES:
+                resp = self.error(431, f"request headers larger than {MAX_HEADER_BYTES} bytes")
+            else:
+                resp = self.error(413, f"request body larger than {limit} bytes")
+            self._request_id(req)
+            self._request_id_after(req, resp)
+            self._metrics_after(req, resp)
+        else:
+            resp = await self.handle(req)
+        await send({"type": "http.response.start", "status": resp.status,
+                    "headers": resp.headers})
+        await send({"type": "http.response.body", "body": resp.body})
+
+
+def _nothing_before(req: Request) -> Response | None:
+    return None
+
+
+def _nothing_after(req: Request, resp: Response) -> None:
+    return None
+
+
+def _nest(before: Before, after: After, inner: Handler) -> Handler:
+    async def layer(req: Request) -> Response:
+        early = before(req)
+        resp = early if early is not None else await inner(req)
+        after(req, resp)
+        return resp
+
+    return layer
+
+
+def create_app() -> Gateway:
+    """The factory the servers import in each worker: config and variant from the environment."""
+    from pathlib import Path
+
+    config = load_config(Path(os.environ["PERFLAB_GATEWAY_CONFIG"]))
+    impl = IMPLS[os.environ.get("PERFLAB_GATEWAY_IMPL", DEFAULT)]
+    return Gateway(config, impl)
+
+

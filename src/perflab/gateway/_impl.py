@@ -1,0 +1,48 @@
+"""The ladder of `perflab gateway serve`: each variant is the same gateway with options switched."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["DEFAULT", "IMPLS", "LADDER", "Impl"]
+
+
+@dataclass(frozen=True)
+class Impl:
+    name: str
+    description: str
+    fast_json: bool = True  # orjson instead of the stdlib json module
+    pooled_buffers: bool = True  # request bodies gathered in reused bytearrays
+    pool: bool = True  # keep-alive upstream connections instead of one per request
+    flat: bool = True  # middleware as a flat list of hooks instead of nested coroutines
+    cache: bool = True  # the bounded TTL response cache
+    server: str = "granian"  # "uvicorn" | "granian"
+    workers: int = 2
+
+
+_BEFORE = {"fast_json": False, "pooled_buffers": False, "pool": False, "flat": False,
+           "cache": False, "server": "uvicorn", "workers": 1}
+
+
+def _step(name: str, description: str, **done: object) -> Impl:
+    return Impl(name, description, **{**_BEFORE, **done})  # type: ignore[arg-type]
+
+
+LADDER = (
+    _step("baseline", "stdlib json, a new upstream connection per request, nested middleware, "
+                      "no cache, uvicorn"),
+    _step("fast-json", "orjson", fast_json=True),
+    _step("pooled-buffers", "reuse request-body buffers (sync.Pool)", fast_json=True,
+          pooled_buffers=True),
+    _step("conn-pool", "keep-alive upstream connection pool", fast_json=True,
+          pooled_buffers=True, pool=True),
+    _step("flat-middleware", "middleware as flat hook lists", fast_json=True,
+          pooled_buffers=True, pool=True, flat=True),
+    _step("cache", "bounded TTL response cache", fast_json=True, pooled_buffers=True,
+          pool=True, flat=True, cache=True),
+    _step("granian", "granian (Rust) server core instead of uvicorn", fast_json=True,
+          pooled_buffers=True, pool=True, flat=True, cache=True, server="granian"),
+    Impl("workers", "2 worker processes"),
+)
+IMPLS = {impl.name: impl for impl in LADDER}
+DEFAULT = LADDER[-1].name

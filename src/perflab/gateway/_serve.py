@@ -1,0 +1,27 @@
+"""Running an ASGI app factory on uvicorn or granian, with one or more worker processes.
+
+Both servers import the app by name in each worker (`module:factory`), so the
+config travels in environment variables, set before the server starts.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["serve"]
+
+
+def serve(target: str, *, host: str, port: int, workers: int, server: str,
+          env: dict[str, str]) -> None:
+    os.environ.update(env)
+    if server == "granian":
+        from granian import Granian
+        from granian.constants import Interfaces
+
+        Granian(target, address=host, port=port, interface=Interfaces.ASGI, workers=workers,
+                factory=True, log_access=False).serve()
+        return
+    import uvicorn
+
+    uvicorn.run(target, host=host, port=port, workers=workers, factory=True,
+                log_level="warning", access_log=False, lifespan="on")

@@ -1,0 +1,228 @@
+"""Case study 1 for the harness: the ladder of `perflab gateway serve`, nginx beside it.
+
+One upstream (`perflab gateway upstream`, granian) serves every variant. Each
+repetition starts the gateway variant as its own process and drives it with
+`perflab gateway load` (in this process):
+
+- throughput: closed loop, `CONNECTIONS` connections, on the uncached route
+  (upstream call + field selection) and on the cached route;
+- latency: open loop at `RATE` req/s, a rate the baseline sustains, so p50/p99
+  compare service time rather than queueing (coordinated omission corrected);
+- GC: the gateway's own collection count and pause (from its /metrics) per
+  1,000 requests; CPython has no cheap allocation counter, and a gen-0
+  collection happens every 700 net container allocations, so collections per
+  request is the allocation-rate proxy shown for the guide's "Allocations/req".
+
+The load generator, the gateway and the upstream share the machine's cores,
+as in the issue's own measurements.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import ClassVar
+
+from perflab.cases import perflab_command
+from perflab.errors import MeasurementError, ServiceError, ToolUnavailable
+from perflab.gateway._impl import LADDER
+from perflab.measure import Metric, RunContext, Variant
+
+__all__ = ["CASE", "GatewayCase", "free_port", "start_process", "wait_ready"]
+
+CONNECTIONS = 64
+RATE = 300.0  # req/s: well inside what the baseline serves here
+DURATION = {"quick": 2.0, "full": 10.0}
+ITEMS = 20
+
+CONFIG = """[[route]]
+prefix = "/api"
+upstream = "http://127.0.0.1:{port}"
+timeout = 2.0
+fields = ["id", "name", "score"]
+
+[[route]]
+prefix = "/cached"
+upstream = "http://127.0.0.1:{port}"
+timeout = 2.0
+cache_ttl = 1.0
+fields = ["id", "name", "score"]
+"""
+
+NGINX = """daemon off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body; proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fcgi; uwsgi_temp_path {dir}/uwsgi; scgi_temp_path {dir}/scgi;
+    proxy_cache_path {dir}/cache keys_zone=api:10m;
+    upstream app {{ server 127.0.0.1:{upstream}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location /api/ {{
+            proxy_pass http://app/; proxy_http_version 1.1; proxy_set_header Connection "";
+        }}
+        location /cached/ {{
+            proxy_pass http://app/; proxy_http_version 1.1; proxy_set_header Connection "";
+            proxy_cache api; proxy_cache_valid 200 1s;
+        }}
+    }}
+}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_ready(url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                resp.read()
+                return
+        except OSError as exc:
+            if getattr(exc, "code", None):  # an HTTP error status: the server is up
+                return
+            if time.monotonic() > deadline:
+                raise ServiceError(f"{url} did not answer within {timeout:.0f} s") from exc
+            time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def start_process(cmd: list[str], ready_url: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A server in its own process group, stopped (with its workers) on exit."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        wait_ready(ready_url)
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _metrics(base: str) -> dict[str, float]:
+    with urllib.request.urlopen(f"{base}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#") and "{" not in line:
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
+class GatewayCase:
+    name = "gateway"
+    title = "Case study 1: HTTP API gateway (perflab gateway)"
+    budget_s = 300.0
+    variants = (
+        *(Variant(i.name, "baseline" if n == 0 else "step", i.description)
+          for n, i in enumerate(LADDER)),
+        Variant("nginx", "reference", "nginx reverse proxy, keep-alive upstream, proxy_cache "
+                                      "(no field selection: it passes the whole body)"),
+    )
+    metrics = (
+        Metric("req_per_s", "Throughput (uncached route)", "1/s", "higher"),
+        Metric("cached_req_per_s", "Throughput (cached route)", "1/s", "higher"),
+        Metric("p50_s", f"P50 Latency at {RATE:g} req/s", "s"),
+        Metric("p99_s", f"P99 Latency at {RATE:g} req/s", "s", ladder=True),
+        Metric("gc_per_1k", "GC collections per 1k req (allocation proxy)", "count"),
+        Metric("gc_pause_max_s", "GC Pause (max)", "s"),
+        Metric("rss_bytes", "Memory Usage (RSS, one worker)", "B"),
+    )
+    categories: ClassVar = {
+        "json": ("json", "orjson"),
+        "upstream client (aiohttp)": ("aiohttp", "yarl", "multidict"),
+        "middleware and routing": ("_app.py", "_core.py"),
+        "event loop and sockets": ("asyncio", "uvloop", "selectors", "socket"),
+    }
+
+    @contextlib.contextmanager
+    def session(self, ctx: RunContext) -> Iterator[Mapping[str, str]]:
+        port = free_port()
+        config = ctx.workdir / "gateway.toml"
+        config.write_text(CONFIG.format(port=port))
+        cmd = [*perflab_command(), "gateway", "upstream", "--port", str(port),
+               "--items", str(ITEMS)]
+        with start_process(cmd, f"http://127.0.0.1:{port}/items", ctx.workdir / "upstream.log"):
+            yield {"upstream_port": str(port), "config": str(config)}
+
+    def _drive(self, base: str, scale: str) -> dict[str, float]:
+        from perflab.gateway._loadgen import run_load
+
+        duration = DURATION[scale]
+        uncached = run_load(f"{base}/api/items", connections=CONNECTIONS, duration=duration)
+        cached = run_load(f"{base}/cached/items", connections=CONNECTIONS, duration=duration)
+        paced = run_load(f"{base}/api/items", connections=CONNECTIONS, duration=duration,
+                         rate=RATE)
+        for result in (uncached, cached, paced):
+            if result.errors or set(result.statuses) != {200}:
+                raise MeasurementError(f"{base}: {result.errors} errors, statuses "
+                                       f"{result.statuses}")
+        return {"req_per_s": uncached.rate, "cached_req_per_s": cached.rate,
+                "p50_s": paced.latency["latency_p50_s"], "p99_s": paced.latency["latency_p99_s"],
+                "p99_9_s": paced.latency["latency_p99_9_s"],
+                "requests": float(uncached.requests + cached.requests + paced.requests)}
+
+    def run(self, variant: str, ctx: RunContext) -> Mapping[str, float]:
+        if variant == "nginx":
+            return self._nginx(ctx)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        cmd = [*perflab_command(), "gateway", "serve", "--config", ctx.params["config"],
+               "--port", str(port), "--impl", variant]
+        with start_process(cmd, f"{base}/metrics", ctx.workdir / f"gateway-{variant}.log"):
+            before = _metrics(base)
+            out = self._drive(base, ctx.scale)
+            after = _metrics(base)
+        # /metrics answers from one worker: per-worker figures, scaled by its share of requests.
+        served = after.get("perflab_gateway_request_seconds_count", 0) - before.get(
+            "perflab_gateway_request_seconds_count", 0)
+        collections = after.get("perflab_gateway_gc_collections_total", 0) - before.get(
+            "perflab_gateway_gc_collections_total", 0)
+        out["gc_per_1k"] = 1000 * collections / served if served else float("nan")
+        out["gc_pause_max_s"] = after.get("perflab_gateway_gc_pause_seconds_max", 0.0)
+        out["rss_bytes"] = after.get("process_resident_memory_bytes", 0.0)
+        return out
+
+    def _nginx(self, ctx: RunContext) -> Mapping[str, float]:
+        nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists()
+                                          else None)
+        if nginx is None:
+            raise ToolUnavailable("nginx is not installed (apt install nginx)")
+        port = free_port()
+        workdir = ctx.workdir / "nginx"
+        workdir.mkdir(exist_ok=True)
+        conf = workdir / "nginx.conf"
+        conf.write_text(NGINX.format(dir=workdir, port=port,
+                                     upstream=ctx.params["upstream_port"]))
+        base = f"http://127.0.0.1:{port}"
+        with start_process([nginx, "-c", str(conf), "-p", str(workdir)], f"{base}/api/items",
+                           workdir / "stdout.log"):
+            return self._drive(base, ctx.scale)
+
+
+CASE = GatewayCase()
