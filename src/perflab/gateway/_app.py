@@ -328,6 +328,12 @@ def create_app() -> Gateway:
 
     config = load_config(Path(os.environ["PERFLAB_GATEWAY_CONFIG"]))
     impl = IMPLS[os.environ.get("PERFLAB_GATEWAY_IMPL", DEFAULT)]
-    return Gateway(config, impl)
+    gateway = Gateway(config, impl)
+    if impl.gc_freeze:
+        # Everything alive after start-up (modules, the app, its config) lives as long as the
+        # worker: frozen, it is never traversed again by a full collection.
+        gc.collect()
+        gc.freeze()
+    return gateway
 
 

@@ -18,10 +18,11 @@ class Impl:
     cache: bool = True  # the bounded TTL response cache
     server: str = "granian"  # "uvicorn" | "granian"
     workers: int = 2
+    gc_freeze: bool = True  # move start-up objects out of the collector's reach (gc.freeze)
 
 
 _BEFORE = {"fast_json": False, "pooled_buffers": False, "pool": False, "flat": False,
-           "cache": False, "server": "uvicorn", "workers": 1}
+           "cache": False, "server": "uvicorn", "workers": 1, "gc_freeze": False}
 
 
 def _step(name: str, description: str, **done: object) -> Impl:
@@ -42,7 +43,8 @@ LADDER = (
           pool=True, flat=True, cache=True),
     _step("granian", "granian (Rust) server core instead of uvicorn", fast_json=True,
           pooled_buffers=True, pool=True, flat=True, cache=True, server="granian"),
-    Impl("workers", "2 worker processes"),
+    Impl("workers", "2 worker processes", gc_freeze=False),
+    Impl("gc-freeze", "gc.freeze() after start-up: full collections skip the app's own objects"),
 )
 IMPLS = {impl.name: impl for impl in LADDER}
 DEFAULT = LADDER[-1].name

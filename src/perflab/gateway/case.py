@@ -58,7 +58,7 @@ fields = ["id", "name", "score"]
 """
 
 NGINX = """daemon off;
-worker_processes 1;
+{user}worker_processes 1;
 pid {dir}/nginx.pid;
 error_log {dir}/error.log warn;
 events {{ worker_connections 1024; }}
@@ -217,7 +217,9 @@ class GatewayCase:
         workdir = ctx.workdir / "nginx"
         workdir.mkdir(exist_ok=True)
         conf = workdir / "nginx.conf"
-        conf.write_text(NGINX.format(dir=workdir, port=port,
+        # As root, nginx's workers would drop to `nobody` and could not write their cache here.
+        user = "user root root;\n" if os.geteuid() == 0 else ""
+        conf.write_text(NGINX.format(dir=workdir, port=port, user=user,
                                      upstream=ctx.params["upstream_port"]))
         base = f"http://127.0.0.1:{port}"
         with start_process([nginx, "-c", str(conf), "-p", str(workdir)], f"{base}/api/items",
