@@ -42,10 +42,12 @@ class LoadResult:
                 "statuses": {str(k): v for k, v in self.statuses.items()}}
 
 
-async def _read_response(reader: asyncio.StreamReader) -> int:
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
+    """The status, and whether the server closes the connection after this response."""
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
     lower = head.lower()
+    closing = b"\r\nconnection: close" in lower
     at = lower.find(b"\r\ncontent-length:")
     if at >= 0:
         end = lower.index(b"\r\n", at + 2)
@@ -56,7 +58,7 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
             await reader.readexactly(size + 2)
             if size == 0:
                 break
-    return status
+    return status, closing
 
 
 async def _load(url: str, connections: int, duration: float, rate: float | None,
@@ -95,7 +97,7 @@ async def _load(url: str, connections: int, duration: float, rate: float | None,
                     reader, writer = await asyncio.open_connection(host, port)
                 assert reader is not None
                 writer.write(request)
-                status = await _read_response(reader)
+                status, closing = await _read_response(reader)
             except (OSError, asyncio.IncompleteReadError, ValueError):
                 errors += 1
                 if writer is not None:
@@ -105,6 +107,9 @@ async def _load(url: str, connections: int, duration: float, rate: float | None,
                 continue
             histogram.record_ns(int((time.perf_counter() - due) * 1e9))
             statuses[status] = statuses.get(status, 0) + 1
+            if closing:  # e.g. nginx's keepalive_requests: reconnect, not an error
+                writer.close()
+                reader = writer = None
         if writer is not None:
             writer.close()
 
