@@ -57,7 +57,7 @@ def _count(dsn: str) -> int:
 class EtlCase:
     name = "etl"
     title = "Case study 2: CSV -> PostgreSQL (perflab etl load)"
-    budget_s = 420.0
+    budget_s = 240.0
     variants = (
         *(Variant(i.name, "baseline" if n == 0 else "step", i.description)
           for n, i in enumerate(LADDER)),

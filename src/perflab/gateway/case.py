@@ -159,7 +159,7 @@ def _wrk(url: str, duration: float) -> float | None:
 class GatewayCase:
     name = "gateway"
     title = "Case study 1: HTTP API gateway (perflab gateway)"
-    budget_s = 300.0
+    budget_s = 200.0
     variants = (
         *(Variant(i.name, "baseline" if n == 0 else "step", i.description)
           for n, i in enumerate(LADDER)),
