@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from perflab.gateway._client import RawPool, UpstreamError
 from perflab.gateway._config import Config, Route, load_config
 from perflab.gateway._core import Metrics, TTLCache, match_route, select_fields
 from perflab.gateway._impl import DEFAULT, IMPLS, Impl
@@ -74,6 +75,7 @@ class Gateway:
         self.cache = TTLCache(config.cache_entries) if impl.cache else None
         self.buffers: list[bytearray] = []  # the free list of pooled body buffers
         self.session: Any = None
+        self.raw: RawPool | None = None
         self.counter = 0
         if impl.fast_json:
             import orjson
@@ -171,6 +173,31 @@ class Gateway:
             self.cache.put(key, resp.body, route.cache_ttl)
         return resp
 
+    def _raw_pool(self) -> RawPool:
+        if self.raw is None:
+            self.raw = RawPool(POOL_SIZE, MAX_UPSTREAM_BODY)
+        return self.raw
+
+    async def _aiohttp(self, route: Route, url: str, headers: dict[str, str],
+                       req: Request) -> tuple[int, str, bytes]:
+        import aiohttp
+
+        try:
+            async with self._client().request(
+                req.method, url, data=req.body or None, headers=headers,
+                timeout=aiohttp.ClientTimeout(total=route.timeout), allow_redirects=False,
+            ) as up:
+                if (up.content_length or 0) > MAX_UPSTREAM_BODY:
+                    raise UpstreamError("upstream response too large")
+                body = await up.content.read(MAX_UPSTREAM_BODY + 1)
+                if len(body) > MAX_UPSTREAM_BODY or not up.content.at_eof():
+                    raise UpstreamError("upstream response too large")
+                return up.status, up.headers.get("Content-Type", "application/json"), body
+        except TimeoutError:
+            raise  # a 504, not a 502 (TimeoutError is an OSError, and aiohttp's are ClientErrors)
+        except (aiohttp.ClientError, OSError) as exc:
+            raise UpstreamError(type(exc).__name__) from exc
+
     def _client(self) -> Any:
         if self.session is None:
             import aiohttp
@@ -182,30 +209,22 @@ class Gateway:
         return self.session
 
     async def _upstream(self, route: Route, rest: str, req: Request) -> Response:
-        import aiohttp
-
         url = route.upstream + rest + (f"?{req.query}" if req.query else "")
         headers = {"X-Request-Id": req.id}
         if "content-type" in req.headers:
             headers["Content-Type"] = req.headers["content-type"]
         try:
-            async with self._client().request(
-                req.method, url, data=req.body or None, headers=headers,
-                timeout=aiohttp.ClientTimeout(total=route.timeout), allow_redirects=False,
-            ) as up:
-                if (up.content_length or 0) > MAX_UPSTREAM_BODY:
-                    raise ValueError("upstream response too large")
-                body = await up.content.read(MAX_UPSTREAM_BODY + 1)
-                if len(body) > MAX_UPSTREAM_BODY or not up.content.at_eof():
-                    raise ValueError("upstream response too large")
-                status = up.status
-                content_type = up.headers.get("Content-Type", "application/json")
+            if self.impl.raw_client:
+                status, content_type, body = await self._raw_pool().request(
+                    req.method, url, headers, req.body, route.timeout)
+            else:
+                status, content_type, body = await self._aiohttp(route, url, headers, req)
         except TimeoutError:
             self.metrics.upstream_errors += 1
             return self.error(504, f"upstream timed out after {route.timeout:g} s")
-        except (aiohttp.ClientError, OSError, ValueError) as exc:
+        except UpstreamError as exc:
             self.metrics.upstream_errors += 1
-            return self.error(502, f"upstream unavailable: {type(exc).__name__}")
+            return self.error(502, f"upstream unavailable: {exc}")
         if route.fields is not None and status == 200:
             try:
                 body = self.dumps(select_fields(self.loads(body), route.fields))
@@ -276,6 +295,8 @@ class Gateway:
                 elif message["type"] == "lifespan.shutdown":
                     if self.session is not None:
                         await self.session.close()
+                    if self.raw is not None:
+                        await self.raw.close()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         if scope["type"] != "http":

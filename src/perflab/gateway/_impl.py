@@ -19,10 +19,12 @@ class Impl:
     server: str = "granian"  # "uvicorn" | "granian"
     workers: int = 2
     gc_freeze: bool = True  # move start-up objects out of the collector's reach (gc.freeze)
+    raw_client: bool = True  # a minimal HTTP/1.1 pool on asyncio streams instead of aiohttp
 
 
 _BEFORE = {"fast_json": False, "pooled_buffers": False, "pool": False, "flat": False,
-           "cache": False, "server": "uvicorn", "workers": 1, "gc_freeze": False}
+           "cache": False, "server": "uvicorn", "workers": 1, "gc_freeze": False,
+           "raw_client": False}
 
 
 def _step(name: str, description: str, **done: object) -> Impl:
@@ -43,8 +45,10 @@ LADDER = (
           pool=True, flat=True, cache=True),
     _step("granian", "granian (Rust) server core instead of uvicorn", fast_json=True,
           pooled_buffers=True, pool=True, flat=True, cache=True, server="granian"),
-    Impl("workers", "2 worker processes", gc_freeze=False),
-    Impl("gc-freeze", "gc.freeze() after start-up: full collections skip the app's own objects"),
+    Impl("workers", "2 worker processes", gc_freeze=False, raw_client=False),
+    Impl("gc-freeze", "gc.freeze() after start-up: full collections skip the app's own objects",
+         raw_client=False),
+    Impl("raw-client", "upstream calls on a minimal HTTP/1.1 pool instead of aiohttp"),
 )
 IMPLS = {impl.name: impl for impl in LADDER}
 DEFAULT = LADDER[-1].name
