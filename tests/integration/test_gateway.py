@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -18,12 +17,9 @@ from perflab.gateway._impl import IMPLS
 from perflab.gateway._loadgen import run_load
 from perflab.gateway.case import free_port, start_process
 
-from ..conftest import REPO
-
 pytestmark = pytest.mark.integration
 
 PERFLAB = [sys.executable, "-m", "perflab"]
-os.environ.setdefault("PYTHONPATH", str(REPO))
 
 
 def get(url, headers=None, data=None, method=None):
