@@ -1,0 +1,203 @@
+"""The bounded service as an ASGI application.
+
+    GET  /items/{id}   a lookup in a deterministic slow store, through the cache
+    POST /ingest       a JSON array upload, aggregated (streamed or whole)
+    GET  /health       status, RSS and limit
+    GET  /metrics      Prometheus text: RSS, limit, cache, GC, shed requests
+
+Under a memory limit the service watches its RSS on every request: past
+`TRIM_AT` of the limit it gives memory back (cache down to half, a full
+collection, malloc_trim), at most once per `TRIM_INTERVAL_S`; past `SHED_AT`
+it answers 503 with Retry-After instead of taking on more work. Being slow
+for a moment is better than being OOM-killed with every request in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import time
+from typing import Any
+
+from perflab.bounded._cache import ByteLRU
+from perflab.bounded._impl import DEFAULT, IMPLS, Impl
+from perflab.bounded._ingest import BadInput, StreamAggregator, aggregate_whole
+from perflab.bounded._memory import malloc_trim, memory_limit, parse_size, rss_bytes
+
+__all__ = ["BoundedService", "create_app", "value_for"]
+
+TRIM_AT = 0.80  # of the limit: give memory back
+SHED_AT = 0.90  # of the limit: refuse new work (503)
+TRIM_INTERVAL_S = 1.0  # a full collection costs; not more often than this
+STORE_LATENCY_S = 0.002  # the slow store behind the cache
+MAX_ID = 1_000_000
+MAX_UPLOAD = 1 << 30  # whole-body mode reads at most this (it is the "before")
+
+
+def value_for(item: int) -> bytes:
+    """The store's deterministic value: 1-64 KiB, depending on the id."""
+    size = 1024 + (item * 2654435761 % (63 * 1024))
+    return b'{"id": %d, "payload": "%s"}' % (item, b"x" * size)
+
+
+class BoundedService:
+    def __init__(self, impl: Impl, limit: int | None, cache_bytes: int) -> None:
+        self.impl = impl
+        self.limit = limit
+        self.cache: ByteLRU | dict[str, bytes] = ByteLRU(cache_bytes) if impl.byte_lru else {}
+        self.shed = 0
+        self.trims = 0
+        self.bad_requests = 0
+        self.requests = 0
+        self.last_trim = 0.0
+        self.gc_pause_total = 0.0
+        self.gc_pause_max = 0.0
+        self.gc_collections = 0
+        self._gc_started = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._gc_started = now
+            return
+        pause = now - self._gc_started
+        self.gc_collections += 1
+        self.gc_pause_total += pause
+        self.gc_pause_max = max(self.gc_pause_max, pause)
+
+    # -- memory pressure --------------------------------------------------------------
+    def pressure(self) -> bool:
+        """True when this request must be shed; trims first when it is time to."""
+        if self.limit is None:
+            return False
+        rss = rss_bytes()
+        if self.impl.trimming and rss > TRIM_AT * self.limit:
+            now = time.monotonic()
+            if now - self.last_trim >= TRIM_INTERVAL_S:
+                self.last_trim = now
+                self.trim()
+                rss = rss_bytes()
+        return self.impl.shedding and rss > SHED_AT * self.limit
+
+    def trim(self) -> None:
+        self.trims += 1
+        if isinstance(self.cache, ByteLRU):
+            self.cache.shrink_to(self.cache.max_bytes // 2)
+        gc.collect()
+        malloc_trim()
+
+    # -- metrics ----------------------------------------------------------------------
+    def cache_bytes(self) -> int:
+        if isinstance(self.cache, ByteLRU):
+            return self.cache.bytes
+        return sum(len(k) + len(v) + 200 for k, v in self.cache.items())
+
+    def metrics_text(self) -> str:
+        values = {
+            "perflab_bounded_rss_bytes": rss_bytes(),
+            "perflab_bounded_memory_limit_bytes": self.limit or 0,
+            "perflab_bounded_cache_bytes": self.cache_bytes(),
+            "perflab_bounded_cache_entries": len(self.cache),
+            "perflab_bounded_requests_total": self.requests,
+            "perflab_bounded_shed_total": self.shed,
+            "perflab_bounded_trims_total": self.trims,
+            "perflab_bounded_bad_requests_total": self.bad_requests,
+            "perflab_bounded_gc_collections_total": self.gc_collections,
+            "perflab_bounded_gc_pause_seconds_total": round(self.gc_pause_total, 6),
+            "perflab_bounded_gc_pause_seconds_max": round(self.gc_pause_max, 6),
+        }
+        return "".join(f"{k} {v}\n" for k, v in values.items())
+
+    # -- handlers ---------------------------------------------------------------------
+    async def item(self, raw_id: str) -> tuple[int, bytes]:
+        if not raw_id.isdigit() or int(raw_id) > MAX_ID:
+            return 400, _error(f"expected an id from 0 to {MAX_ID}, got {raw_id!r}")
+        cached = self.cache.get(raw_id)
+        if cached is not None:
+            return 200, cached
+        await asyncio.sleep(STORE_LATENCY_S)
+        value = value_for(int(raw_id))
+        if isinstance(self.cache, ByteLRU):
+            self.cache.put(raw_id, value)
+        else:
+            self.cache[raw_id] = value  # the "before": kept forever
+        return 200, value
+
+    async def ingest(self, receive: Any) -> tuple[int, bytes]:
+        try:
+            if self.impl.streaming:
+                agg = StreamAggregator()
+                more = True
+                while more:
+                    message = await receive()
+                    more = message.get("more_body", False)
+                    chunk = message.get("body", b"")
+                    if chunk:
+                        agg.feed(chunk)
+                result = agg.close()
+            else:
+                parts, size, more = [], 0, True
+                while more:
+                    message = await receive()
+                    more = message.get("more_body", False)
+                    parts.append(message.get("body", b""))
+                    size += len(parts[-1])
+                    if size > MAX_UPLOAD:
+                        raise BadInput(f"upload larger than {MAX_UPLOAD} bytes")
+                result = aggregate_whole(b"".join(parts))
+        except BadInput as exc:
+            self.bad_requests += 1
+            return 400, _error(str(exc))
+        return 200, json.dumps(result).encode()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                await send({"type": f"{message['type']}.complete"})
+                if message["type"] == "lifespan.shutdown":
+                    return
+        if scope["type"] != "http":
+            return
+        self.requests += 1
+        path, method = scope["path"], scope["method"]
+        headers = [(b"content-type", b"application/json")]
+        if path == "/health":
+            status, body = 200, json.dumps({"status": "ok", "rss_bytes": rss_bytes(),
+                                            "memory_limit_bytes": self.limit}).encode()
+        elif path == "/metrics":
+            status, body = 200, self.metrics_text().encode()
+            headers = [(b"content-type", b"text/plain; version=0.0.4")]
+        elif self.pressure():
+            self.shed += 1
+            status, body = 503, _error("memory pressure: retry later")
+            headers.append((b"retry-after", b"1"))
+        elif path.startswith("/items/") and method == "GET":
+            status, body = await self.item(path[7:])
+        elif path == "/ingest" and method == "POST":
+            status, body = await self.ingest(receive)
+        else:
+            status, body = 404, _error(f"no such endpoint: {method} {path}")
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _error(message: str) -> bytes:
+    return json.dumps({"error": message}).encode()
+
+
+def create_app() -> BoundedService:
+    impl = IMPLS[os.environ.get("PERFLAB_BOUNDED_IMPL", DEFAULT)]
+    limit, _ = memory_limit(os.environ.get("PERFLAB_BOUNDED_LIMIT"))
+    cache_bytes = parse_size(os.environ.get("PERFLAB_BOUNDED_CACHE", "50MiB"))
+    service = BoundedService(impl, limit, cache_bytes)
+    if impl.gc_tuning:
+        # Start-up objects live as long as the process: frozen, full collections skip them;
+        # a higher gen-0 threshold means fewer, not longer, young collections.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 20)
+    return service
