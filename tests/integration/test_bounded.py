@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import sys
 from contextlib import ExitStack
 
@@ -134,3 +135,19 @@ def test_bad_memory_limit_is_one_line():
                            "--memory-limit", "lots"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.splitlines()[0] == "error: invalid size 'lots'"
+
+
+CGROUP = os.geteuid() == 0 and os.path.exists("/sys/fs/cgroup/memory/cgroup.procs")
+
+
+@pytest.mark.skipif(not CGROUP, reason="needs root and the cgroup v1 memory controller")
+def test_soak_baseline_is_oom_killed_final_survives():
+    from perflab.bounded._soak import soak
+
+    limit = 200 * 2**20
+    final = soak("trimming", limit, duration=6, connections=8, uploaders=2)
+    assert final.confinement == "cgroup-v1"
+    assert (final.oom_kills, final.crashed, final.server_errors) == (0, False, 0)
+    assert final.served > 0 and final.peak_bytes < limit
+    baseline = soak("baseline", limit, duration=20, connections=8, uploaders=2)
+    assert baseline.oom_kills >= 1 and baseline.crashed  # the guide's "before": killed

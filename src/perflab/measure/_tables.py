@@ -13,6 +13,7 @@ An effect is printed as a ratio only when Mann-Whitney says it is significant
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -46,8 +47,12 @@ class Effect:
         return is_significant(self.p)
 
     def text(self, unit: str = "") -> str:
+        if math.isnan(self.ratio):
+            return "n/a"
         if not self.significant:
             return "~"
+        if math.isinf(self.ratio):
+            return "eliminated"  # from some to none (e.g. OOM kills)
         if unit == "B":
             change = 1 - 1 / self.ratio if self.ratio else 0.0
             return f"{abs(change) * 100:.0f}% {'less' if change >= 0 else 'more'}"
@@ -76,7 +81,7 @@ def ladder(case: CaseResult) -> list[VariantResult]:
 
 def _cell(v: VariantResult, metric: Metric) -> str:
     m = v.metrics.get(metric.name)
-    if m is None:
+    if m is None or any(math.isnan(x) for x in m.samples):
         return "n/a"
     s = m.summary
     return f"{format_value(s.median, metric.unit)} ±{s.spread * 100:.0f}%"

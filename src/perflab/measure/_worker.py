@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import sys
 import traceback
 from pathlib import Path
@@ -33,7 +34,10 @@ def main(spec_path: str) -> int:
         ctx = RunContext(spec["scale"], Path(spec["workdir"]), spec["params"])
         with Collector(trace_allocations=spec.get("trace_allocations", False)) as collector:
             own = case.run(spec["variant"], ctx)
-        metrics = {**collector.metrics, **{k: float(v) for k, v in own.items()}}
+        # A value that could not be measured (NaN, e.g. the GC of a process the OOM killer
+        # took) is left out: results.json stays strict JSON, and the table says "n/a".
+        metrics = {k: v for k, v in {**collector.metrics, **{k: float(v) for k, v in own.items()}}
+                   .items() if math.isfinite(v)}
         out.write_text(json.dumps({"metrics": metrics}))
         return 0
     except Exception as exc:
