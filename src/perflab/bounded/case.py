@@ -31,8 +31,8 @@ class BoundedCase:
     metrics = (
         Metric("oom_kills", "OOM Events", "count"),
         Metric("idle_rss_bytes", "Heap Usage (Idle RSS)", "B"),
-        Metric("peak_bytes", "Peak memory (cgroup)", "B"),
-        Metric("gc_pause_max_s", "GC Pause Time (max)", "s"),
+        Metric("peak_bytes", "Peak memory (cgroup)", "B", ladder=True),
+        Metric("gc_pause_max_s", "GC Pause Time (max)", "s", ladder=True),
         Metric("gc_cpu_pct", "CPU Usage (from GC)", "%"),
         Metric("p99_s", "GET p99 latency", "s"),
         Metric("served_per_s", "Requests served/s", "1/s", "higher"),
