@@ -1,3 +1,5 @@
+import pytest
+
 from perflab.measure import guide_table, ladder_table, references_table
 from perflab.measure._tables import compare_tables
 
@@ -37,3 +39,14 @@ def test_compare_reports_geomean_and_unchanged(sample_results):
     wall = lines[lines.index("wall_s (lower is better)"):]
     assert any(line.startswith("demo/baseline") and " ~ " in line for line in wall)
     assert any(line.startswith("geomean") and "+0.0%" in line for line in wall)
+
+
+def test_geomean_leaves_out_eliminated_metrics(sample_case):
+    from perflab.measure import CaseResult, Metric, MetricSamples, VariantResult
+    from perflab.measure._tables import geomean_improvement
+
+    zero = CaseResult("oom", "OOM", "quick", [
+        VariantResult("b", "baseline", "", {"oom": MetricSamples("count", (1.0,) * 5)}),
+        VariantResult("s", "step", "", {"oom": MetricSamples("count", (0.0,) * 5)}),
+    ], [Metric("oom", "OOM Events", "count")])
+    assert geomean_improvement([sample_case, zero]) == pytest.approx(10.0 / 5.02, rel=1e-3)

@@ -215,5 +215,7 @@ def geomean_improvement(cases: Sequence[CaseResult]) -> float | None:
         metric = case.table[0]
         old, new = steps[0].metrics.get(metric.name), steps[-1].metrics.get(metric.name)
         if old and new:
-            ratios.append(effect(old, new, metric.better).ratio)
+            ratio = effect(old, new, metric.better).ratio
+            if math.isfinite(ratio):  # "eliminated" (e.g. OOM kills 1 -> 0) has no ratio
+                ratios.append(ratio)
     return geometric_mean(ratios) if ratios else None
