@@ -14,7 +14,7 @@ def test_collector_sees_gc_pauses_and_cpu():
     assert m["gc_collections"] >= 3
     assert 0 < m["gc_pause_max_s"] <= m["gc_pause_total_s"]
     assert m["wall_s"] > 0 and m["cpu_s"] >= 0 and m["peak_rss_bytes"] > 1e6
-    assert gc.callbacks.count(c._on_gc) == 0  # unhooked afterwards
+    assert gc.callbacks.count(c.gc) == 0  # unhooked afterwards
 
 
 def test_collector_traces_allocations_only_when_asked():

@@ -25,6 +25,7 @@ from perflab.bounded._cache import ByteLRU
 from perflab.bounded._impl import DEFAULT, IMPLS, Impl
 from perflab.bounded._ingest import BadInput, StreamAggregator, aggregate_whole
 from perflab.bounded._memory import malloc_trim, memory_limit, parse_size, rss_bytes
+from perflab.measure._collectors import GcWatch
 
 __all__ = ["BoundedService", "create_app", "value_for"]
 
@@ -52,21 +53,7 @@ class BoundedService:
         self.bad_requests = 0
         self.requests = 0
         self.last_trim = 0.0
-        self.gc_pause_total = 0.0
-        self.gc_pause_max = 0.0
-        self.gc_collections = 0
-        self._gc_started = 0.0
-        gc.callbacks.append(self._on_gc)
-
-    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
-        now = time.perf_counter()
-        if phase == "start":
-            self._gc_started = now
-            return
-        pause = now - self._gc_started
-        self.gc_collections += 1
-        self.gc_pause_total += pause
-        self.gc_pause_max = max(self.gc_pause_max, pause)
+        self.gc = GcWatch().install()
 
     # -- memory pressure --------------------------------------------------------------
     def pressure(self) -> bool:
@@ -105,9 +92,9 @@ class BoundedService:
             "perflab_bounded_shed_total": self.shed,
             "perflab_bounded_trims_total": self.trims,
             "perflab_bounded_bad_requests_total": self.bad_requests,
-            "perflab_bounded_gc_collections_total": self.gc_collections,
-            "perflab_bounded_gc_pause_seconds_total": round(self.gc_pause_total, 6),
-            "perflab_bounded_gc_pause_seconds_max": round(self.gc_pause_max, 6),
+            "perflab_bounded_gc_collections_total": self.gc.collections,
+            "perflab_bounded_gc_pause_seconds_total": round(self.gc.pause_total, 6),
+            "perflab_bounded_gc_pause_seconds_max": round(self.gc.pause_max, 6),
         }
         return "".join(f"{k} {v}\n" for k, v in values.items())
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from typing import ClassVar
 
 from perflab.bounded._impl import LADDER
-from perflab.measure import Metric, RunContext, Variant
+from perflab.measure import Metric, RunContext, ladder_variants
 
 __all__ = ["CASE", "BoundedCase"]
 
@@ -26,8 +26,7 @@ class BoundedCase:
     name = "bounded"
     title = "Case study 5: a service in 256 MiB (perflab bounded)"
     budget_s = 120.0
-    variants = tuple(Variant(i.name, "baseline" if n == 0 else "step", i.description)
-                     for n, i in enumerate(LADDER))
+    variants = ladder_variants(LADDER)
     metrics = (
         Metric("oom_kills", "OOM Events", "count"),
         Metric("idle_rss_bytes", "Heap Usage (Idle RSS)", "B"),

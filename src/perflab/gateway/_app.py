@@ -103,8 +103,6 @@ class Gateway:
             for before, after in reversed(hooks):
                 handler = _nest(before, after, handler)
             self.handle = handler
-        gc.callbacks.append(self._on_gc)
-        self._gc_started = 0.0
 
     # -- middleware hooks -------------------------------------------------------------
     def _request_id(self, req: Request) -> Response | None:
@@ -235,17 +233,6 @@ class Gateway:
         return Response(status, body, [(b"content-type", content_type.encode("latin-1"))])
 
     # -- metrics ----------------------------------------------------------------------
-    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
-        now = time.perf_counter()
-        if phase == "start":
-            self._gc_started = now
-            return
-        pause = now - self._gc_started
-        m = self.metrics
-        m.gc_collections += 1
-        m.gc_pause_total += pause
-        m.gc_pause_max = max(m.gc_pause_max, pause)
-
     def render_metrics(self) -> str:
         rss = 0.0
         try:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from perflab.gateway._config import Route
+from perflab.measure._collectors import GcWatch
 
 __all__ = ["Metrics", "TTLCache", "match_route", "select_fields"]
 
@@ -73,9 +74,7 @@ class Metrics:
         self.upstream_errors = 0
         self.cache_hits = 0
         self.cache_misses = 0
-        self.gc_pause_total = 0.0
-        self.gc_pause_max = 0.0
-        self.gc_collections = 0
+        self.gc = GcWatch().install()
 
     def observe(self, status: int, seconds: float) -> None:
         self.requests[status] = self.requests.get(status, 0) + 1
@@ -103,9 +102,9 @@ class Metrics:
             ("perflab_gateway_upstream_errors_total", self.upstream_errors),
             ("perflab_gateway_cache_hits_total", self.cache_hits),
             ("perflab_gateway_cache_misses_total", self.cache_misses),
-            ("perflab_gateway_gc_collections_total", self.gc_collections),
-            ("perflab_gateway_gc_pause_seconds_total", self.gc_pause_total),
-            ("perflab_gateway_gc_pause_seconds_max", self.gc_pause_max),
+            ("perflab_gateway_gc_collections_total", self.gc.collections),
+            ("perflab_gateway_gc_pause_seconds_total", self.gc.pause_total),
+            ("perflab_gateway_gc_pause_seconds_max", self.gc.pause_max),
             *extra.items(),
         ):
             lines.append(f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}")

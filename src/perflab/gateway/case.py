@@ -37,7 +37,7 @@ from typing import ClassVar
 from perflab.cases import perflab_command
 from perflab.errors import MeasurementError, ServiceError, ToolUnavailable
 from perflab.gateway._impl import LADDER
-from perflab.measure import Metric, RunContext, Variant
+from perflab.measure import Metric, RunContext, Variant, ladder_variants
 
 __all__ = ["CASE", "GatewayCase", "free_port", "start_process", "wait_ready"]
 
@@ -161,8 +161,7 @@ class GatewayCase:
     title = "Case study 1: HTTP API gateway (perflab gateway)"
     budget_s = 200.0
     variants = (
-        *(Variant(i.name, "baseline" if n == 0 else "step", i.description)
-          for n, i in enumerate(LADDER)),
+        *ladder_variants(LADDER),
         Variant("nginx", "reference", "nginx reverse proxy, keep-alive upstream, proxy_cache "
                                       "(no field selection: it passes the whole body)"),
     )

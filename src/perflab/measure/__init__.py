@@ -1,7 +1,16 @@
 """The measurement workflow core: pure data and statistics, no case knowledge."""
 
 from perflab.measure._amdahl import overall_speedup, speedup_limit
-from perflab.measure._case import KINDS, SCALES, Case, Metric, RunContext, Variant, no_session
+from perflab.measure._case import (
+    KINDS,
+    SCALES,
+    Case,
+    Metric,
+    RunContext,
+    Variant,
+    ladder_variants,
+    no_session,
+)
 from perflab.measure._collectors import Collector, LatencyHistogram
 from perflab.measure._records import (
     SCHEMA,
@@ -43,6 +52,7 @@ __all__ = [
     "guide_table",
     "is_significant",
     "ladder_table",
+    "ladder_variants",
     "load",
     "mann_whitney_p",
     "median_ci",

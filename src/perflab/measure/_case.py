@@ -29,6 +29,7 @@ __all__ = [
     "Metric",
     "RunContext",
     "Variant",
+    "ladder_variants",
     "no_session",
 ]
 
@@ -78,6 +79,20 @@ class Case(Protocol):
 
     def run(self, variant: str, ctx: RunContext) -> Mapping[str, float]:
         ...
+
+
+class _Step(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+
+def ladder_variants(steps: Sequence[_Step]) -> tuple[Variant, ...]:
+    """A system's ladder of options as variants: the first is the baseline, the rest steps."""
+    return tuple(Variant(s.name, "baseline" if i == 0 else "step", s.description)
+                 for i, s in enumerate(steps))
 
 
 @contextlib.contextmanager

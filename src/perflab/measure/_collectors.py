@@ -29,7 +29,7 @@ import tracemalloc
 from types import TracebackType
 from typing import Any
 
-__all__ = ["PERCENTILES", "Collector", "LatencyHistogram"]
+__all__ = ["PERCENTILES", "Collector", "GcWatch", "LatencyHistogram"]
 
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
 
@@ -47,31 +47,48 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+class GcWatch:
+    """Cyclic-GC collections and their pauses, counted from `gc.callbacks` while installed.
+
+    Used by the harness around a measured run, and by the services for their /metrics.
+    """
+
+    def __init__(self) -> None:
+        self.collections = 0
+        self.pause_total = 0.0
+        self.pause_max = 0.0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._started = now
+            return
+        pause = now - self._started
+        self.collections += 1
+        self.pause_total += pause
+        self.pause_max = max(self.pause_max, pause)
+
+    def install(self) -> GcWatch:
+        gc.callbacks.append(self)
+        return self
+
+    def remove(self) -> None:
+        gc.callbacks.remove(self)
+
+
 class Collector:
     """Context manager measuring one execution; `metrics` holds the result."""
 
     def __init__(self, *, trace_allocations: bool = False) -> None:
         self.trace_allocations = trace_allocations
         self.metrics: dict[str, float] = {}
-        self._gc_started = 0.0
-        self._gc_total = 0.0
-        self._gc_max = 0.0
-        self._gc_count = 0
-
-    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
-        now = time.perf_counter()
-        if phase == "start":
-            self._gc_started = now
-        else:
-            pause = now - self._gc_started
-            self._gc_total += pause
-            self._gc_max = max(self._gc_max, pause)
-            self._gc_count += 1
+        self.gc = GcWatch()
 
     def __enter__(self) -> Collector:
         if self.trace_allocations:
             tracemalloc.start()
-        gc.callbacks.append(self._on_gc)
+        self.gc.install()
         self._blocks = sys.getallocatedblocks()
         self._cpu = _cpu_seconds()
         self._wall = time.perf_counter()
@@ -85,14 +102,14 @@ class Collector:
     ) -> None:
         wall = time.perf_counter() - self._wall
         cpu = _cpu_seconds() - self._cpu
-        gc.callbacks.remove(self._on_gc)
+        self.gc.remove()
         self.metrics = {
             "wall_s": wall,
             "cpu_s": cpu,
             "peak_rss_bytes": float(_peak_rss_bytes()),
-            "gc_collections": float(self._gc_count),
-            "gc_pause_total_s": self._gc_total,
-            "gc_pause_max_s": self._gc_max,
+            "gc_collections": float(self.gc.collections),
+            "gc_pause_total_s": self.gc.pause_total,
+            "gc_pause_max_s": self.gc.pause_max,
             "allocated_blocks": float(sys.getallocatedblocks() - self._blocks),
         }
         if self.trace_allocations:

@@ -26,7 +26,7 @@ from typing import ClassVar
 
 from perflab.cases import perflab_command
 from perflab.errors import MeasurementError, ToolUnavailable
-from perflab.measure import Metric, RunContext, Variant
+from perflab.measure import Metric, RunContext, Variant, ladder_variants
 from perflab.search._corpus import LITERAL, REGEX, SCALES, ensure_corpus
 from perflab.search._impl import LADDER
 
@@ -75,8 +75,7 @@ class SearchCase:
     title = "Case study 3: CLI file search (perflab search)"
     budget_s = 300.0
     variants = (
-        *(Variant(i.name, "baseline" if n == 0 else "step", i.description)
-          for n, i in enumerate(LADDER)),
+        *ladder_variants(LADDER),
         Variant("ripgrep", "reference", "rg -n, multi-threaded Rust"),
         Variant("gnu-grep", "reference", "LC_ALL=C grep -r -n -I"),
     )
