@@ -26,7 +26,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -38,6 +37,7 @@ from perflab.cases import perflab_command
 from perflab.errors import MeasurementError, ServiceError, ToolUnavailable
 from perflab.gateway._impl import LADDER
 from perflab.measure import Metric, RunContext, Variant, ladder_variants
+from perflab.services import free_port
 
 __all__ = ["CASE", "GatewayCase", "free_port", "start_process", "wait_ready"]
 
@@ -83,13 +83,6 @@ http {{
     }}
 }}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def wait_ready(url: str, timeout: float = 20.0) -> None:

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from perflab.errors import ServiceError
+from perflab.services import free_port
 
 __all__ = ["PostgresCluster", "find_bin_dir", "private_cluster"]
 
@@ -67,13 +68,6 @@ def _demote() -> None:  # pragma: no cover - runs in the child between fork and 
     os.setgroups([])
     os.setgid(user.pw_gid)
     os.setuid(user.pw_uid)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class PostgresCluster:
@@ -167,7 +161,7 @@ class PostgresCluster:
                 shutil.rmtree(self.datadir)
             self._run("initdb", "-D", str(self.datadir), "-U", "postgres", "--auth=trust",
                       "--encoding=UTF8", "--no-sync", "--no-instructions")
-        self.port = _free_port()
+        self.port = free_port()
         options = f"-h 127.0.0.1 -p {self.port} -k {self.datadir}"
         self._run("pg_ctl", "-D", str(self.datadir), "-l", str(self.log), "-o", options,
                   "-w", "-t", str(START_TIMEOUT_S), "start")
