@@ -10,22 +10,18 @@ With `wrk` installed, wrk's rate on the same server is printed beside it.
 from __future__ import annotations
 
 import argparse
-import os
+import contextlib
 import re
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
+from perflab.errors import ToolUnavailable
 from perflab.gateway._loadgen import run_load
-from perflab.gateway.case import free_port, start_process
+from perflab.gateway.case import run_nginx
 
-CONF = """daemon off;
-{user}worker_processes 1;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
+STATIC = """http {{
     access_log off;
     server {{
         listen 127.0.0.1:{port};
@@ -40,29 +36,25 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=64)
     opts = parser.parse_args()
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not Path(nginx).exists():
-        print("nginx is not installed (apt install nginx)")
-        return 1
-    with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
-        conf = Path(tmp, "nginx.conf")
-        user = "user root root;\n" if os.geteuid() == 0 else ""
-        conf.write_text(CONF.format(dir=tmp, port=port, user=user))
-        url = f"http://127.0.0.1:{port}/"
-        with start_process([nginx, "-c", str(conf), "-p", tmp], url, Path(tmp, "log")):
-            ours = run_load(url, connections=opts.connections, duration=opts.duration)
-            print(f"perflab gateway load: {ours.rate:,.0f} req/s, "
-                  f"p99 {ours.latency['latency_p99_s'] * 1e3:.2f} ms, {ours.errors} errors")
-            wrk = shutil.which("wrk")
-            if wrk:
-                out = subprocess.run([wrk, "-t2", f"-c{opts.connections}",
-                                      f"-d{opts.duration:g}s", url],
-                                     capture_output=True, text=True).stdout
-                found = re.search(r"Requests/sec:\s+([\d.]+)", out)
-                print(f"wrk: {float(found.group(1)) if found else 0:,.0f} req/s")
-            else:
-                print("wrk: not installed (apt install wrk)")
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        try:
+            base = stack.enter_context(run_nginx(Path(tmp), STATIC, "/"))
+        except ToolUnavailable as exc:
+            print(exc)
+            return 1
+        url = f"{base}/"
+        ours = run_load(url, connections=opts.connections, duration=opts.duration)
+        print(f"perflab gateway load: {ours.rate:,.0f} req/s, "
+              f"p99 {ours.latency['latency_p99_s'] * 1e3:.2f} ms, {ours.errors} errors")
+        wrk = shutil.which("wrk")
+        if wrk:
+            out = subprocess.run([wrk, "-t2", f"-c{opts.connections}",
+                                  f"-d{opts.duration:g}s", url],
+                                 capture_output=True, text=True).stdout
+            found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+            print(f"wrk: {float(found.group(1)) if found else 0:,.0f} req/s")
+        else:
+            print("wrk: not installed (apt install wrk)")
     return 0
 
 

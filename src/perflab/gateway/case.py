@@ -39,7 +39,7 @@ from perflab.gateway._impl import LADDER
 from perflab.measure import Metric, RunContext, Variant, ladder_variants
 from perflab.services import free_port
 
-__all__ = ["CASE", "GatewayCase", "free_port", "start_process", "wait_ready"]
+__all__ = ["CASE", "GatewayCase", "free_port", "run_nginx", "start_process", "wait_ready"]
 
 CONNECTIONS = 64
 RATE = 1500.0  # req/s: about 2/3 of what the baseline serves at most here (~2.2k)
@@ -60,12 +60,14 @@ cache_ttl = 1.0
 fields = ["id", "name", "score"]
 """
 
-NGINX = """daemon off;
+NGINX_HEAD = """daemon off;
 {user}worker_processes 1;
 pid {dir}/nginx.pid;
 error_log {dir}/error.log warn;
 events {{ worker_connections 1024; }}
-http {{
+"""
+
+NGINX_PROXY = """http {{
     access_log off;
     client_body_temp_path {dir}/body; proxy_temp_path {dir}/proxy;
     fastcgi_temp_path {dir}/fcgi; uwsgi_temp_path {dir}/uwsgi; scgi_temp_path {dir}/scgi;
@@ -227,22 +229,32 @@ class GatewayCase:
         return out
 
     def _nginx(self, ctx: RunContext) -> Mapping[str, float]:
-        nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists()
-                                          else None)
-        if nginx is None:
-            raise ToolUnavailable("nginx is not installed (apt install nginx)")
-        port = free_port()
-        workdir = ctx.workdir / "nginx"
-        workdir.mkdir(exist_ok=True)
-        conf = workdir / "nginx.conf"
-        # As root, nginx's workers would drop to `nobody` and could not write their cache here.
-        user = "user root root;\n" if os.geteuid() == 0 else ""
-        conf.write_text(NGINX.format(dir=workdir, port=port, user=user,
-                                     upstream=ctx.params["upstream_port"]))
-        base = f"http://127.0.0.1:{port}"
-        with start_process([nginx, "-c", str(conf), "-p", str(workdir)], f"{base}/api/items",
-                           workdir / "stdout.log"):
+        with run_nginx(ctx.workdir / "nginx", NGINX_PROXY, "/api/items",
+                       upstream=ctx.params["upstream_port"]) as base:
             return self._drive(base, ctx.scale)
+
+
+@contextlib.contextmanager
+def run_nginx(workdir: Path, http_block: str, ready_path: str, **values: str) -> Iterator[str]:
+    """nginx serving `http_block` (formatted with dir, port and `values`) on a free port.
+
+    Yields its base URL; raises ToolUnavailable when nginx is not installed.
+    """
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists()
+                                      else None)
+    if nginx is None:
+        raise ToolUnavailable("nginx is not installed (apt install nginx)")
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    conf = workdir / "nginx.conf"
+    # As root, nginx's workers would drop to `nobody` and could not write their cache here.
+    user = "user root root;\n" if os.geteuid() == 0 else ""
+    conf.write_text(NGINX_HEAD.format(dir=workdir, user=user)
+                    + http_block.format(dir=workdir, port=port, **values))
+    base = f"http://127.0.0.1:{port}"
+    with start_process([nginx, "-c", str(conf), "-p", str(workdir)], f"{base}{ready_path}",
+                       workdir / "stdout.log"):
+        yield base
 
 
 CASE = GatewayCase()
