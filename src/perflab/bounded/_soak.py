@@ -18,11 +18,12 @@ import random
 import resource
 import sys
 import time
-import urllib.request
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from perflab.services import scrape_metrics
 
 __all__ = ["SoakResult", "soak"]
 
@@ -112,12 +113,6 @@ class _Confinement:
                     time.sleep(0.1)
 
 
-def _metrics(port: int) -> dict[str, float]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        return {k: float(v) for k, v in (line.split() for line in resp.read().decode()
-                                         .splitlines())}
-
-
 async def _upload_body() -> AsyncIterator[bytes]:
     yield b"["
     for start in range(0, UPLOAD_ITEMS, 5000):
@@ -204,7 +199,7 @@ def soak(variant: str, limit: int, *, duration: float = 30.0, max_requests: int 
     started = time.monotonic()
     try:
         wait_ready(f"http://127.0.0.1:{port}/health")
-        idle = _metrics(port)["perflab_bounded_rss_bytes"]
+        idle = scrape_metrics(f"http://127.0.0.1:{port}")["perflab_bounded_rss_bytes"]
 
         def alive() -> bool:
             return proc.poll() is None and confinement.oom_kills() == 0
@@ -213,7 +208,7 @@ def soak(variant: str, limit: int, *, duration: float = 30.0, max_requests: int 
         seconds = time.monotonic() - started
         crashed = proc.poll() is not None
         try:
-            final = _metrics(port)
+            final = scrape_metrics(f"http://127.0.0.1:{port}")
         except OSError:
             final, crashed = {}, True
     finally:

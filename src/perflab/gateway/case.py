@@ -37,7 +37,7 @@ from perflab.cases import perflab_command
 from perflab.errors import MeasurementError, ServiceError, ToolUnavailable
 from perflab.gateway._impl import LADDER
 from perflab.measure import Metric, RunContext, Variant, ladder_variants
-from perflab.services import free_port
+from perflab.services import free_port, scrape_metrics
 
 __all__ = ["CASE", "GatewayCase", "free_port", "run_nginx", "start_process", "wait_ready"]
 
@@ -119,17 +119,6 @@ def start_process(cmd: list[str], ready_url: str, log: Path) -> Iterator[subproc
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-
-
-def _metrics(base: str) -> dict[str, float]:
-    with urllib.request.urlopen(f"{base}/metrics", timeout=5) as resp:
-        text = resp.read().decode()
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#") and "{" not in line:
-            name, value = line.rsplit(" ", 1)
-            out[name] = float(value)
-    return out
 
 
 def _check(base: str, errors: int, statuses: Mapping[int, int]) -> None:
@@ -215,9 +204,9 @@ class GatewayCase:
         cmd = [*perflab_command(), "gateway", "serve", "--config", ctx.params["config"],
                "--port", str(port), "--impl", variant]
         with start_process(cmd, f"{base}/metrics", ctx.workdir / f"gateway-{variant}.log"):
-            before = _metrics(base)
+            before = scrape_metrics(base)
             out = self._drive(base, ctx.scale)
-            after = _metrics(base)
+            after = scrape_metrics(base)
         # /metrics answers from one worker: per-worker figures, scaled by its share of requests.
         served = after.get("perflab_gateway_request_seconds_count", 0) - before.get(
             "perflab_gateway_request_seconds_count", 0)
