@@ -18,6 +18,7 @@ REGISTRY: dict[str, str] = {
     "gateway": "perflab.gateway.case:CASE",
     "etl": "perflab.etl.case:CASE",
     "search": "perflab.search.case:CASE",
+    "stream": "perflab.stream.case:CASE",
     "bounded": "perflab.bounded.case:CASE",
 }
 

@@ -43,6 +43,7 @@ COMMANDS: dict[str, Command] = {
     "profile": Command("perflab.commands.profile", "profile one variant of a case"),
     "search": Command("perflab.search._cli", "grep-like recursive search (case study 3)"),
     "gateway": Command("perflab.gateway._cli", "HTTP API gateway, upstream, load (case study 1)"),
+    "stream": Command("perflab.stream._cli", "Kafka -> ClickHouse processor (case study 4)"),
     "bounded": Command("perflab.bounded._cli", "a service that lives in a memory limit (case 5)"),
     "etl": Command("perflab.etl._cli", "validated CSV -> PostgreSQL bulk loader (case study 2)"),
 }

@@ -1,0 +1,149 @@
+"""ClickHouse for perflab: chDB in-process by default, any server over HTTP.
+
+`connect(target)` takes `chdb:///path` (or a bare path) for an embedded chDB
+data directory, or `http(s)://host:8123` for a server, and returns a client
+with three calls: `command(sql)`, `insert(table, body, settings)` (a
+JSONEachRow body, streamed to ClickHouse's own parser) and `scalar(sql)`.
+chDB allows one process per data path: the stream processor's worker
+processes hand their batches to the one process that owns the client.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from perflab.errors import ServiceError, UsageError
+
+__all__ = ["ClickHouse", "check_target", "connect", "default_path"]
+
+Settings = Mapping[str, int | str]
+
+
+class ClickHouse(Protocol):
+    target: str
+
+    def command(self, sql: str) -> None: ...
+    def insert(self, table: str, body: bytes, settings: Settings | None = None) -> None: ...
+    def scalar(self, sql: str) -> int: ...
+    def close(self) -> None: ...
+
+
+def default_path() -> Path:
+    from perflab.commands._common import cache_dir
+
+    return cache_dir() / "chdb"
+
+
+def _settings_clause(settings: Settings | None) -> str:
+    if not settings:
+        return ""
+    return " SETTINGS " + ", ".join(f"{k} = {v!r}" if isinstance(v, str) else f"{k} = {v}"
+                                    for k, v in settings.items())
+
+
+class ChdbClient:
+    """An in-process chDB session on one data directory."""
+
+    def __init__(self, path: Path) -> None:
+        from chdb import session
+
+        self._session: Any
+        path.mkdir(parents=True, exist_ok=True)
+        self.target = f"chdb://{path}"
+        try:
+            self._session = session.Session(str(path))  # type: ignore[no-untyped-call]
+        except Exception as exc:  # chDB raises plain RuntimeErrors
+            raise ServiceError(f"cannot open chDB at {path}: {exc}") from exc
+
+    def command(self, sql: str) -> None:
+        try:
+            self._session.query(sql)
+        except Exception as exc:
+            raise ServiceError(f"ClickHouse: {_first_line(exc)}") from exc
+
+    def insert(self, table: str, body: bytes, settings: Settings | None = None) -> None:
+        query = f"INSERT INTO `{table}`{_settings_clause(settings)}"
+        try:
+            with self._session.send_insert(query, "JSONEachRow") as inserter:
+                inserter.append(body)
+                inserter.finish()
+        except Exception as exc:
+            raise ServiceError(f"ClickHouse insert into {table}: {_first_line(exc)}") from exc
+
+    def scalar(self, sql: str) -> int:
+        try:
+            out = self._session.query(sql, "TSV")
+        except Exception as exc:
+            raise ServiceError(f"ClickHouse: {_first_line(exc)}") from exc
+        return int(str(out).strip() or 0)
+
+    def close(self) -> None:
+        self._session.close()
+
+
+class HttpClient:
+    """A ClickHouse server over its HTTP interface (clickhouse-connect)."""
+
+    def __init__(self, url: str) -> None:
+        import clickhouse_connect
+
+        self.target = url
+        try:
+            self._client: Any = clickhouse_connect.get_client(dsn=url)
+        except Exception as exc:
+            raise ServiceError(f"cannot reach ClickHouse at {url}: {_first_line(exc)}") from exc
+
+    def command(self, sql: str) -> None:
+        try:
+            self._client.command(sql)
+        except Exception as exc:
+            raise ServiceError(f"ClickHouse: {_first_line(exc)}") from exc
+
+    def insert(self, table: str, body: bytes, settings: Settings | None = None) -> None:
+        try:
+            self._client.raw_insert(table, insert_block=body, settings=dict(settings or {}),
+                                    fmt="JSONEachRow")
+        except Exception as exc:
+            raise ServiceError(f"ClickHouse insert into {table}: {_first_line(exc)}") from exc
+
+    def scalar(self, sql: str) -> int:
+        try:
+            return int(self._client.command(sql))
+        except Exception as exc:
+            raise ServiceError(f"ClickHouse: {_first_line(exc)}") from exc
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    for prefix in ("Streaming insert finish failed: ",):
+        text = text.removeprefix(prefix)
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def check_target(target: str | None) -> str:
+    """The kind of `target` ("chdb" or "http"), or a UsageError before anything starts."""
+    if target is None:
+        return "chdb"
+    scheme = urllib.parse.urlparse(target).scheme
+    if scheme in ("http", "https"):
+        return "http"
+    if scheme in ("chdb", ""):
+        return "chdb"
+    raise UsageError(f"--clickhouse {target!r}: expected chdb:///path or http://host:8123")
+
+
+def connect(target: str | None) -> ClickHouse:
+    """A client for `target`: None (the default chDB path), chdb:///path, a path, or http(s)://."""
+    if check_target(target) == "http":
+        assert target is not None
+        return HttpClient(target)
+    if target is None:
+        return ChdbClient(default_path())
+    parsed = urllib.parse.urlparse(target)
+    return ChdbClient(Path(parsed.netloc + parsed.path) if parsed.scheme else Path(target))

@@ -1,0 +1,144 @@
+"""`perflab stream broker`, `perflab stream produce` and `perflab stream run`."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["configure", "main"]
+
+
+def _ratio(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError("expected a ratio in [0, 1)")
+    return value
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    broker = sub.add_parser("broker", help="run the embedded Kafka broker in the foreground")
+    broker.add_argument("--port", type=int, help="listen port (default: a free one)")
+
+    produce = sub.add_parser("produce", help="send the deterministic events to a topic")
+    produce.add_argument("--topic", help="the topic (required unless --replay)")
+    produce.add_argument("--brokers", help="host:port,... (default: an embedded broker)")
+    produce.add_argument("--count", type=int, required=True)
+    produce.add_argument("--partitions", type=int, default=4)
+    produce.add_argument("--bad-ratio", type=_ratio, default=0.0,
+                         help="share of malformed messages, each kind in turn (default: 0)")
+    produce.add_argument("--replay", type=Path, metavar="FILE",
+                         help="write the messages to a replay file instead of a broker")
+
+    run = sub.add_parser("run", help="consume, transform and insert into ClickHouse")
+    run.add_argument("--topic", required=True)
+    run.add_argument("--group", default="perflab-stream")
+    run.add_argument("--brokers", help="host:port,... (default: an embedded broker)")
+    run.add_argument("--source", metavar="replay:FILE",
+                     help="read a replay file instead of a broker")
+    run.add_argument("--clickhouse", metavar="DSN",
+                     help="chdb:///path or http://host:8123 (default: chDB in perflab's cache)")
+    run.add_argument("--table", default="events")
+    run.add_argument("--workers", type=int, help="consumer processes (default: the variant's)")
+    run.add_argument("--batch-size", type=int, help="messages per insert (default: 1000)")
+    run.add_argument("--until-idle", type=float, metavar="S",
+                     help="stop after S seconds without a message (default: run until stopped)")
+    run.add_argument("--max-messages", type=int, help="stop after this many messages")
+    run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run.add_argument("--impl", default=None, help=argparse.SUPPRESS)  # a ladder step
+
+
+@contextlib.contextmanager
+def _brokers(given: str | None) -> Iterator[str]:
+    if given:
+        yield given
+        return
+    from perflab.services.kafka import local_broker
+
+    with local_broker() as broker:
+        print(f"Kafka (embedded Tansu broker): {broker.bootstrap}", file=sys.stderr)
+        yield broker.bootstrap
+
+
+def _broker(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from perflab.services.kafka import local_broker
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with local_broker(args.port) as broker:
+        print(broker.bootstrap, flush=True)
+        stop.wait()
+    return 0
+
+
+def _produce(args: argparse.Namespace) -> int:
+    from perflab.errors import UsageError
+    from perflab.stream._produce import produce, produce_replay
+
+    if args.count < 0 or args.partitions < 1:
+        raise UsageError("--count must be >= 0 and --partitions >= 1")
+    if args.replay:
+        written = produce_replay(args.replay, args.count, args.partitions, args.bad_ratio)
+        print(f"{args.replay}: {written:,} messages", file=sys.stderr)
+        return 0
+    if not args.topic:
+        raise UsageError("produce needs --topic (or --replay FILE)")
+    if not args.brokers:
+        raise UsageError("produce needs --brokers (an embedded broker would vanish on exit)",
+                         hint="start one with `perflab stream broker`, or use --replay FILE")
+    delivered = produce(args.brokers, args.topic, args.count, args.partitions, args.bad_ratio)
+    print(f"{args.topic}: {delivered:,} messages delivered", file=sys.stderr)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from perflab.errors import UsageError
+    from perflab.services.clickhouse import check_target
+    from perflab.stream._impl import DEFAULT, IMPLS
+    from perflab.stream._processor import Options, run
+
+    check_target(args.clickhouse)
+    impl = IMPLS.get(args.impl or DEFAULT)
+    if impl is None:
+        raise UsageError(f"unknown --impl {args.impl!r}", hint=f"one of: {', '.join(IMPLS)}")
+    replay = None
+    if args.source:
+        if not args.source.startswith("replay:"):
+            raise UsageError(f"--source {args.source!r}: expected replay:FILE")
+        replay = Path(args.source.removeprefix("replay:"))
+    for name in ("workers", "batch_size", "max_messages"):
+        value = getattr(args, name)
+        if value is not None and value < (0 if name == "workers" else 1):
+            raise UsageError(f"--{name.replace('_', '-')} must be positive")
+    with contextlib.ExitStack() as stack:
+        brokers = None if replay else stack.enter_context(_brokers(args.brokers))
+        summary = run(Options(
+            topic=args.topic, group=args.group, table=args.table, impl=impl, brokers=brokers,
+            replay=replay, clickhouse=args.clickhouse, batch_size=args.batch_size,
+            workers=args.workers, until_idle=args.until_idle, max_messages=args.max_messages,
+            progress=sys.stderr,
+        ))
+    if args.json:
+        print(json.dumps(summary.as_json()))
+    else:
+        s = summary.as_json()
+        print(f"{s['consumed']:,} messages = {s['inserted']:,} inserted + {s['dead']:,} dead "
+              f"letters, in {s['seconds']:.2f} s ({s['msgs_per_s']:,.0f} msg/s), "
+              f"lag {s['lag']:,}")
+    return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.action == "broker":
+        return _broker(args)
+    if args.action == "produce":
+        return _produce(args)
+    return _run(args)

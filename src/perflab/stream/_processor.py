@@ -1,0 +1,425 @@
+"""`perflab stream run`: consume, decode, transform, insert in batches, then acknowledge.
+
+The order per batch is the whole of the delivery guarantee: the offsets of a
+batch are stored only after ClickHouse accepted its rows and dead letters, so
+a crash anywhere re-delivers, and the sink's ReplacingMergeTree absorbs the
+repeats. Memory is bounded by the consumer's prefetch queue and one batch in
+flight per consuming process: a slow sink slows consumption instead of
+growing a heap.
+
+With `workers` > 0, that many consumer processes join the group (Kafka splits
+the partitions between them; a replay file is split by partition) and hand
+their batches over a pipe to this process, which owns the ClickHouse client
+(chDB allows one process per data path) and answers each batch with
+accepted, or refused (a raw batch ClickHouse could not parse: the worker decodes
+it in Python and sends it again).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, TextIO
+
+from perflab.errors import ServiceError, UsageError
+from perflab.stream._decode import DECODERS, Decoder, Message
+from perflab.stream._impl import Impl
+from perflab.stream._schema import RAW_SETTINGS, dead_table, frame_raw, raw_table
+from perflab.stream._source import KafkaSource, ReplaySource, Source
+
+__all__ = ["Options", "Summary", "run"]
+
+LATENCY_SAMPLE = 16  # produce->insert latency is recorded for one message in 16
+POLL_TIMEOUT_S = 0.5
+LAG_EVERY_S = 0.5
+JOIN_TIMEOUT_S = 60.0
+GC_THRESHOLD = (50_000, 20, 100)
+
+
+@dataclass(frozen=True)
+class Options:
+    topic: str
+    group: str
+    table: str
+    impl: Impl
+    brokers: str | None = None  # None with a replay file
+    replay: Path | None = None
+    clickhouse: str | None = None
+    batch_size: int | None = None  # None: the impl's
+    workers: int | None = None  # None: the impl's
+    until_idle: float | None = None  # stop after this long without a message
+    max_messages: int | None = None  # stop after this many messages (benchmarks)
+    progress: TextIO | None = None
+
+    @property
+    def effective_batch(self) -> int:
+        return self.batch_size or self.impl.batch_size
+
+    @property
+    def effective_workers(self) -> int:
+        return self.impl.workers if self.workers is None else self.workers
+
+
+@dataclass
+class Summary:
+    consumed: int = 0
+    inserted: int = 0
+    dead: int = 0
+    batches: int = 0
+    refused_raw_batches: int = 0
+    seconds: float = 0.0
+    cpu_s: float = 0.0
+    gc_collections: int = 0
+    gc_s: float = 0.0
+    gc_max_s: float = 0.0
+    lag: int = 0
+    startup_s: float = 0.0  # start to the first batch (a consumer group join is slow)
+    first_batch_at: float | None = None  # time.monotonic(): one clock for all processes
+    last_batch_at: float | None = None
+    latencies_ms: list[float] = field(default_factory=list)
+    # One series of (time.monotonic(), lag) per consuming process, every LAG_EVERY_S.
+    lag_series: list[list[tuple[float, int]]] = field(default_factory=list)
+
+    def merge(self, other: Summary) -> None:
+        for name in ("consumed", "inserted", "dead", "batches", "refused_raw_batches",
+                     "cpu_s", "gc_collections", "gc_s", "lag"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.gc_max_s = max(self.gc_max_s, other.gc_max_s)
+        self.latencies_ms += other.latencies_ms
+        self.lag_series += other.lag_series
+        firsts = [t for t in (self.first_batch_at, other.first_batch_at) if t is not None]
+        lasts = [t for t in (self.last_batch_at, other.last_batch_at) if t is not None]
+        self.first_batch_at = min(firsts, default=None)
+        self.last_batch_at = max(lasts, default=None)
+
+    def finish(self, started: float) -> None:
+        """Times: start-up until the first batch, then processing until the last one."""
+        first = self.first_batch_at if self.first_batch_at is not None else time.monotonic()
+        last = self.last_batch_at if self.last_batch_at is not None else first
+        self.startup_s = first - started
+        self.seconds = last - first
+
+    def as_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        del out["first_batch_at"], out["last_batch_at"]
+        lat = sorted(out.pop("latencies_ms"))
+        for name, q in (("p50", 0.5), ("p99", 0.99)):
+            out[f"latency_{name}_ms"] = lat[min(int(q * len(lat)), len(lat) - 1)] if lat else None
+        out["latency_max_ms"] = lat[-1] if lat else None
+        out["msgs_per_s"] = self.consumed / self.seconds if self.seconds else 0.0
+        return out
+
+
+class _Stop:
+    """Set by SIGTERM/SIGINT: finish the batch in hand, acknowledge it, leave."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def install(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._set)
+
+    def _set(self, *_: object) -> None:
+        self.requested = True
+
+
+def _tune_gc(impl: Impl) -> None:
+    if impl.gc_tuning:
+        gc.collect()
+        gc.freeze()  # start-up objects (modules, classes) leave the collector's reach
+        gc.set_threshold(*GC_THRESHOLD)
+
+
+def _open_source(options: Options, shard: tuple[int, int] | None = None) -> Source:
+    if options.replay is not None:
+        return ReplaySource(options.replay, shard)
+    if not options.brokers:
+        raise UsageError("no brokers given")
+    return KafkaSource(options.brokers, options.topic, options.group)
+
+
+@dataclass
+class _Work:
+    """One batch as the sink receives it: raw wrapper lines, or decoded bodies."""
+
+    count: int
+    raw: bytes | None = None
+    rows: bytes = b""
+    rows_count: int = 0
+    dead: bytes = b""
+    dead_count: int = 0
+
+
+def _prepare(impl: Impl, decode: Decoder, topic: str, batch: list[Message],
+             allow_raw: bool = True) -> _Work:
+    if impl.raw and allow_raw:
+        body = frame_raw(topic, batch)
+        if body is not None:
+            return _Work(len(batch), raw=body, rows_count=len(batch))
+    out = decode(topic, batch)
+    return _Work(len(batch), rows=out.rows, rows_count=out.rows_count, dead=out.dead,
+                 dead_count=out.dead_count)
+
+
+def _deliver(sink: Any, table: str, work: _Work) -> bool:
+    """Insert one batch; False when ClickHouse refused a raw batch (decode it and resend)."""
+    if work.raw is not None:
+        try:
+            sink.insert(raw_table(table), work.raw, RAW_SETTINGS)
+        except ServiceError:
+            return False
+        return True
+    if work.rows_count:
+        sink.insert(table, work.rows)
+    if work.dead_count:
+        sink.insert(dead_table(table), work.dead)
+    return True
+
+
+def _sample_latency(batch: list[Message], into: list[float]) -> None:
+    now_ms = time.time() * 1000
+    for message in batch[::LATENCY_SAMPLE]:
+        if message[3] > 0:
+            into.append(now_ms - message[3])
+
+
+def _consume(options: Options, source: Source, send: Callable[[_Work], bool],
+             stop: _Stop, summary: Summary, on_batch: Callable[[Summary], bool]) -> None:
+    """The consuming loop, shared by the single process and each worker."""
+    impl, size = options.impl, options.effective_batch
+    decode = DECODERS[impl.decoder]()
+    last_message = next_lag = time.monotonic()
+    lags: list[tuple[float, int]] = []
+    summary.lag_series.append(lags)
+    while not stop.requested:
+        if time.monotonic() >= next_lag:
+            next_lag = time.monotonic() + LAG_EVERY_S
+            lags.append((time.monotonic(), source.lag()))
+        batch = source.poll_batch(size, POLL_TIMEOUT_S)
+        if not batch:
+            if source.finished:
+                break
+            if source.ready_at is None:  # the group has not assigned partitions yet
+                if time.monotonic() - last_message > JOIN_TIMEOUT_S:
+                    raise ServiceError(f"no partitions of {options.topic!r} were assigned "
+                                       f"in {JOIN_TIMEOUT_S:.0f} s",
+                                       hint="is the topic there, and the group not full?")
+                continue
+            idle = time.monotonic() - max(last_message, source.ready_at)
+            if options.until_idle is not None and idle >= options.until_idle:
+                break
+            continue
+        last_message = time.monotonic()
+        if summary.first_batch_at is None:
+            summary.first_batch_at = last_message
+        work = _prepare(impl, decode, options.topic, batch)
+        if not send(work):
+            summary.refused_raw_batches += 1
+            work = _prepare(impl, decode, options.topic, batch, allow_raw=False)
+            if not send(work):
+                raise ServiceError("ClickHouse refused a decoded batch")
+        source.ack(batch)
+        summary.consumed += len(batch)
+        summary.inserted += work.rows_count
+        summary.dead += work.dead_count
+        summary.batches += 1
+        _sample_latency(batch, summary.latencies_ms)
+        summary.last_batch_at = time.monotonic()
+        if not on_batch(summary):
+            break
+    summary.lag = max(source.lag(), 0)
+
+
+def _cpu_s() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+class _Progress:
+    def __init__(self, stream: TextIO | None, started: float) -> None:
+        self.stream = stream if stream is not None and stream.isatty() else None
+        self.started, self.next = started, started + 1.0
+
+    def __call__(self, consumed: int, lag: int | None = None) -> None:
+        now = time.monotonic()
+        if self.stream is None or now < self.next:
+            return
+        self.next = now + 1.0
+        rate = consumed / max(now - self.started, 1e-9)
+        extra = f", lag {lag:,}" if lag is not None else ""
+        self.stream.write(f"\r{consumed:,} messages, {rate:,.0f}/s{extra}   ")
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.stream is not None:
+            self.stream.write("\n")
+
+
+def _run_single(options: Options, sink: Any) -> Summary:
+    from perflab.measure._collectors import GcWatch
+
+    stop = _Stop()
+    stop.install()
+    source = _open_source(options)
+    summary = Summary()
+    watch = GcWatch()
+    _tune_gc(options.impl)
+    watch.install()
+    started, cpu = time.monotonic(), _cpu_s()
+    progress = _Progress(options.progress, started)
+
+    def send(work: _Work) -> bool:
+        return _deliver(sink, options.table, work)
+
+    def on_batch(s: Summary) -> bool:
+        progress(s.consumed)
+        return options.max_messages is None or s.consumed < options.max_messages
+
+    try:
+        _consume(options, source, send, stop, summary, on_batch)
+    finally:
+        watch.remove()
+        source.close()
+        progress.done()
+    summary.finish(started)
+    summary.cpu_s = _cpu_s() - cpu
+    summary.gc_collections, summary.gc_s, summary.gc_max_s = (
+        watch.collections, watch.pause_total, watch.pause_max)
+    return summary
+
+
+def _worker(options: Options, shard: tuple[int, int], conn: Connection) -> None:
+    """A consumer process: its batches go to the sink process over `conn`."""
+    from perflab.measure._collectors import GcWatch
+
+    stop = _Stop()
+    stop.install()
+    summary = Summary()
+    watch = GcWatch()
+    try:
+        source = _open_source(options, shard)
+        _tune_gc(options.impl)
+        watch.install()
+        cpu = _cpu_s()
+        stopping = False
+
+        def send(work: _Work) -> bool:
+            nonlocal stopping
+            conn.send(work)
+            accepted, stopping = conn.recv()
+            return bool(accepted)
+
+        try:
+            _consume(options, source, send, stop, summary, lambda s: not stopping)
+        finally:
+            source.close()
+        summary.cpu_s = _cpu_s() - cpu
+        summary.gc_collections, summary.gc_s, summary.gc_max_s = (
+            watch.collections, watch.pause_total, watch.pause_max)
+        conn.send(("done", summary))
+    except Exception as exc:
+        with contextlib.suppress(OSError):  # the sink process itself may be gone
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def _run_workers(options: Options, sink: Any, count: int) -> Summary:
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    from perflab.measure._collectors import GcWatch
+
+    stop = _Stop()
+    stop.install()
+    # spawn, not fork: the sink's ClickHouse engine runs threads in this process.
+    context = multiprocessing.get_context("spawn")
+    links, procs = [], []
+    shipped = replace(options, progress=None)  # a terminal does not cross a process boundary
+    for index in range(count):
+        here, there = context.Pipe()
+        proc = context.Process(target=_worker, args=(shipped, (index, count), there),
+                               daemon=True)
+        proc.start()
+        there.close()
+        links.append(here)
+        procs.append(proc)
+    summary = Summary()
+    watch = GcWatch()
+    _tune_gc(options.impl)
+    watch.install()
+    started, cpu = time.monotonic(), _cpu_s()
+    progress = _Progress(options.progress, started)
+    consumed = 0
+    errors: list[str] = []
+    signalled = False
+    try:
+        while links:
+            for link in wait(links):
+                assert isinstance(link, Connection)
+                try:
+                    message = link.recv()
+                except EOFError:  # killed before it could say goodbye
+                    links.remove(link)
+                    if not signalled:
+                        errors.append("a worker process died")
+                        stop.requested = True
+                    continue
+                if isinstance(message, _Work):
+                    accepted = _deliver(sink, options.table, message)
+                    consumed += message.count if accepted else 0
+                    if options.max_messages is not None and consumed >= options.max_messages:
+                        stop.requested = True
+                    link.send((accepted, stop.requested))
+                    progress(consumed)
+                    continue
+                kind, payload = message
+                links.remove(link)
+                if kind == "done":
+                    summary.merge(payload)
+                else:
+                    errors.append(payload)
+                    stop.requested = True
+            if stop.requested and not signalled:
+                # Idle workers are waiting on the broker, not on us: tell them directly.
+                signalled = True
+                for proc in procs:
+                    if proc.is_alive() and proc.pid:
+                        os.kill(proc.pid, signal.SIGTERM)
+    finally:
+        watch.remove()
+        progress.done()
+        for proc in procs:
+            proc.join(10)
+    if errors:
+        raise ServiceError(f"stream worker failed: {errors[0]}")
+    summary.finish(started)
+    summary.cpu_s += _cpu_s() - cpu
+    summary.gc_collections += watch.collections
+    summary.gc_s += watch.pause_total
+    summary.gc_max_s = max(summary.gc_max_s, watch.pause_max)
+    return summary
+
+
+def run(options: Options) -> Summary:
+    """Process until idle, told to stop, or `max_messages`; the sink is opened here."""
+    from perflab.services.clickhouse import connect
+    from perflab.stream._schema import ddl
+
+    workers = options.effective_workers
+    sink = connect(options.clickhouse)
+    try:
+        for statement in ddl(options.table):
+            sink.command(statement)
+        if workers > 0:
+            return _run_workers(options, sink, workers)
+        return _run_single(options, sink)
+    finally:
+        sink.close()
+

@@ -1,0 +1,315 @@
+"""Case study 4 for the harness: the ladder of `perflab stream run`, and its ceilings.
+
+One embedded Tansu broker serves the whole case; the backlog topic is produced
+once. Each repetition runs the real command (`perflab stream run --impl NAME
+--json`) twice, each time into a fresh chDB directory and with a fresh group:
+
+- drain: the backlog from the first offset, `--max-messages` of it. Throughput
+  counts from the first batch to the last acknowledged one (a consumer group
+  join takes about 3 s on this broker and is reported apart, as start-up);
+  the poll-one-message variants drain a sample, whose rate is their rate;
+- live: a new topic fed by this process at `LIVE_RATE` msg/s for a few seconds,
+  once the group has its partitions: produce-to-insert latency (the processor
+  samples one message in 16 after each insert) and the lag trend (the slope of
+  the unprocessed count the processor samples every 0.5 s, while producing).
+  A variant that keeps up has a flat lag; one that does not, a rising one.
+
+After every drain the rows in ClickHouse are counted (`FINAL`, so a message
+counts once): the command's summary must match the table.
+
+References: a bare confluent-kafka `consume()` loop draining the same backlog
+(the broker's ceiling), chDB inserting the final rows from a file (the sink's
+ceiling), and the last step reading a replay file instead of the broker (the
+processor's own ceiling).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import resource
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from perflab.cases import perflab_command
+from perflab.errors import MeasurementError
+from perflab.measure import Metric, RunContext, Variant, ladder_variants
+from perflab.stream._impl import DEFAULT, IMPLS, LADDER
+
+__all__ = ["CASE", "StreamCase"]
+
+MESSAGES = {"quick": 100_000, "full": 1_000_000}
+SAMPLE = {"quick": 1_500, "full": 5_000}  # for the variants that insert one message at a time
+PARTITIONS = 4
+TOPIC = "perflab-events"
+LIVE_RATE = 1000.0  # msg/s: more than the one-insert-per-message variants sustain (~250)
+LIVE_SECONDS = {"quick": 2.0, "full": 8.0}
+JOIN_TIMEOUT_S = 60.0
+
+
+def _messages(variant: str, scale: str) -> int:
+    impl = IMPLS.get(variant)
+    return SAMPLE[scale] if impl is not None and impl.batch_size == 1 else MESSAGES[scale]
+
+
+class _Processor:
+    """`perflab stream run` as a child process; stderr is read as it comes."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.proc = subprocess.Popen([*perflab_command(), "stream", "run", *args, "--json"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.assigned: set[int] = set()
+        self.stderr: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.stderr.append(line)
+            if "assigned" in line and "[" in line:
+                numbers = line.rsplit("[", 1)[1].rstrip("]\n")
+                self.assigned |= {int(n) for n in numbers.split(",") if n}
+
+    def wait_assigned(self, partitions: int) -> None:
+        deadline = time.monotonic() + JOIN_TIMEOUT_S
+        while len(self.assigned) < partitions:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise MeasurementError("the processor did not join its group: "
+                                       + "".join(self.stderr[-3:]).strip())
+            time.sleep(0.02)
+
+    def summary(self, timeout: float) -> dict[str, Any]:
+        try:
+            out, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate()
+            raise MeasurementError(f"the processor did not finish in {timeout:.0f} s") from None
+        self._reader.join(5)
+        if self.proc.returncode != 0:
+            raise MeasurementError("stream run failed: " + "".join(self.stderr[-3:]).strip())
+        result: dict[str, Any] = json.loads(out)
+        return result
+
+
+def _lag_trend(series: list[list[list[float]]], start: float, end: float) -> float:
+    """Messages per minute the lag grew while producing (summed over consuming processes)."""
+    total, seen = 0.0, False
+    for samples in series:
+        inside = [(t, lag) for t, lag in samples if start <= t <= end + 0.5]
+        if len(inside) >= 2 and inside[-1][0] > inside[0][0]:
+            total += (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0]) * 60
+            seen = True
+    return total if seen else float("nan")
+
+
+def _produce_paced(bootstrap: str, topic: str, rate: float, seconds: float) -> tuple[float, float]:
+    """Produce at `rate` msg/s on a fixed schedule; returns the window (monotonic)."""
+    from confluent_kafka import Producer
+
+    from perflab.services.kafka import CLIENT_DEFAULTS
+    from perflab.stream._events import event_bytes
+
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 1, **CLIENT_DEFAULTS})
+    count = int(rate * seconds)
+    start = time.monotonic()
+    for i in range(count):
+        delay = start + i / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        producer.produce(topic, event_bytes(i)[0], partition=i % PARTITIONS)
+        producer.poll(0)
+    end = time.monotonic()
+    if producer.flush(30):
+        raise MeasurementError("the paced producer could not deliver every message")
+    return start, end
+
+
+def _count_rows(path: Path, table: str = "events") -> int:
+    from perflab.services.clickhouse import connect
+
+    client = connect(f"chdb://{path}")
+    try:
+        return client.scalar(f"SELECT count() FROM {table} FINAL")
+    finally:
+        client.close()
+
+
+class StreamCase:
+    name = "stream"
+    title = "Case study 4: Kafka -> ClickHouse (perflab stream run)"
+    budget_s = 150.0
+    variants = (
+        *ladder_variants(LADDER),
+        Variant("bare-consume", "reference",
+                "confluent-kafka consume() loop, no decoding: the broker's ceiling"),
+        Variant("sink-ceiling", "reference",
+                "chDB INSERT of the final rows from a file: the sink's ceiling"),
+        Variant("replay", "reference",
+                f"{DEFAULT} reading a replay file: the processor without the broker"),
+    )
+    metrics = (
+        Metric("msgs_per_s", "Throughput", "1/s", "higher"),
+        Metric("gc_max_s", "GC Pause Time (max)", "s"),
+        Metric("gc_cpu_pct", "GC CPU Time (share of process CPU)", "%"),
+        Metric("gc_per_1k", "GC collections per 1k msgs (allocation proxy)", "count"),
+        Metric("lag_per_min", f"Consumer lag trend at {LIVE_RATE:,.0f} msg/s (msgs/min)",
+               "count"),
+        Metric("p99_s", f"P99 latency, produce to insert, at {LIVE_RATE:,.0f} msg/s", "s"),
+        Metric("startup_s", "Start-up (group join) to first batch", "s"),
+        Metric("peak_rss_bytes", "Memory Peak (largest process)", "B"),
+    )
+    categories: ClassVar = {
+        "decode (json / msgspec)": ("json", "msgspec", "_decode.py"),
+        "insert (chDB)": ("chdb", "clickhouse", "send_insert"),
+        "consume (librdkafka)": ("confluent_kafka", "cimpl", "_source.py"),
+        "framing (raw path)": ("_schema.py",),
+    }
+
+    @contextlib.contextmanager
+    def session(self, ctx: RunContext) -> Iterator[Mapping[str, str]]:
+        from perflab.services.kafka import local_broker
+        from perflab.stream._decode import StructDecoder
+        from perflab.stream._produce import produce, produce_replay
+        from perflab.stream._source import ReplaySource
+
+        count = MESSAGES[ctx.scale]
+        replay = ctx.workdir / f"events-{count}.replay"
+        rows = ctx.workdir / f"events-{count}.rows.json"
+        if not replay.exists():
+            produce_replay(replay.with_suffix(".partial"), count, PARTITIONS)
+            replay.with_suffix(".partial").rename(replay)
+        if not rows.exists():
+            source = ReplaySource(replay)
+            decoded = StructDecoder()(TOPIC, source.poll_batch(count, 0))
+            rows.write_bytes(decoded.rows)
+        with local_broker() as broker:
+            produce(broker.bootstrap, TOPIC, count, PARTITIONS)
+            yield {"brokers": broker.bootstrap, "messages": str(count), "replay": str(replay),
+                   "rows": str(rows)}
+
+    def run(self, variant: str, ctx: RunContext) -> Mapping[str, float]:
+        p = ctx.params
+        if variant == "bare-consume":
+            return _bare_consume(p["brokers"], int(p["messages"]))
+        chdb_dir = Path(tempfile.mkdtemp(prefix="perflab-chdb-", dir=ctx.workdir))
+        try:
+            if variant == "sink-ceiling":
+                return _sink_ceiling(chdb_dir, Path(p["rows"]), int(p["messages"]))
+            if variant == "replay":
+                return _drain(DEFAULT, ["--source", f"replay:{p['replay']}"], chdb_dir,
+                              int(p["messages"]))
+            count = _messages(variant, ctx.scale)
+            metrics = _drain(variant, ["--brokers", p["brokers"]], chdb_dir, count)
+            shutil.rmtree(chdb_dir)
+            return {**metrics, **_live(variant, p["brokers"], chdb_dir, LIVE_SECONDS[ctx.scale])}
+        finally:
+            shutil.rmtree(chdb_dir, ignore_errors=True)
+
+    def profile(self, variant: str, ctx: RunContext) -> None:
+        """One drain from the replay file in this process (no workers), for cProfile."""
+        from perflab.cli import main
+
+        p = ctx.params
+        chdb_dir = Path(tempfile.mkdtemp(prefix="perflab-chdb-", dir=ctx.workdir))
+        try:
+            main(["stream", "run", "--topic", TOPIC, "--source", f"replay:{p['replay']}",
+                  "--clickhouse", f"chdb://{chdb_dir}", "--impl", variant, "--workers", "0",
+                  "--max-messages", str(_messages(variant, ctx.scale)), "--json"])
+        finally:
+            shutil.rmtree(chdb_dir, ignore_errors=True)
+
+
+def _drain(variant: str, source: list[str], chdb_dir: Path, count: int) -> dict[str, float]:
+    proc = _Processor(["--topic", TOPIC, "--group", f"drain-{uuid.uuid4().hex[:12]}",
+                       *source, "--clickhouse", f"chdb://{chdb_dir}", "--impl", variant,
+                       "--max-messages", str(count)])
+    s = proc.summary(timeout=600)
+    if s["consumed"] < count or s["dead"]:
+        raise MeasurementError(f"{variant}: {s['consumed']} consumed, {s['dead']} dead letters; "
+                               f"expected {count} good messages")
+    stored = _count_rows(chdb_dir)
+    if stored != s["inserted"]:
+        raise MeasurementError(f"{variant}: {stored} rows in ClickHouse, "
+                               f"the processor reported {s['inserted']}")
+    consumed = max(s["consumed"], 1)
+    return {
+        "msgs_per_s": s["msgs_per_s"],
+        "gc_max_s": s["gc_max_s"],
+        "gc_cpu_pct": 100 * s["gc_s"] / s["cpu_s"] if s["cpu_s"] else 0.0,
+        "gc_per_1k": 1000 * s["gc_collections"] / consumed,
+        "startup_s": s["startup_s"],
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024.0,
+    }
+
+
+def _live(variant: str, brokers: str, chdb_dir: Path, seconds: float) -> dict[str, float]:
+    from perflab.services.kafka import create_topic
+
+    topic = f"live-{uuid.uuid4().hex[:12]}"
+    create_topic(brokers, topic, PARTITIONS)
+    total = int(LIVE_RATE * seconds)
+    proc = _Processor(["--topic", topic, "--group", f"live-{uuid.uuid4().hex[:12]}",
+                       "--brokers", brokers, "--clickhouse", f"chdb://{chdb_dir}",
+                       "--impl", variant, "--max-messages", str(total)])
+    try:
+        proc.wait_assigned(PARTITIONS)
+        start, end = _produce_paced(brokers, topic, LIVE_RATE, seconds)
+    except BaseException:
+        proc.proc.kill()
+        raise
+    s = proc.summary(timeout=600)
+    return {"p99_s": (s["latency_p99_ms"] or float("nan")) / 1000,
+            "lag_per_min": _lag_trend(s["lag_series"], start, end)}
+
+
+def _bare_consume(brokers: str, count: int) -> dict[str, float]:
+    from confluent_kafka import Consumer
+
+    from perflab.services.kafka import CLIENT_DEFAULTS
+
+    consumer = Consumer({"bootstrap.servers": brokers, "group.id": f"bare-{uuid.uuid4().hex}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                         "session.timeout.ms": 6000, "heartbeat.interval.ms": 500,
+                         **CLIENT_DEFAULTS})
+    consumer.subscribe([TOPIC])
+    seen, first, joined = 0, 0.0, time.monotonic()
+    try:
+        while seen < count:
+            batch = consumer.consume(1000, 1.0)
+            if batch and not first:
+                first = time.monotonic()
+            seen += sum(1 for m in batch if m.error() is None)
+    finally:
+        consumer.close()
+    return {"msgs_per_s": seen / (time.monotonic() - first), "startup_s": first - joined}
+
+
+def _sink_ceiling(chdb_dir: Path, rows: Path, count: int) -> dict[str, float]:
+    from perflab.services.clickhouse import connect
+    from perflab.stream._schema import ddl
+
+    client = connect(f"chdb://{chdb_dir}")
+    try:
+        for statement in ddl("events"):
+            client.command(statement)
+        started = time.perf_counter()
+        client.command(f"INSERT INTO events SELECT * FROM file('{rows}', JSONEachRow)")
+        seconds = time.perf_counter() - started
+        stored = client.scalar("SELECT count() FROM events")
+    finally:
+        client.close()
+    if stored != count:
+        raise MeasurementError(f"sink ceiling: {stored} rows stored of {count}")
+    return {"msgs_per_s": count / seconds}
+
+
+CASE = StreamCase()

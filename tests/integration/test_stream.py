@@ -1,0 +1,228 @@
+"""`perflab stream` against a real Kafka-protocol broker (Tansu) and real ClickHouse (chDB)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from perflab.services.clickhouse import connect
+from perflab.services.kafka import local_broker
+from perflab.stream._events import BAD_KINDS, event_bytes
+from perflab.stream._impl import IMPLS
+from perflab.stream._processor import _deliver, _Work
+from perflab.stream._produce import produce
+from perflab.stream._schema import ddl, frame_raw
+
+from ..conftest import REPO
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def brokers():
+    with local_broker() as broker:
+        yield broker.bootstrap
+
+
+def stream(*args: str, **kw) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    return subprocess.Popen([sys.executable, "-m", "perflab", "stream", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            **kw)
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 120) -> dict:
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err
+    return json.loads(out)
+
+
+def query(path, sql: str) -> list[str]:
+    client = connect(f"chdb://{path}")
+    try:
+        return str(client._session.query(sql, "TSV")).split("\n")[:-1]  # type: ignore[attr-defined]
+    finally:
+        client.close()
+
+
+def new_topic(brokers: str, count: int, bad_ratio: float = 0.0, partitions: int = 4) -> str:
+    topic = f"t-{uuid.uuid4().hex[:10]}"
+    assert produce(brokers, topic, count, partitions, bad_ratio) == count
+    return topic
+
+
+def run_args(brokers: str, topic: str, chdb, *extra: str) -> list[str]:
+    return ["run", "--brokers", brokers, "--topic", topic, "--clickhouse", f"chdb://{chdb}",
+            "--json", *extra]
+
+
+@pytest.mark.parametrize("impl", list(IMPLS))
+def test_every_variant_stores_good_messages_once_and_dead_letters_the_rest(
+        tmp_path, brokers, impl):
+    one_by_one = IMPLS[impl].batch_size == 1
+    count = 600 if one_by_one else 3000
+    topic = new_topic(brokers, count, bad_ratio=0.02)  # every 50th bad, each kind in turn
+    batch = [] if one_by_one else ["--batch-size", "250"]
+    summary = finish(stream(*run_args(brokers, topic, tmp_path, "--impl", impl, *batch,
+                                      "--until-idle", "2")))
+    bad = count // 50
+    assert summary["consumed"] == count
+    assert (summary["inserted"], summary["dead"]) == (count - bad, bad)
+    assert query(tmp_path, "SELECT count() FROM events FINAL") == [str(count - bad)]
+    dead = query(tmp_path, "SELECT partition, offset, reason FROM events_dead FINAL "
+                           "ORDER BY partition, offset")
+    assert len(dead) == bad
+    # Event i went to partition i % 4 at offset i // 4; the bad ones are i = 49, 99, ...
+    expected = sorted((i % 4, i // 4) for i in range(49, count, 50))
+    assert [tuple(map(int, line.split("\t")[:2])) for line in dead] == expected
+    assert all(line.split("\t")[2] for line in dead)
+    if IMPLS[impl].raw:
+        assert summary["refused_raw_batches"] >= 0  # every batch holds a bad one: Python decides
+
+
+def test_stored_values_are_what_was_produced(tmp_path, brokers):
+    topic = new_topic(brokers, 8, partitions=1)
+    finish(stream(*run_args(brokers, topic, tmp_path, "--until-idle", "3")))
+    rows = query(tmp_path, "SELECT offset, id, user_id, amount, amount_cents, country, "
+                           "toUnixTimestamp64Milli(ts), metadata['region'] FROM events FINAL "
+                           "ORDER BY offset")
+    for line in rows:
+        offset, event_id, user_id, amount, cents, country, ts, region = line.split("\t")
+        ev = json.loads(event_bytes(int(offset))[0])
+        assert event_id == ev["id"] and int(user_id) == ev["data"]["user_id"]
+        assert float(amount) == ev["data"]["amount"]
+        assert int(cents) == int(ev["data"]["amount"] * 100)
+        assert country == ev["data"]["country"] and int(ts) == ev["timestamp"]
+        assert region == ev["metadata"]["region"]
+    assert len(rows) == 8
+
+
+def test_clickhouse_refuses_what_python_refuses(tmp_path):
+    """The raw path's strict settings: a refused batch goes back to Python, nothing slips in."""
+    client = connect(f"chdb://{tmp_path}")
+    try:
+        for statement in ddl("events"):
+            client.command(statement)
+        good = json.loads(event_bytes(0)[0])
+        variants = []
+        for kind in BAD_KINDS:
+            value = event_bytes(5, bad_every=1)[0] if kind != "invalid JSON" else b""
+            variants.append(value)
+        variants += [
+            json.dumps({**good, "id": 5}).encode(),
+            json.dumps({**good, "metadata": {"a": 1}}).encode(),
+            json.dumps({**good, "data": {**good["data"], "user_id": -1}}).encode(),
+            json.dumps({k: v for k, v in good.items() if k != "metadata"}).encode(),
+        ]
+        for value in variants:
+            body = frame_raw("t", [(0, 0, value, 0)])
+            if body is None:
+                continue  # refused before ClickHouse saw it
+            work = _Work(1, raw=body, rows_count=1)
+            assert _deliver(client, "events", work) is False, value
+        assert client.scalar("SELECT count() FROM events") == 0
+        ok = _Work(1, raw=frame_raw("t", [(0, 1, event_bytes(1)[0], 0)]), rows_count=1)
+        assert _deliver(client, "events", ok) is True
+        assert client.scalar("SELECT count() FROM events") == 1
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("impl", ["gc-tuning", "clickhouse-parse"])
+def test_kill_mid_run_then_restart_loses_and_doubles_nothing(tmp_path, brokers, impl):
+    count = 100_000
+    topic = new_topic(brokers, count)
+    args = run_args(brokers, topic, tmp_path, "--group", f"g-{uuid.uuid4().hex[:8]}",
+                    "--impl", impl, "--batch-size", "500")
+    first = stream(*args, "--until-idle", "30")
+    assert first.stderr is not None
+    for line in first.stderr:  # the group has settled: batches are flowing now
+        if "assigned" in line:
+            break
+    time.sleep(1.5)
+    doomed = [first.pid, *_children_of(first.pid)]
+    for pid in doomed:  # no goodbye: SIGKILL for the processor and its workers
+        os.kill(pid, signal.SIGKILL)
+    first.communicate()
+    time.sleep(0.5)
+    partial = int(query(tmp_path, "SELECT count() FROM events FINAL")[0])
+    assert 0 < partial < count, "the first run should have been killed midway"
+    second = finish(stream(*args, "--until-idle", "4"), timeout=180)
+    assert second["consumed"] < count  # it resumed from the committed offsets
+    assert query(tmp_path, "SELECT count() FROM events FINAL") == [str(count)]
+    assert query(tmp_path, "SELECT uniqExact(partition, offset), min(offset), max(offset) "
+                           "FROM events") == [f"{count}\t0\t{count // 4 - 1}"]
+
+
+def _children_of(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (OSError, ValueError):
+                pass
+    return found
+
+
+def test_restart_continues_from_committed_offsets(tmp_path, brokers):
+    count = 8_000
+    topic = new_topic(brokers, count)
+    args = run_args(brokers, topic, tmp_path, "--group", "resume", "--workers", "0",
+                    "--batch-size", "1000")
+    first = finish(stream(*args, "--max-messages", "3000"))
+    second = finish(stream(*args, "--until-idle", "3"))
+    assert first["consumed"] + second["consumed"] == count
+    assert query(tmp_path, "SELECT count() FROM events FINAL") == [str(count)]
+
+
+def test_two_processors_in_one_group_share_the_partitions(tmp_path, brokers):
+    count = 20_000
+    topic = new_topic(brokers, count)
+    procs = [stream(*run_args(brokers, topic, tmp_path / name, "--group", "shared",
+                              "--workers", "0", "--batch-size", "500", "--until-idle", "6"))
+             for name in ("a", "b")]
+    summaries = [finish(p, timeout=180) for p in procs]
+    assert all(s["consumed"] > 0 for s in summaries), summaries
+    keys = [set(query(tmp_path / name, "SELECT partition, offset FROM events"))
+            for name in ("a", "b")]
+    assert len(keys[0] | keys[1]) == count  # every message in one of the two sinks
+
+
+def test_replay_source_and_bad_input(tmp_path):
+    replay = tmp_path / "events.replay"
+    gen = stream("produce", "--replay", str(replay), "--count", "2000", "--bad-ratio", "0.01")
+    gen.communicate(timeout=60)
+    assert gen.returncode == 0
+    summary = finish(stream("run", "--topic", "t", "--source", f"replay:{replay}",
+                            "--clickhouse", f"chdb://{tmp_path / 'ch'}", "--json"))
+    assert (summary["consumed"], summary["inserted"], summary["dead"]) == (2000, 1980, 20)
+
+    replay.write_bytes(replay.read_bytes()[:-5])
+    proc = stream("run", "--topic", "t", "--source", f"replay:{replay}",
+                  "--clickhouse", f"chdb://{tmp_path / 'ch2'}", "--workers", "0")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert err.strip().splitlines()[-1].startswith(f"error: {replay}:2000:")
+
+    proc = stream("run", "--topic", "t", "--source", f"replay:{tmp_path / 'nope'}",
+                  "--clickhouse", f"chdb://{tmp_path / 'ch3'}")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "nope" in err and "Traceback" not in err
+
+
+def test_usage_errors(tmp_path):
+    for args in (["produce", "--count", "5"], ["run", "--topic", "t", "--source", "kafka:x"],
+                 ["run", "--topic", "t", "--clickhouse", "ftp://x"]):
+        proc = stream(*args)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 2 and err.startswith("error:"), (args, err)

@@ -1,0 +1,121 @@
+"""The stream processor's pure core: decoders agree, framing is safe, replay files are checked."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from perflab.errors import InputError
+from perflab.stream._decode import DECODERS
+from perflab.stream._events import BAD_KINDS, event_bytes, events
+from perflab.stream._schema import frame_raw
+from perflab.stream._source import RECORD, ReplaySource, write_replay
+from perflab.stream.case import _lag_trend
+
+
+def _batch(count: int, bad_ratio: float = 0.0):
+    return [(i % 4, i // 4, value, 1_000 + i) for i, value, _ in events(count, bad_ratio)]
+
+
+def _decoded(name: str, batch):
+    out = DECODERS[name]()("t", batch)
+    rows = [json.loads(line) for line in out.rows.splitlines()]
+    dead = [json.loads(line) for line in out.dead.splitlines()]
+    assert (len(rows), len(dead)) == (out.rows_count, out.dead_count)
+    return rows, dead
+
+
+def test_decoders_agree_on_rows_and_dead_letters():
+    batch = _batch(500, bad_ratio=0.02)  # every 50th message is bad, each kind in turn
+    results = {name: _decoded(name, batch) for name in DECODERS}
+    rows, dead = results["dicts"]
+    assert len(rows) == 490 and len(dead) == 10
+    for name, (other_rows, other_dead) in results.items():
+        assert other_rows == rows, name
+        assert [(d["partition"], d["offset"]) for d in other_dead] == [
+            (d["partition"], d["offset"]) for d in dead], name
+        assert all(d["reason"] for d in other_dead), name
+
+
+def test_transform_keeps_five_data_keys_and_derives_cents():
+    rows, _ = _decoded("structs", _batch(3))
+    row = rows[2]
+    assert set(row) == {"topic", "partition", "offset", "id", "timestamp_ms", "user_id",
+                        "event_type", "amount", "amount_cents", "country", "page", "metadata"}
+    assert (row["partition"], row["offset"], row["id"]) == (2, 0, "evt-000000000002")
+    assert row["amount_cents"] == int(row["amount"] * 100)
+    assert row["metadata"]["producer"] == "perflab"
+
+
+@pytest.mark.parametrize("name", list(DECODERS))
+def test_each_bad_kind_gets_a_reason(name):
+    batch = [(0, n, event_bytes(n, bad_every=1)[0], 0) for n in range(len(BAD_KINDS))]
+    rows, dead = _decoded(name, batch)
+    assert rows == [] and len(dead) == len(BAD_KINDS)
+    reasons = " | ".join(d["reason"] for d in dead).lower()
+    for needle in ("invalid json", "user_id", "amount", "object", "utf-8"):
+        assert needle in reasons, (name, needle, reasons)
+    empty = DECODERS[name]()("t", [(0, 9, None, 0)])
+    assert empty.dead_count == 1
+
+
+def test_metadata_values_must_be_strings_everywhere():
+    good = json.loads(event_bytes(7)[0])
+    good["metadata"]["retries"] = 3
+    batch = [(0, 0, json.dumps(good).encode(), 0)]
+    for name in DECODERS:
+        assert DECODERS[name]()("t", batch).dead_count == 1, name
+
+
+def test_frame_raw_wraps_each_message_once():
+    batch = _batch(10)
+    body = frame_raw("t", batch)
+    assert body is not None
+    lines = [json.loads(line) for line in body.splitlines()]
+    assert [(x["partition"], x["offset"]) for x in lines] == [(p, o) for p, o, _, _ in batch]
+    assert lines[3]["m"] == json.loads(batch[3][2])
+
+
+@pytest.mark.parametrize("value", [
+    # a value that closes the wrapper and forges a row of its own
+    event_bytes(1)[0] + b'}\n{"topic":"t","partition":0,"offset":0,"m":' + event_bytes(2)[0],
+    event_bytes(1)[0][:-3],  # truncated
+    event_bytes(1)[0].replace(b"evt-", b"evt\xff"),  # invalid UTF-8
+    None,
+])
+def test_frame_raw_leaves_anything_doubtful_to_python(value):
+    assert frame_raw("t", [(0, 0, event_bytes(0)[0], 0), (0, 1, value, 0)]) is None
+
+
+def test_replay_roundtrip_and_shards(tmp_path):
+    path = tmp_path / "r.replay"
+    batch = _batch(40)
+    assert write_replay(path, batch) == 40
+    source = ReplaySource(path)
+    got = source.poll_batch(25, 0) + source.poll_batch(25, 0)
+    assert got == batch and source.finished
+    shard = ReplaySource(path, (1, 2)).poll_batch(100, 0)
+    assert {p for p, _, _, _ in shard} == {1, 3} and len(shard) == 20
+
+
+def test_truncated_replay_names_file_record_and_byte(tmp_path):
+    path = tmp_path / "cut.replay"
+    write_replay(path, _batch(3))
+    data = path.read_bytes()
+    path.write_bytes(data[:-10])
+    with pytest.raises(InputError) as err:
+        ReplaySource(path).poll_batch(10, 0)
+    assert str(err.value).startswith(f"{path}:3:")
+    assert "truncated record value" in str(err.value)
+    path.write_bytes(data[: RECORD.size - 2])
+    with pytest.raises(InputError, match="truncated record header"):
+        ReplaySource(path).poll_batch(10, 0)
+
+
+def test_lag_trend_sums_processes_inside_the_window():
+    rising = [[0.0, 0], [1.0, 500], [2.0, 1000], [9.0, 0]]
+    flat = [[0.0, 10], [1.0, 12], [2.0, 10]]
+    assert _lag_trend([rising], 0.0, 2.0) == pytest.approx(30_000)
+    assert _lag_trend([rising, flat], 0.0, 2.0) == pytest.approx(30_000)
+    assert _lag_trend([[[5.0, 1]]], 0.0, 2.0) != _lag_trend([[[5.0, 1]]], 0.0, 2.0)  # NaN
