@@ -14,6 +14,7 @@ import pytest
 
 from perflab.services.clickhouse import connect
 from perflab.services.kafka import local_broker
+from perflab.stream._decode import DECODERS
 from perflab.stream._events import BAD_KINDS, event_bytes
 from perflab.stream._impl import IMPLS
 from perflab.stream._processor import _deliver, _Work
@@ -119,6 +120,9 @@ def test_clickhouse_refuses_what_python_refuses(tmp_path):
             json.dumps({**good, "id": 5}).encode(),
             json.dumps({**good, "metadata": {"a": 1}}).encode(),
             json.dumps({**good, "data": {**good["data"], "user_id": -1}}).encode(),
+            json.dumps({**good, "data": {**good["data"], "user_id": 2**64}}).encode(),
+            json.dumps({**good, "data": {**good["data"], "user_id": 10**90}}).encode(),
+            json.dumps({**good, "timestamp": 2**63}).encode(),
             json.dumps({k: v for k, v in good.items() if k != "metadata"}).encode(),
         ]
         for value in variants:
@@ -126,11 +130,29 @@ def test_clickhouse_refuses_what_python_refuses(tmp_path):
             if body is None:
                 continue  # refused before ClickHouse saw it
             work = _Work(1, raw=body, rows_count=1)
-            assert _deliver(client, "events", work) is False, value
+            assert _deliver(client, "events", work) is None, value
         assert client.scalar("SELECT count() FROM events") == 0
         ok = _Work(1, raw=frame_raw("t", [(0, 1, event_bytes(1)[0], 0)]), rows_count=1)
-        assert _deliver(client, "events", ok) is True
+        assert _deliver(client, "events", ok) == (1, 0)
         assert client.scalar("SELECT count() FROM events") == 1
+    finally:
+        client.close()
+
+
+def test_a_row_clickhouse_refuses_becomes_a_dead_letter_not_a_stall(tmp_path):
+    """The sink's safety net: a decoded row ClickHouse cannot take is dead-lettered alone."""
+    batch = [(0, n, event_bytes(n)[0], 0) for n in range(3)]
+    rows = DECODERS["structs"]()("t", batch).rows.splitlines()
+    rows[1] = rows[1].replace(b'"user_id":', b'"user_id":-')  # as if a decoder let it through
+    client = connect(f"chdb://{tmp_path}")
+    try:
+        for statement in ddl("events"):
+            client.command(statement)
+        work = _Work(3, rows=b"\n".join(rows) + b"\n", rows_count=3)
+        assert _deliver(client, "events", work) == (2, 1)
+        assert client.scalar("SELECT count() FROM events") == 2
+        assert client.scalar("SELECT count() FROM events_dead WHERE offset = 1 AND "
+                             "reason LIKE 'refused by ClickHouse%'") == 1
     finally:
         client.close()
 

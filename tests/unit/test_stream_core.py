@@ -68,6 +68,17 @@ def test_metadata_values_must_be_strings_everywhere():
         assert DECODERS[name]()("t", batch).dead_count == 1, name
 
 
+@pytest.mark.parametrize(("where", "value"), [("data", 2**64), ("data", -1), ("top", 2**63)])
+def test_integers_outside_the_columns_are_refused(where, value):
+    ev = json.loads(event_bytes(1)[0])
+    if where == "data":
+        ev["data"]["user_id"] = value
+    else:
+        ev["timestamp"] = value
+    for name in DECODERS:
+        assert DECODERS[name]()("t", [(0, 0, json.dumps(ev).encode(), 0)]).dead_count == 1, name
+
+
 def test_frame_raw_wraps_each_message_once():
     batch = _batch(10)
     body = frame_raw("t", batch)

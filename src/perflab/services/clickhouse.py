@@ -26,7 +26,8 @@ class ClickHouse(Protocol):
     target: str
 
     def command(self, sql: str) -> None: ...
-    def insert(self, table: str, body: bytes, settings: Settings | None = None) -> None: ...
+    def insert(self, table: str, body: bytes, settings: Settings | None = None) -> int | None:
+        """Rows written, counting those a materialized view wrote (None: not reported)."""
     def scalar(self, sql: str) -> int: ...
     def close(self) -> None: ...
 
@@ -64,14 +65,17 @@ class ChdbClient:
         except Exception as exc:
             raise ServiceError(f"ClickHouse: {_first_line(exc)}") from exc
 
-    def insert(self, table: str, body: bytes, settings: Settings | None = None) -> None:
+    def insert(self, table: str, body: bytes, settings: Settings | None = None) -> int:
         query = f"INSERT INTO `{table}`{_settings_clause(settings)}"
         try:
             with self._session.send_insert(query, "JSONEachRow") as inserter:
                 inserter.append(body)
-                inserter.finish()
+                result = inserter.finish()
         except Exception as exc:
             raise ServiceError(f"ClickHouse insert into {table}: {_first_line(exc)}") from exc
+        # chDB's streaming insert does not raise when a materialized view fails: the
+        # view's rows are then missing from this count, and callers must check it.
+        return int(result.rows_written)
 
     def scalar(self, sql: str) -> int:
         try:
@@ -102,12 +106,14 @@ class HttpClient:
         except Exception as exc:
             raise ServiceError(f"ClickHouse: {_first_line(exc)}") from exc
 
-    def insert(self, table: str, body: bytes, settings: Settings | None = None) -> None:
+    def insert(self, table: str, body: bytes, settings: Settings | None = None) -> int | None:
         try:
-            self._client.raw_insert(table, insert_block=body, settings=dict(settings or {}),
-                                    fmt="JSONEachRow")
-        except Exception as exc:
+            summary = self._client.raw_insert(table, insert_block=body,
+                                              settings=dict(settings or {}), fmt="JSONEachRow")
+        except Exception as exc:  # a server reports a failing view as an error
             raise ServiceError(f"ClickHouse insert into {table}: {_first_line(exc)}") from exc
+        written = getattr(summary, "written_rows", None)
+        return int(written) if written is not None else None
 
     def scalar(self, sql: str) -> int:
         try:

@@ -28,6 +28,9 @@ __all__ = ["DECODERS", "BadMessage", "Decoded", "Decoder", "Message", "dead_row"
 
 Message = tuple[int, int, bytes | None, int]  # partition, offset, value, timestamp ms
 RAW_LIMIT = 2048  # bytes of a bad message kept in the dead-letter table
+# ClickHouse's column ranges: its JSON reader wraps an integer past them silently.
+UINT64_MAX = 2**64 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 class BadMessage(ValueError):
@@ -93,8 +96,10 @@ def _validated(obj: dict[str, Any]) -> tuple[str, int, dict[str, Any], dict[str,
     data = _field(obj, "data", dict, "")
     for key, kind in _DATA_FIELDS:
         _field(data, key, kind, "data.")
-    if data["user_id"] < 0:
-        raise BadMessage("data.user_id: expected >= 0")
+    if not 0 <= data["user_id"] <= UINT64_MAX:
+        raise BadMessage("data.user_id: expected an integer in [0, 2**64)")
+    if not INT64_MIN <= timestamp <= INT64_MAX:
+        raise BadMessage("timestamp: expected a 64-bit integer")
     metadata = _field(obj, "metadata", dict, "")
     for key, item in metadata.items():
         if type(item) is not str:
@@ -172,7 +177,7 @@ class PooledDecoder:
 # -- msgspec structs ------------------------------------------------------------------------
 
 class EventData(msgspec.Struct, gc=False):
-    user_id: Annotated[int, msgspec.Meta(ge=0)]
+    user_id: Annotated[int, msgspec.Meta(ge=0)]  # msgspec bounds stop at int64: see below
     event_type: str
     amount: float
     country: str
@@ -181,7 +186,7 @@ class EventData(msgspec.Struct, gc=False):
 
 class Event(msgspec.Struct, gc=False):
     id: str
-    timestamp: int
+    timestamp: Annotated[int, msgspec.Meta(ge=INT64_MIN, le=INT64_MAX)]
     data: EventData
     metadata: dict[str, str]
 
@@ -238,6 +243,10 @@ class StructDecoder:
                 dead.append(DeadRow(**dead_row(topic, message, reason)))  # type: ignore[arg-type]
                 continue
             data = ev.data
+            if data.user_id > UINT64_MAX:
+                reason = "data.user_id: expected an integer in [0, 2**64)"
+                dead.append(DeadRow(**dead_row(topic, message, reason)))  # type: ignore[arg-type]
+                continue
             rows.append(Row(topic, partition, offset, ev.id, ev.timestamp, data.user_id,
                             data.event_type, data.amount, int(data.amount * 100), data.country,
                             data.page, ev.metadata))

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from perflab.errors import ServiceError, UsageError
-from perflab.stream._decode import DECODERS, Decoder, Message
+from perflab.stream._decode import DECODERS, RAW_LIMIT, Decoder, Message
 from perflab.stream._impl import Impl
 from perflab.stream._schema import RAW_SETTINGS, dead_table, frame_raw, raw_table
 from perflab.stream._source import KafkaSource, ReplaySource, Source
@@ -169,19 +169,54 @@ def _prepare(impl: Impl, decode: Decoder, topic: str, batch: list[Message],
                  dead_count=out.dead_count)
 
 
-def _deliver(sink: Any, table: str, work: _Work) -> bool:
-    """Insert one batch; False when ClickHouse refused a raw batch (decode it and resend)."""
+def _deliver(sink: Any, table: str, work: _Work) -> tuple[int, int] | None:
+    """Insert one batch: (rows, dead letters) stored, or None if ClickHouse refused raw input.
+
+    A decoded batch ClickHouse refuses (a value Python accepts and ClickHouse does
+    not, say an integer past UInt64) is inserted row by row, and the refused rows
+    become dead letters with ClickHouse's reason: one poison message never stalls a
+    partition. If the sink itself is down, the dead-letter insert fails too, and the
+    batch is not acknowledged.
+    """
     if work.raw is not None:
         try:
-            sink.insert(raw_table(table), work.raw, RAW_SETTINGS)
+            written = sink.insert(raw_table(table), work.raw, RAW_SETTINGS)
         except ServiceError:
-            return False
-        return True
-    if work.rows_count:
-        sink.insert(table, work.rows)
+            return None
+        # Each row is written twice, to the Null table and by the view into `table`;
+        # fewer means the view refused some (chDB does not raise for it).
+        if written is not None and written != 2 * work.count:
+            return None
+        return work.count, 0
+    rows, dead = work.rows_count, work.dead_count
+    if rows:
+        try:
+            sink.insert(table, work.rows)
+        except ServiceError:
+            refused = _insert_each(sink, table, work.rows)
+            if refused:
+                sink.insert(dead_table(table), b"".join(refused))
+            rows, dead = rows - len(refused), dead + len(refused)
     if work.dead_count:
         sink.insert(dead_table(table), work.dead)
-    return True
+    return rows, dead
+
+
+def _insert_each(sink: Any, table: str, body: bytes) -> list[bytes]:
+    """Insert rows one at a time; the refused ones as dead-letter lines."""
+    import json
+
+    refused = []
+    for line in body.splitlines():
+        try:
+            sink.insert(table, line)
+        except ServiceError as exc:
+            row = json.loads(line)
+            dead = {"topic": row["topic"], "partition": row["partition"],
+                    "offset": row["offset"], "reason": f"refused by ClickHouse: {exc}",
+                    "raw": line[:RAW_LIMIT].decode("utf-8", "backslashreplace")}
+            refused.append(json.dumps(dead).encode() + b"\n")
+    return refused
 
 
 def _sample_latency(batch: list[Message], into: list[float]) -> None:
@@ -191,7 +226,8 @@ def _sample_latency(batch: list[Message], into: list[float]) -> None:
             into.append(now_ms - message[3])
 
 
-def _consume(options: Options, source: Source, send: Callable[[_Work], bool],
+def _consume(options: Options, source: Source,
+             send: Callable[[_Work], tuple[int, int] | None],
              stop: _Stop, summary: Summary, on_batch: Callable[[Summary], bool]) -> None:
     """The consuming loop, shared by the single process and each worker."""
     impl, size = options.impl, options.effective_batch
@@ -220,16 +256,15 @@ def _consume(options: Options, source: Source, send: Callable[[_Work], bool],
         last_message = time.monotonic()
         if summary.first_batch_at is None:
             summary.first_batch_at = last_message
-        work = _prepare(impl, decode, options.topic, batch)
-        if not send(work):
+        stored = send(_prepare(impl, decode, options.topic, batch))
+        if stored is None:  # ClickHouse refused the raw batch: Python finds the culprits
             summary.refused_raw_batches += 1
-            work = _prepare(impl, decode, options.topic, batch, allow_raw=False)
-            if not send(work):
-                raise ServiceError("ClickHouse refused a decoded batch")
+            stored = send(_prepare(impl, decode, options.topic, batch, allow_raw=False))
+            assert stored is not None, "a decoded batch is never refused whole"
         source.ack(batch)
         summary.consumed += len(batch)
-        summary.inserted += work.rows_count
-        summary.dead += work.dead_count
+        summary.inserted += stored[0]
+        summary.dead += stored[1]
         summary.batches += 1
         _sample_latency(batch, summary.latencies_ms)
         summary.last_batch_at = time.monotonic()
@@ -276,7 +311,7 @@ def _run_single(options: Options, sink: Any) -> Summary:
     started, cpu = time.monotonic(), _cpu_s()
     progress = _Progress(options.progress, started)
 
-    def send(work: _Work) -> bool:
+    def send(work: _Work) -> tuple[int, int] | None:
         return _deliver(sink, options.table, work)
 
     def on_batch(s: Summary) -> bool:
@@ -311,11 +346,11 @@ def _worker(options: Options, shard: tuple[int, int], conn: Connection) -> None:
         cpu = _cpu_s()
         stopping = False
 
-        def send(work: _Work) -> bool:
+        def send(work: _Work) -> tuple[int, int] | None:
             nonlocal stopping
             conn.send(work)
-            accepted, stopping = conn.recv()
-            return bool(accepted)
+            stored, stopping = conn.recv()
+            return stored  # type: ignore[no-any-return]
 
         try:
             _consume(options, source, send, stop, summary, lambda s: not stopping)
@@ -372,11 +407,11 @@ def _run_workers(options: Options, sink: Any, count: int) -> Summary:
                         stop.requested = True
                     continue
                 if isinstance(message, _Work):
-                    accepted = _deliver(sink, options.table, message)
-                    consumed += message.count if accepted else 0
+                    stored = _deliver(sink, options.table, message)
+                    consumed += message.count if stored is not None else 0
                     if options.max_messages is not None and consumed >= options.max_messages:
                         stop.requested = True
-                    link.send((accepted, stop.requested))
+                    link.send((stored, stop.requested))
                     progress(consumed)
                     continue
                 kind, payload = message

@@ -40,7 +40,9 @@ EVENT_COLUMNS = """
     metadata Map(String, String)
 """
 
-RAW_MESSAGE = ("Tuple(id String, timestamp Int64, data Tuple(user_id UInt64, "
+# The integers are read wider than their columns and narrowed with accurateCast, which
+# throws on overflow: ClickHouse's JSON reader would wrap an overflowing integer silently.
+RAW_MESSAGE = ("Tuple(id String, timestamp Int128, data Tuple(user_id UInt256, "
                "event_type String, amount Float64, country String, page String), "
                "metadata Map(String, String))")
 
@@ -82,7 +84,8 @@ def ddl(table: str) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {raw} (topic String, partition UInt32, offset UInt64, "
         f"m {RAW_MESSAGE}) ENGINE = Null",
         f"CREATE MATERIALIZED VIEW IF NOT EXISTS {view} TO {events} AS SELECT topic, "
-        "partition, offset, m.id AS id, m.timestamp AS timestamp_ms, m.data.user_id AS user_id, "
+        "partition, offset, m.id AS id, accurateCast(m.timestamp, 'Int64') AS timestamp_ms, "
+        "accurateCast(m.data.user_id, 'UInt64') AS user_id, "
         "m.data.event_type AS event_type, m.data.amount AS amount, "
         "toInt64(m.data.amount * 100) AS amount_cents, m.data.country AS country, "
         f"m.data.page AS page, m.metadata AS metadata FROM {raw}",

@@ -45,11 +45,11 @@ from perflab.stream._impl import DEFAULT, IMPLS, LADDER
 
 __all__ = ["CASE", "StreamCase"]
 
-MESSAGES = {"quick": 100_000, "full": 1_000_000}
-SAMPLE = {"quick": 1_500, "full": 5_000}  # for the variants that insert one message at a time
+MESSAGES = {"quick": 300_000, "full": 2_000_000}
+SAMPLE = {"quick": 600, "full": 3_000}  # for the variants that insert one message at a time
 PARTITIONS = 4
 TOPIC = "perflab-events"
-LIVE_RATE = 1000.0  # msg/s: more than the one-insert-per-message variants sustain (~250)
+LIVE_RATE = 500.0  # msg/s: twice what the one-insert-per-message variants sustain (~250)
 LIVE_SECONDS = {"quick": 2.0, "full": 8.0}
 JOIN_TIMEOUT_S = 60.0
 
