@@ -53,9 +53,10 @@ def query(path, sql: str) -> list[str]:
         client.close()
 
 
-def new_topic(brokers: str, count: int, bad_ratio: float = 0.0, partitions: int = 4) -> str:
+def new_topic(brokers: str, count: int, bad_ratio: float = 0.0, partitions: int = 4,
+              fmt: str = "json") -> str:
     topic = f"t-{uuid.uuid4().hex[:10]}"
-    assert produce(brokers, topic, count, partitions, bad_ratio) == count
+    assert produce(brokers, topic, count, partitions, bad_ratio, fmt=fmt) == count
     return topic
 
 
@@ -86,6 +87,20 @@ def test_every_variant_stores_good_messages_once_and_dead_letters_the_rest(
     assert all(line.split("\t")[2] for line in dead)
     if IMPLS[impl].raw:
         assert summary["refused_raw_batches"] >= 0  # every batch holds a bad one: Python decides
+
+
+def test_protobuf_messages_are_stored_like_json_ones(tmp_path, brokers):
+    count = 2000
+    topic = new_topic(brokers, count, bad_ratio=0.01, fmt="protobuf")
+    summary = finish(stream(*run_args(brokers, topic, tmp_path, "--format", "protobuf",
+                                      "--until-idle", "2")))
+    assert (summary["consumed"], summary["inserted"], summary["dead"]) == (count, 1980, 20)
+    assert query(tmp_path, "SELECT id, user_id FROM events FINAL WHERE offset = 3 AND "
+                           "partition = 1") == [f"evt-{13:012d}\t"
+                                                f"{json.loads(event_bytes(13)[0])['data']['user_id']}"]
+    reasons = query(tmp_path, "SELECT DISTINCT reason FROM events_dead")
+    assert any("invalid protobuf" in r for r in reasons)
+    assert any("missing field data.user_id" in r for r in reasons)
 
 
 def test_stored_values_are_what_was_produced(tmp_path, brokers):

@@ -13,9 +13,11 @@ from perflab.stream._schema import frame_raw
 from perflab.stream._source import RECORD, ReplaySource, write_replay
 from perflab.stream.case import _lag_trend
 
+JSON_DECODERS = ("dicts", "pooled", "structs")
 
-def _batch(count: int, bad_ratio: float = 0.0):
-    return [(i % 4, i // 4, value, 1_000 + i) for i, value, _ in events(count, bad_ratio)]
+
+def _batch(count: int, bad_ratio: float = 0.0, fmt: str = "json"):
+    return [(i % 4, i // 4, value, 1_000 + i) for i, value, _ in events(count, bad_ratio, fmt)]
 
 
 def _decoded(name: str, batch):
@@ -28,7 +30,8 @@ def _decoded(name: str, batch):
 
 def test_decoders_agree_on_rows_and_dead_letters():
     batch = _batch(500, bad_ratio=0.02)  # every 50th message is bad, each kind in turn
-    results = {name: _decoded(name, batch) for name in DECODERS}
+    results = {name: _decoded(name, batch) for name in JSON_DECODERS}
+    results["protobuf"] = _decoded("protobuf", _batch(500, bad_ratio=0.02, fmt="protobuf"))
     rows, dead = results["dicts"]
     assert len(rows) == 490 and len(dead) == 10
     for name, (other_rows, other_dead) in results.items():
@@ -50,11 +53,15 @@ def test_transform_keeps_five_data_keys_and_derives_cents():
 
 @pytest.mark.parametrize("name", list(DECODERS))
 def test_each_bad_kind_gets_a_reason(name):
-    batch = [(0, n, event_bytes(n, bad_every=1)[0], 0) for n in range(len(BAD_KINDS))]
+    fmt = "protobuf" if name == "protobuf" else "json"
+    batch = [(0, n, event_bytes(n, bad_every=1, fmt=fmt)[0], 0) for n in range(len(BAD_KINDS))]
     rows, dead = _decoded(name, batch)
     assert rows == [] and len(dead) == len(BAD_KINDS)
     reasons = " | ".join(d["reason"] for d in dead).lower()
-    for needle in ("invalid json", "user_id", "amount", "object", "utf-8"):
+    needles = ("invalid json", "user_id", "amount", "object", "utf-8")
+    if fmt == "protobuf":  # no types on the wire: a mistyped field is a missing one
+        needles = ("invalid protobuf", "data.user_id", "data.amount", "utf-8")
+    for needle in needles:
         assert needle in reasons, (name, needle, reasons)
     empty = DECODERS[name]()("t", [(0, 9, None, 0)])
     assert empty.dead_count == 1
@@ -64,7 +71,7 @@ def test_metadata_values_must_be_strings_everywhere():
     good = json.loads(event_bytes(7)[0])
     good["metadata"]["retries"] = 3
     batch = [(0, 0, json.dumps(good).encode(), 0)]
-    for name in DECODERS:
+    for name in JSON_DECODERS:
         assert DECODERS[name]()("t", batch).dead_count == 1, name
 
 
@@ -75,7 +82,7 @@ def test_integers_outside_the_columns_are_refused(where, value):
         ev["data"]["user_id"] = value
     else:
         ev["timestamp"] = value
-    for name in DECODERS:
+    for name in JSON_DECODERS:
         assert DECODERS[name]()("t", [(0, 0, json.dumps(ev).encode(), 0)]).dead_count == 1, name
 
 

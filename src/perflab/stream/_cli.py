@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import sys
 from collections.abc import Iterator
@@ -31,6 +32,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     produce.add_argument("--partitions", type=int, default=4)
     produce.add_argument("--bad-ratio", type=_ratio, default=0.0,
                          help="share of malformed messages, each kind in turn (default: 0)")
+    produce.add_argument("--format", choices=("json", "protobuf"), default="json",
+                         help="message encoding (default: json)")
     produce.add_argument("--replay", type=Path, metavar="FILE",
                          help="write the messages to a replay file instead of a broker")
 
@@ -43,6 +46,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--clickhouse", metavar="DSN",
                      help="chdb:///path or http://host:8123 (default: chDB in perflab's cache)")
     run.add_argument("--table", default="events")
+    run.add_argument("--format", choices=("json", "protobuf"), default="json",
+                     help="message encoding (protobuf: decoded in Python; default: json)")
     run.add_argument("--workers", type=int, help="consumer processes (default: the variant's)")
     run.add_argument("--batch-size", type=int, help="messages per insert (default: 1000)")
     run.add_argument("--until-idle", type=float, metavar="S",
@@ -86,7 +91,8 @@ def _produce(args: argparse.Namespace) -> int:
     if args.count < 0 or args.partitions < 1:
         raise UsageError("--count must be >= 0 and --partitions >= 1")
     if args.replay:
-        written = produce_replay(args.replay, args.count, args.partitions, args.bad_ratio)
+        written = produce_replay(args.replay, args.count, args.partitions, args.bad_ratio,
+                                 args.format)
         print(f"{args.replay}: {written:,} messages", file=sys.stderr)
         return 0
     if not args.topic:
@@ -94,7 +100,8 @@ def _produce(args: argparse.Namespace) -> int:
     if not args.brokers:
         raise UsageError("produce needs --brokers (an embedded broker would vanish on exit)",
                          hint="start one with `perflab stream broker`, or use --replay FILE")
-    delivered = produce(args.brokers, args.topic, args.count, args.partitions, args.bad_ratio)
+    delivered = produce(args.brokers, args.topic, args.count, args.partitions, args.bad_ratio,
+                        fmt=args.format)
     print(f"{args.topic}: {delivered:,} messages delivered", file=sys.stderr)
     return 0
 
@@ -109,6 +116,9 @@ def _run(args: argparse.Namespace) -> int:
     impl = IMPLS.get(args.impl or DEFAULT)
     if impl is None:
         raise UsageError(f"unknown --impl {args.impl!r}", hint=f"one of: {', '.join(IMPLS)}")
+    if args.format == "protobuf":
+        # ClickHouse could parse protobuf too, given the schema file; Python decodes it here.
+        impl = dataclasses.replace(impl, decoder="protobuf", raw=False)
     replay = None
     if args.source:
         if not args.source.startswith("replay:"):

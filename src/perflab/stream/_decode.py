@@ -1,6 +1,7 @@
 """Decode, validate and transform messages into ClickHouse rows: the pure core.
 
-Three decoders, one per rung of the ladder, all with the same rules and output:
+Three JSON decoders, one per rung of the ladder, all with the same rules and output
+(and a fourth for `--format protobuf`, in `_protobuf.py`):
 
 - `DictDecoder`: `json.loads` into dicts and checks by hand (the guide's "before");
 - `PooledDecoder`: the same, filling one reused message object (the guide's
@@ -19,7 +20,7 @@ The transform: five keys of `data` become columns, the rest are dropped, and
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Protocol
 
 import msgspec
@@ -254,6 +255,13 @@ class StructDecoder:
         return Decoded(encode(rows), len(rows), encode(dead), len(dead))
 
 
-DECODERS: dict[str, type[Decoder]] = {
+def _protobuf() -> Decoder:
+    from perflab.stream._protobuf import ProtobufDecoder  # protobuf loads only when asked
+
+    return ProtobufDecoder()
+
+
+DECODERS: dict[str, Callable[[], Decoder]] = {
     "dicts": DictDecoder, "pooled": PooledDecoder, "structs": StructDecoder,
+    "protobuf": _protobuf,
 }

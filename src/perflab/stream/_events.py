@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-__all__ = ["BAD_KINDS", "event", "event_bytes", "events"]
+__all__ = ["BAD_KINDS", "FORMATS", "event", "event_bytes", "events"]
 
 BASE_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 TYPES = ("view", "click", "add_to_cart", "purchase", "search")
@@ -33,6 +33,8 @@ AGENTS = (
 )
 _TEXT = ("the quick brown fox jumps over the lazy dog while the processor keeps up with "
          "the stream and nothing is lost on the way to the column store ") * 8
+
+FORMATS = ("json", "protobuf")
 
 # One malformed message of each kind in turn (`--bad-ratio`).
 BAD_KINDS = ("invalid JSON", "missing field", "mistyped field", "not an object",
@@ -82,17 +84,24 @@ def _bad(i: int, kind: str) -> bytes:
     return json.dumps(good).encode().replace(b"evt-", b"evt\xff", 1)  # invalid UTF-8
 
 
-def event_bytes(i: int, bad_every: int = 0) -> tuple[bytes, str | None]:
-    """Event `i` as JSON bytes; every `bad_every`-th one malformed (kinds in turn)."""
+def event_bytes(i: int, bad_every: int = 0, fmt: str = "json") -> tuple[bytes, str | None]:
+    """Event `i` as JSON (or protobuf) bytes; every `bad_every`-th one malformed, in turn."""
+    kind = None
     if bad_every and i % bad_every == bad_every - 1:
         kind = BAD_KINDS[(i // bad_every) % len(BAD_KINDS)]
+    if fmt == "protobuf":
+        from perflab.stream._protobuf import bad_event, encode_event
+
+        return (encode_event(event(i)) if kind is None else bad_event(event(i), kind)), kind
+    if kind is not None:
         return _bad(i, kind), kind
     return json.dumps(event(i), separators=(",", ":")).encode(), None
 
 
-def events(count: int, bad_ratio: float = 0.0) -> Iterator[tuple[int, bytes, str | None]]:
+def events(count: int, bad_ratio: float = 0.0,
+           fmt: str = "json") -> Iterator[tuple[int, bytes, str | None]]:
     """(index, value, bad kind or None) for `count` events."""
     bad_every = round(1 / bad_ratio) if bad_ratio > 0 else 0
     for i in range(count):
-        value, kind = event_bytes(i, bad_every)
+        value, kind = event_bytes(i, bad_every, fmt)
         yield i, value, kind

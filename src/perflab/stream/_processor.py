@@ -22,7 +22,7 @@ import gc
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -136,6 +136,25 @@ def _tune_gc(impl: Impl) -> None:
         gc.collect()
         gc.freeze()  # start-up objects (modules, classes) leave the collector's reach
         gc.set_threshold(*GC_THRESHOLD)
+
+
+@contextlib.contextmanager
+def _accounted(impl: Impl, summary: Summary) -> Iterator[None]:
+    """GC tuning as the variant says, then this process's CPU and GC added to `summary`."""
+    from perflab.measure._collectors import GcWatch
+
+    watch = GcWatch()
+    _tune_gc(impl)
+    watch.install()
+    cpu = _cpu_s()
+    try:
+        yield
+    finally:
+        watch.remove()
+        summary.cpu_s += _cpu_s() - cpu
+        summary.gc_collections += watch.collections
+        summary.gc_s += watch.pause_total
+        summary.gc_max_s = max(summary.gc_max_s, watch.pause_max)
 
 
 def _open_source(options: Options, shard: tuple[int, int] | None = None) -> Source:
@@ -299,16 +318,11 @@ class _Progress:
 
 
 def _run_single(options: Options, sink: Any) -> Summary:
-    from perflab.measure._collectors import GcWatch
-
     stop = _Stop()
     stop.install()
     source = _open_source(options)
     summary = Summary()
-    watch = GcWatch()
-    _tune_gc(options.impl)
-    watch.install()
-    started, cpu = time.monotonic(), _cpu_s()
+    started = time.monotonic()
     progress = _Progress(options.progress, started)
 
     def send(work: _Work) -> tuple[int, int] | None:
@@ -319,31 +333,22 @@ def _run_single(options: Options, sink: Any) -> Summary:
         return options.max_messages is None or s.consumed < options.max_messages
 
     try:
-        _consume(options, source, send, stop, summary, on_batch)
+        with _accounted(options.impl, summary):
+            _consume(options, source, send, stop, summary, on_batch)
     finally:
-        watch.remove()
         source.close()
         progress.done()
     summary.finish(started)
-    summary.cpu_s = _cpu_s() - cpu
-    summary.gc_collections, summary.gc_s, summary.gc_max_s = (
-        watch.collections, watch.pause_total, watch.pause_max)
     return summary
 
 
 def _worker(options: Options, shard: tuple[int, int], conn: Connection) -> None:
     """A consumer process: its batches go to the sink process over `conn`."""
-    from perflab.measure._collectors import GcWatch
-
     stop = _Stop()
     stop.install()
     summary = Summary()
-    watch = GcWatch()
     try:
         source = _open_source(options, shard)
-        _tune_gc(options.impl)
-        watch.install()
-        cpu = _cpu_s()
         stopping = False
 
         def send(work: _Work) -> tuple[int, int] | None:
@@ -353,12 +358,10 @@ def _worker(options: Options, shard: tuple[int, int], conn: Connection) -> None:
             return stored  # type: ignore[no-any-return]
 
         try:
-            _consume(options, source, send, stop, summary, lambda s: not stopping)
+            with _accounted(options.impl, summary):
+                _consume(options, source, send, stop, summary, lambda s: not stopping)
         finally:
             source.close()
-        summary.cpu_s = _cpu_s() - cpu
-        summary.gc_collections, summary.gc_s, summary.gc_max_s = (
-            watch.collections, watch.pause_total, watch.pause_max)
         conn.send(("done", summary))
     except Exception as exc:
         with contextlib.suppress(OSError):  # the sink process itself may be gone
@@ -368,8 +371,6 @@ def _worker(options: Options, shard: tuple[int, int], conn: Connection) -> None:
 def _run_workers(options: Options, sink: Any, count: int) -> Summary:
     import multiprocessing
     from multiprocessing.connection import wait
-
-    from perflab.measure._collectors import GcWatch
 
     stop = _Stop()
     stop.install()
@@ -386,59 +387,52 @@ def _run_workers(options: Options, sink: Any, count: int) -> Summary:
         links.append(here)
         procs.append(proc)
     summary = Summary()
-    watch = GcWatch()
-    _tune_gc(options.impl)
-    watch.install()
-    started, cpu = time.monotonic(), _cpu_s()
+    started = time.monotonic()
     progress = _Progress(options.progress, started)
     consumed = 0
     errors: list[str] = []
     signalled = False
     try:
-        while links:
-            for link in wait(links):
-                assert isinstance(link, Connection)
-                try:
-                    message = link.recv()
-                except EOFError:  # killed before it could say goodbye
+        with _accounted(options.impl, summary):
+            while links:
+                for link in wait(links):
+                    assert isinstance(link, Connection)
+                    try:
+                        message = link.recv()
+                    except EOFError:  # killed before it could say goodbye
+                        links.remove(link)
+                        if not signalled:
+                            errors.append("a worker process died")
+                            stop.requested = True
+                        continue
+                    if isinstance(message, _Work):
+                        stored = _deliver(sink, options.table, message)
+                        consumed += message.count if stored is not None else 0
+                        if options.max_messages is not None and consumed >= options.max_messages:
+                            stop.requested = True
+                        link.send((stored, stop.requested))
+                        progress(consumed)
+                        continue
+                    kind, payload = message
                     links.remove(link)
-                    if not signalled:
-                        errors.append("a worker process died")
+                    if kind == "done":
+                        summary.merge(payload)
+                    else:
+                        errors.append(payload)
                         stop.requested = True
-                    continue
-                if isinstance(message, _Work):
-                    stored = _deliver(sink, options.table, message)
-                    consumed += message.count if stored is not None else 0
-                    if options.max_messages is not None and consumed >= options.max_messages:
-                        stop.requested = True
-                    link.send((stored, stop.requested))
-                    progress(consumed)
-                    continue
-                kind, payload = message
-                links.remove(link)
-                if kind == "done":
-                    summary.merge(payload)
-                else:
-                    errors.append(payload)
-                    stop.requested = True
-            if stop.requested and not signalled:
-                # Idle workers are waiting on the broker, not on us: tell them directly.
-                signalled = True
-                for proc in procs:
-                    if proc.is_alive() and proc.pid:
-                        os.kill(proc.pid, signal.SIGTERM)
+                if stop.requested and not signalled:
+                    # Idle workers are waiting on the broker, not on us: tell them directly.
+                    signalled = True
+                    for proc in procs:
+                        if proc.is_alive() and proc.pid:
+                            os.kill(proc.pid, signal.SIGTERM)
     finally:
-        watch.remove()
         progress.done()
         for proc in procs:
             proc.join(10)
     if errors:
         raise ServiceError(f"stream worker failed: {errors[0]}")
     summary.finish(started)
-    summary.cpu_s += _cpu_s() - cpu
-    summary.gc_collections += watch.collections
-    summary.gc_s += watch.pause_total
-    summary.gc_max_s = max(summary.gc_max_s, watch.pause_max)
     return summary
 
 

@@ -18,7 +18,7 @@ __all__ = ["produce", "produce_replay"]
 
 
 def produce(bootstrap: str, topic: str, count: int, partitions: int,
-            bad_ratio: float = 0.0, start: int = 0) -> int:
+            bad_ratio: float = 0.0, start: int = 0, fmt: str = "json") -> int:
     """Send events [start, start+count); returns how many the broker acknowledged."""
     from confluent_kafka import Producer
 
@@ -42,7 +42,7 @@ def produce(bootstrap: str, topic: str, count: int, partitions: int,
         else:
             delivered += 1
 
-    for i, value, _ in events(count + start, bad_ratio):
+    for i, value, _ in events(count + start, bad_ratio, fmt):
         if i < start:
             continue
         while True:
@@ -60,12 +60,14 @@ def produce(bootstrap: str, topic: str, count: int, partitions: int,
     return delivered
 
 
-def _replay_records(count: int, partitions: int, bad_ratio: float) -> Iterator[Message]:
-    for i, value, _ in events(count, bad_ratio):
+def _replay_records(count: int, partitions: int, bad_ratio: float,
+                    fmt: str) -> Iterator[Message]:
+    for i, value, _ in events(count, bad_ratio, fmt):
         yield i % partitions, i // partitions, value, 0  # no produce time: no latency
 
 
-def produce_replay(path: Path, count: int, partitions: int, bad_ratio: float = 0.0) -> int:
+def produce_replay(path: Path, count: int, partitions: int, bad_ratio: float = 0.0,
+                   fmt: str = "json") -> int:
     from perflab.stream._source import write_replay
 
-    return write_replay(path, _replay_records(count, partitions, bad_ratio))
+    return write_replay(path, _replay_records(count, partitions, bad_ratio, fmt))

@@ -17,7 +17,8 @@ once. Each repetition runs the real command (`perflab stream run --impl NAME
 After every drain the rows in ClickHouse are counted (`FINAL`, so a message
 counts once): the command's summary must match the table.
 
-References: a bare confluent-kafka `consume()` loop draining the same backlog
+References: the structs step decoding the same events as protobuf, a bare
+confluent-kafka `consume()` loop draining the same backlog
 (the broker's ceiling), chDB inserting the final rows from a file (the sink's
 ceiling), and the last step reading a replay file instead of the broker (the
 processor's own ceiling).
@@ -49,6 +50,7 @@ MESSAGES = {"quick": 300_000, "full": 2_000_000}
 SAMPLE = {"quick": 600, "full": 3_000}  # for the variants that insert one message at a time
 PARTITIONS = 4
 TOPIC = "perflab-events"
+TOPIC_PROTOBUF = "perflab-events-protobuf"
 LIVE_RATE = 500.0  # msg/s: twice what the one-insert-per-message variants sustain (~250)
 LIVE_SECONDS = {"quick": 2.0, "full": 8.0}
 JOIN_TIMEOUT_S = 60.0
@@ -149,6 +151,8 @@ class StreamCase:
     budget_s = 150.0
     variants = (
         *ladder_variants(LADDER),
+        Variant("protobuf", "reference",
+                "the structs step on protobuf messages (the guide's step 3), same topic size"),
         Variant("bare-consume", "reference",
                 "confluent-kafka consume() loop, no decoding: the broker's ceiling"),
         Variant("sink-ceiling", "reference",
@@ -193,6 +197,7 @@ class StreamCase:
             rows.write_bytes(decoded.rows)
         with local_broker() as broker:
             produce(broker.bootstrap, TOPIC, count, PARTITIONS)
+            produce(broker.bootstrap, TOPIC_PROTOBUF, count, PARTITIONS, fmt="protobuf")
             yield {"brokers": broker.bootstrap, "messages": str(count), "replay": str(replay),
                    "rows": str(rows)}
 
@@ -207,6 +212,9 @@ class StreamCase:
             if variant == "replay":
                 return _drain(DEFAULT, ["--source", f"replay:{p['replay']}"], chdb_dir,
                               int(p["messages"]))
+            if variant == "protobuf":
+                return _drain("structs", ["--brokers", p["brokers"], "--format", "protobuf"],
+                              chdb_dir, int(p["messages"]), TOPIC_PROTOBUF)
             count = _messages(variant, ctx.scale)
             metrics = _drain(variant, ["--brokers", p["brokers"]], chdb_dir, count)
             shutil.rmtree(chdb_dir)
@@ -228,8 +236,9 @@ class StreamCase:
             shutil.rmtree(chdb_dir, ignore_errors=True)
 
 
-def _drain(variant: str, source: list[str], chdb_dir: Path, count: int) -> dict[str, float]:
-    proc = _Processor(["--topic", TOPIC, "--group", f"drain-{uuid.uuid4().hex[:12]}",
+def _drain(variant: str, source: list[str], chdb_dir: Path, count: int,
+           topic: str = TOPIC) -> dict[str, float]:
+    proc = _Processor(["--topic", topic, "--group", f"drain-{uuid.uuid4().hex[:12]}",
                        *source, "--clickhouse", f"chdb://{chdb_dir}", "--impl", variant,
                        "--max-messages", str(count)])
     s = proc.summary(timeout=600)
