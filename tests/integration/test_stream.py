@@ -20,6 +20,7 @@ from perflab.stream._impl import IMPLS
 from perflab.stream._processor import _deliver, _Work
 from perflab.stream._produce import produce
 from perflab.stream._schema import ddl, frame_raw
+from perflab.stream.case import FAST_JOIN
 
 from ..conftest import REPO
 
@@ -62,7 +63,7 @@ def new_topic(brokers: str, count: int, bad_ratio: float = 0.0, partitions: int 
 
 def run_args(brokers: str, topic: str, chdb, *extra: str) -> list[str]:
     return ["run", "--brokers", brokers, "--topic", topic, "--clickhouse", f"chdb://{chdb}",
-            "--json", *extra]
+            "--json", *FAST_JOIN, *extra]
 
 
 @pytest.mark.parametrize("impl", list(IMPLS))

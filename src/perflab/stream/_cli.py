@@ -53,6 +53,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--until-idle", type=float, metavar="S",
                      help="stop after S seconds without a message (default: run until stopped)")
     run.add_argument("--max-messages", type=int, help="stop after this many messages")
+    run.add_argument("-X", "--kafka-option", action="append", default=[], metavar="KEY=VALUE",
+                     help="a librdkafka consumer setting, as kcat's -X (repeatable); e.g. "
+                          "max.poll.interval.ms=2000 joins a group in ~1 s instead of ~3 s")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.add_argument("--impl", default=None, help=argparse.SUPPRESS)  # a ladder step
 
@@ -124,6 +127,12 @@ def _run(args: argparse.Namespace) -> int:
         if not args.source.startswith("replay:"):
             raise UsageError(f"--source {args.source!r}: expected replay:FILE")
         replay = Path(args.source.removeprefix("replay:"))
+    kafka = []
+    for item in args.kafka_option:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"-X {item!r}: expected KEY=VALUE")
+        kafka.append((key.strip(), value.strip()))
     for name in ("workers", "batch_size", "max_messages"):
         value = getattr(args, name)
         if value is not None and value < (0 if name == "workers" else 1):
@@ -134,7 +143,7 @@ def _run(args: argparse.Namespace) -> int:
             topic=args.topic, group=args.group, table=args.table, impl=impl, brokers=brokers,
             replay=replay, clickhouse=args.clickhouse, batch_size=args.batch_size,
             workers=args.workers, until_idle=args.until_idle, max_messages=args.max_messages,
-            progress=sys.stderr,
+            progress=sys.stderr, kafka=tuple(kafka),
         ))
     if args.json:
         print(json.dumps(summary.as_json()))

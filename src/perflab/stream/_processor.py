@@ -57,6 +57,7 @@ class Options:
     until_idle: float | None = None  # stop after this long without a message
     max_messages: int | None = None  # stop after this many messages (benchmarks)
     progress: TextIO | None = None
+    kafka: tuple[tuple[str, str], ...] = ()  # librdkafka settings given with -X
 
     @property
     def effective_batch(self) -> int:
@@ -162,7 +163,7 @@ def _open_source(options: Options, shard: tuple[int, int] | None = None) -> Sour
         return ReplaySource(options.replay, shard)
     if not options.brokers:
         raise UsageError("no brokers given")
-    return KafkaSource(options.brokers, options.topic, options.group)
+    return KafkaSource(options.brokers, options.topic, options.group, dict(options.kafka))
 
 
 @dataclass
@@ -192,8 +193,8 @@ def _deliver(sink: Any, table: str, work: _Work) -> tuple[int, int] | None:
     """Insert one batch: (rows, dead letters) stored, or None if ClickHouse refused raw input.
 
     A decoded batch ClickHouse refuses (a value Python accepts and ClickHouse does
-    not, say an integer past UInt64) is inserted row by row, and the refused rows
-    become dead letters with ClickHouse's reason: one poison message never stalls a
+    not) is inserted in halves down to the refused rows, which become dead letters
+    with ClickHouse's reason: one poison message never stalls a
     partition. If the sink itself is down, the dead-letter insert fails too, and the
     batch is not acknowledged.
     """
@@ -222,20 +223,28 @@ def _deliver(sink: Any, table: str, work: _Work) -> tuple[int, int] | None:
 
 
 def _insert_each(sink: Any, table: str, body: bytes) -> list[bytes]:
-    """Insert rows one at a time; the refused ones as dead-letter lines."""
+    """Insert what ClickHouse takes, halving the refused part down to single rows.
+
+    A few inserts per refused row, not one per row of the batch. Returns the
+    refused rows as dead-letter lines.
+    """
     import json
 
-    refused = []
-    for line in body.splitlines():
+    def attempt(lines: list[bytes]) -> list[bytes]:
         try:
-            sink.insert(table, line)
+            sink.insert(table, b"\n".join(lines) + b"\n")
+            return []
         except ServiceError as exc:
-            row = json.loads(line)
+            if len(lines) > 1:
+                half = len(lines) // 2
+                return attempt(lines[:half]) + attempt(lines[half:])
+            row = json.loads(lines[0])
             dead = {"topic": row["topic"], "partition": row["partition"],
                     "offset": row["offset"], "reason": f"refused by ClickHouse: {exc}",
-                    "raw": line[:RAW_LIMIT].decode("utf-8", "backslashreplace")}
-            refused.append(json.dumps(dead).encode() + b"\n")
-    return refused
+                    "raw": lines[0][:RAW_LIMIT].decode("utf-8", "backslashreplace")}
+            return [json.dumps(dead).encode() + b"\n"]
+
+    return attempt(body.splitlines())
 
 
 def _sample_latency(batch: list[Message], into: list[float]) -> None:
