@@ -175,16 +175,17 @@ def test_a_row_clickhouse_refuses_becomes_a_dead_letter_not_a_stall(tmp_path):
 
 @pytest.mark.parametrize("impl", ["gc-tuning", "clickhouse-parse"])
 def test_kill_mid_run_then_restart_loses_and_doubles_nothing(tmp_path, brokers, impl):
-    count = 100_000
+    count = 150_000
     topic = new_topic(brokers, count)
+    # Small batches make the run take seconds, so a kill 1 s in lands midway.
     args = run_args(brokers, topic, tmp_path, "--group", f"g-{uuid.uuid4().hex[:8]}",
-                    "--impl", impl, "--batch-size", "500")
+                    "--impl", impl, "--batch-size", "100")
     first = stream(*args, "--until-idle", "30")
     assert first.stderr is not None
     for line in first.stderr:  # the group has settled: batches are flowing now
         if "assigned" in line:
             break
-    time.sleep(1.5)
+    time.sleep(1.0)
     doomed = [first.pid, *_children_of(first.pid)]
     for pid in doomed:  # no goodbye: SIGKILL for the processor and its workers
         os.kill(pid, signal.SIGKILL)
