@@ -261,7 +261,10 @@ def test_replay_source_and_bad_input(tmp_path):
 
 def test_usage_errors(tmp_path):
     for args in (["produce", "--count", "5"], ["run", "--topic", "t", "--source", "kafka:x"],
-                 ["run", "--topic", "t", "--clickhouse", "ftp://x"]):
+                 ["run", "--topic", "t", "--clickhouse", "ftp://x"],
+                 ["run", "--topic", "t", "--brokers", "127.0.0.1:1", "-X", "nokey"],
+                 ["run", "--topic", "t", "--brokers", "127.0.0.1:1", "--workers", "0",
+                  "--clickhouse", f"chdb://{tmp_path}", "-X", "bogus.key=1"]):
         proc = stream(*args)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 2 and err.startswith("error:"), (args, err)

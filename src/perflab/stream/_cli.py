@@ -27,7 +27,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     produce = sub.add_parser("produce", help="send the deterministic events to a topic")
     produce.add_argument("--topic", help="the topic (required unless --replay)")
-    produce.add_argument("--brokers", help="host:port,... (default: an embedded broker)")
+    produce.add_argument("--brokers", help="host:port,... (required unless --replay)")
     produce.add_argument("--count", type=int, required=True)
     produce.add_argument("--partitions", type=int, default=4)
     produce.add_argument("--bad-ratio", type=_ratio, default=0.0,
@@ -49,7 +49,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--format", choices=("json", "protobuf"), default="json",
                      help="message encoding (protobuf: decoded in Python; default: json)")
     run.add_argument("--workers", type=int, help="consumer processes (default: the variant's)")
-    run.add_argument("--batch-size", type=int, help="messages per insert (default: 1000)")
+    run.add_argument("--batch-size", type=int,
+                     help="messages per insert (default: the variant's; 20,000)")
     run.add_argument("--until-idle", type=float, metavar="S",
                      help="stop after S seconds without a message (default: run until stopped)")
     run.add_argument("--max-messages", type=int, help="stop after this many messages")

@@ -49,31 +49,35 @@ class Source(Protocol):
 class KafkaSource:
     def __init__(self, bootstrap: str, topic: str, group: str,
                  extra: dict[str, Any] | None = None) -> None:
-        from confluent_kafka import Consumer
+        from confluent_kafka import Consumer, KafkaException
 
+        from perflab.errors import UsageError
         from perflab.services.kafka import CLIENT_DEFAULTS
 
         self.topic = topic
         self.finished = False
         self.ready_at: float | None = None  # set when the group first assigns partitions
-        self._consumer = Consumer({
-            "bootstrap.servers": bootstrap,
-            "group.id": group,
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": True,
-            "enable.auto.offset.store": False,
-            "auto.commit.interval.ms": 1000,
-            # A dead member is noticed in seconds, and joins are not held up.
-            "session.timeout.ms": 6000,
-            "heartbeat.interval.ms": 500,
-            "max.poll.interval.ms": 60_000,
-            "partition.assignment.strategy": "roundrobin",
-            "queued.max.messages.kbytes": PREFETCH_KBYTES,
-            "max.partition.fetch.bytes": PARTITION_FETCH_BYTES,
-            "fetch.wait.max.ms": 50,
-            **CLIENT_DEFAULTS,
-            **(extra or {}),
-        })
+        try:
+            self._consumer = Consumer({
+                "bootstrap.servers": bootstrap,
+                "group.id": group,
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": True,
+                "enable.auto.offset.store": False,
+                "auto.commit.interval.ms": 1000,
+                # A dead member is noticed in seconds, and joins are not held up.
+                "session.timeout.ms": 6000,
+                "heartbeat.interval.ms": 500,
+                "max.poll.interval.ms": 60_000,
+                "partition.assignment.strategy": "roundrobin",
+                "queued.max.messages.kbytes": PREFETCH_KBYTES,
+                "max.partition.fetch.bytes": PARTITION_FETCH_BYTES,
+                "fetch.wait.max.ms": 50,
+                **CLIENT_DEFAULTS,
+                **(extra or {}),
+            })
+        except KafkaException as exc:  # e.g. an unknown -X setting
+            raise UsageError(f"Kafka consumer settings: {exc.args[0].str()}") from exc
         self._next: dict[int, int] = {}  # partition -> next offset to process
         self._high: dict[int, int] = {}  # partition -> high watermark, refreshed by a thread
         self._closed = threading.Event()
