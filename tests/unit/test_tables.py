@@ -50,3 +50,14 @@ def test_geomean_leaves_out_eliminated_metrics(sample_case):
         VariantResult("s", "step", "", {"oom": MetricSamples("count", (0.0,) * 5)}),
     ], [Metric("oom", "OOM Events", "count")])
     assert geomean_improvement([sample_case, zero]) == pytest.approx(10.0 / 5.02, rel=1e-3)
+
+
+def test_a_cost_that_was_zero_and_is_not_says_appeared():
+    from perflab.measure import MetricSamples
+    from perflab.measure._tables import effect
+
+    none = MetricSamples("s", (0.0,) * 5)
+    some = MetricSamples("s", (0.01, 0.012, 0.011, 0.013, 0.01))
+    assert effect(none, some, "lower").text("s") == "appeared"
+    assert effect(some, none, "lower").text("s") == "eliminated"
+    assert effect(none, some, "higher").text("s") != "appeared"

@@ -41,6 +41,7 @@ class Effect:
 
     ratio: float
     p: float
+    appeared: bool = False  # a lower-is-better metric that was zero and is not any more
 
     @property
     def significant(self) -> bool:
@@ -53,6 +54,8 @@ class Effect:
             return "~"
         if math.isinf(self.ratio):
             return "eliminated"  # from some to none (e.g. OOM kills)
+        if self.appeared:
+            return "appeared"  # from none to some (e.g. GC pauses once batches live long)
         if unit == "B":
             change = 1 - 1 / self.ratio if self.ratio else 0.0
             return f"{abs(change) * 100:.0f}% {'less' if change >= 0 else 'more'}"
@@ -66,7 +69,8 @@ def effect(old: MetricSamples, new: MetricSamples, better: str) -> Effect:
         ratio = after / before if before else float("inf")
     else:
         ratio = before / after if after else float("inf")
-    return Effect(ratio, mann_whitney_p(old.samples, new.samples))
+    appeared = better == "lower" and before == 0 and after > 0
+    return Effect(ratio, mann_whitney_p(old.samples, new.samples), appeared)
 
 
 def ladder_metrics(case: CaseResult) -> list[Metric]:
