@@ -158,8 +158,8 @@ def test_clickhouse_refuses_what_python_refuses(tmp_path):
 def test_a_row_clickhouse_refuses_becomes_a_dead_letter_not_a_stall(tmp_path):
     """The sink's safety net: a decoded row ClickHouse cannot take is dead-lettered alone."""
     batch = [(0, n, event_bytes(n)[0], 0) for n in range(3)]
-    rows = DECODERS["structs"]()("t", batch).rows.splitlines()
-    rows[1] = rows[1].replace(b'"user_id":', b'"user_id":-')  # as if a decoder let it through
+    rows = DECODERS["dicts"]()("t", batch).rows.splitlines()
+    rows[1] = rows[1].replace(b'"user_id": ', b'"user_id": -')  # as if a decoder let it through
     client = connect(f"chdb://{tmp_path}")
     try:
         for statement in ddl("events"):
@@ -169,6 +169,11 @@ def test_a_row_clickhouse_refuses_becomes_a_dead_letter_not_a_stall(tmp_path):
         assert client.scalar("SELECT count() FROM events") == 2
         assert client.scalar("SELECT count() FROM events_dead WHERE offset = 1 AND "
                              "reason LIKE 'refused by ClickHouse%'") == 1
+        compact = DECODERS["structs"]()("t", [(0, 5, event_bytes(5)[0], 0)])
+        bad = compact.rows.replace(b',"evt-', b',-1,"evt-', 1)  # one field too many
+        assert _deliver(client, "events", _Work(1, rows=bad, rows_count=1,
+                                                rows_format=compact.rows_format)) == (0, 1)
+        assert client.scalar("SELECT count() FROM events_dead WHERE offset = 5") == 1
     finally:
         client.close()
 

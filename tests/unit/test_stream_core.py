@@ -7,7 +7,7 @@ import json
 import pytest
 
 from perflab.errors import InputError
-from perflab.stream._decode import DECODERS
+from perflab.stream._decode import COMPACT, DECODERS, ROW_COLUMNS
 from perflab.stream._events import BAD_KINDS, event_bytes, events
 from perflab.stream._schema import frame_raw
 from perflab.stream._source import RECORD, ReplaySource, write_replay
@@ -21,8 +21,11 @@ def _batch(count: int, bad_ratio: float = 0.0, fmt: str = "json"):
 
 
 def _decoded(name: str, batch):
+    """Rows as dicts, whatever the decoder's row format (objects or compact arrays)."""
     out = DECODERS[name]()("t", batch)
     rows = [json.loads(line) for line in out.rows.splitlines()]
+    if out.rows_format == COMPACT:
+        rows = [dict(zip(ROW_COLUMNS, row, strict=True)) for row in rows]
     dead = [json.loads(line) for line in out.dead.splitlines()]
     assert (len(rows), len(dead)) == (out.rows_count, out.dead_count)
     return rows, dead

@@ -2,8 +2,8 @@
 
 `connect(target)` takes `chdb:///path` (or a bare path) for an embedded chDB
 data directory, or `http(s)://host:8123` for a server, and returns a client
-with three calls: `command(sql)`, `insert(table, body, settings)` (a
-JSONEachRow body, streamed to ClickHouse's own parser) and `scalar(sql)`.
+with three calls: `command(sql)`, `insert(table, body, ...)` (a JSONEachRow or
+JSONCompactEachRow body, streamed to ClickHouse's own parser) and `scalar(sql)`.
 chDB allows one process per data path: the stream processor's worker
 processes hand their batches to the one process that owns the client.
 """
@@ -11,7 +11,7 @@ processes hand their batches to the one process that owns the client.
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,7 +26,8 @@ class ClickHouse(Protocol):
     target: str
 
     def command(self, sql: str) -> None: ...
-    def insert(self, table: str, body: bytes, settings: Settings | None = None) -> int | None:
+    def insert(self, table: str, body: bytes, settings: Settings | None = None,
+               fmt: str = "JSONEachRow", columns: Sequence[str] = ()) -> int | None:
         """Rows written, counting those a materialized view wrote (None: not reported)."""
     def scalar(self, sql: str) -> int: ...
     def close(self) -> None: ...
@@ -65,10 +66,12 @@ class ChdbClient:
         except Exception as exc:
             raise ServiceError(f"ClickHouse: {_first_line(exc)}") from exc
 
-    def insert(self, table: str, body: bytes, settings: Settings | None = None) -> int:
-        query = f"INSERT INTO `{table}`{_settings_clause(settings)}"
+    def insert(self, table: str, body: bytes, settings: Settings | None = None,
+               fmt: str = "JSONEachRow", columns: Sequence[str] = ()) -> int:
+        names = f" ({', '.join(columns)})" if columns else ""
+        query = f"INSERT INTO `{table}`{names}{_settings_clause(settings)}"
         try:
-            with self._session.send_insert(query, "JSONEachRow") as inserter:
+            with self._session.send_insert(query, fmt) as inserter:
                 inserter.append(body)
                 result = inserter.finish()
         except Exception as exc:
@@ -106,10 +109,12 @@ class HttpClient:
         except Exception as exc:
             raise ServiceError(f"ClickHouse: {_first_line(exc)}") from exc
 
-    def insert(self, table: str, body: bytes, settings: Settings | None = None) -> int | None:
+    def insert(self, table: str, body: bytes, settings: Settings | None = None,
+               fmt: str = "JSONEachRow", columns: Sequence[str] = ()) -> int | None:
         try:
-            summary = self._client.raw_insert(table, insert_block=body,
-                                              settings=dict(settings or {}), fmt="JSONEachRow")
+            summary = self._client.raw_insert(table, column_names=list(columns) or None,
+                                              insert_block=body, settings=dict(settings or {}),
+                                              fmt=fmt)
         except Exception as exc:  # a server reports a failing view as an error
             raise ServiceError(f"ClickHouse insert into {table}: {_first_line(exc)}") from exc
         written = getattr(summary, "written_rows", None)

@@ -25,10 +25,12 @@ from typing import Annotated, Any, Protocol
 
 import msgspec
 
-__all__ = ["DECODERS", "BadMessage", "Decoded", "Decoder", "Message", "dead_row"]
+__all__ = ["COMPACT", "DECODERS", "ROW_COLUMNS", "BadMessage", "Decoded", "Decoder", "Message",
+           "Row", "dead_row"]
 
 Message = tuple[int, int, bytes | None, int]  # partition, offset, value, timestamp ms
 RAW_LIMIT = 2048  # bytes of a bad message kept in the dead-letter table
+COMPACT = "JSONCompactEachRow"  # the format of `Row` lines
 # ClickHouse's column ranges: its JSON reader wraps an integer past them silently.
 UINT64_MAX = 2**64 - 1
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -39,12 +41,13 @@ class BadMessage(ValueError):
 
 
 class Decoded:
-    """One batch's output: JSONEachRow bodies for `events` and `events_dead`."""
+    """One batch's output: the bodies for `events` (in `rows_format`) and `events_dead`."""
 
-    __slots__ = ("dead", "dead_count", "rows", "rows_count")
+    __slots__ = ("dead", "dead_count", "rows", "rows_count", "rows_format")
 
-    def __init__(self, rows: bytes, rows_count: int, dead: bytes, dead_count: int) -> None:
-        self.rows, self.rows_count = rows, rows_count
+    def __init__(self, rows: bytes, rows_count: int, dead: bytes, dead_count: int,
+                 rows_format: str = "JSONEachRow") -> None:
+        self.rows, self.rows_count, self.rows_format = rows, rows_count, rows_format
         self.dead, self.dead_count = dead, dead_count
 
 
@@ -192,7 +195,10 @@ class Event(msgspec.Struct, gc=False):
     metadata: dict[str, str]
 
 
-class Row(msgspec.Struct, gc=False):
+class Row(msgspec.Struct, gc=False, array_like=True):
+    """A row of `events` as a JSON array (JSONCompactEachRow): no key names to write or
+    match, a third fewer bytes, and ClickHouse takes the batch faster."""
+
     topic: str
     partition: int
     offset: int
@@ -205,6 +211,9 @@ class Row(msgspec.Struct, gc=False):
     country: str
     page: str
     metadata: dict[str, str]
+
+
+ROW_COLUMNS = Row.__struct_fields__  # the column list a compact insert names
 
 
 class DeadRow(msgspec.Struct, gc=False):
@@ -252,7 +261,7 @@ class StructDecoder:
                             data.event_type, data.amount, int(data.amount * 100), data.country,
                             data.page, ev.metadata))
         encode = self._encoder.encode_lines
-        return Decoded(encode(rows), len(rows), encode(dead), len(dead))
+        return Decoded(encode(rows), len(rows), encode(dead), len(dead), COMPACT)
 
 
 def _protobuf() -> Decoder:

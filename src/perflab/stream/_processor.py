@@ -29,7 +29,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from perflab.errors import ServiceError, UsageError
-from perflab.stream._decode import DECODERS, RAW_LIMIT, Decoder, Message
+from perflab.stream._decode import (
+    COMPACT,
+    DECODERS,
+    RAW_LIMIT,
+    ROW_COLUMNS,
+    Decoder,
+    Message,
+)
 from perflab.stream._impl import Impl
 from perflab.stream._schema import RAW_SETTINGS, dead_table, frame_raw, raw_table
 from perflab.stream._source import KafkaSource, ReplaySource, Source
@@ -174,19 +181,23 @@ class _Work:
     raw: bytes | None = None
     rows: bytes = b""
     rows_count: int = 0
+    rows_format: str = "JSONEachRow"
     dead: bytes = b""
     dead_count: int = 0
+    settings: dict[str, int] = field(default_factory=dict)
 
 
 def _prepare(impl: Impl, decode: Decoder, topic: str, batch: list[Message],
              allow_raw: bool = True) -> _Work:
+    settings = {"optimize_on_insert": 0} if impl.lazy_dedup else {}
     if impl.raw and allow_raw:
         body = frame_raw(topic, batch)
         if body is not None:
-            return _Work(len(batch), raw=body, rows_count=len(batch))
+            return _Work(len(batch), raw=body, rows_count=len(batch), settings=settings)
     out = decode(topic, batch)
-    return _Work(len(batch), rows=out.rows, rows_count=out.rows_count, dead=out.dead,
-                 dead_count=out.dead_count)
+    return _Work(len(batch), rows=out.rows, rows_count=out.rows_count,
+                 rows_format=out.rows_format, dead=out.dead, dead_count=out.dead_count,
+                 settings=settings)
 
 
 def _deliver(sink: Any, table: str, work: _Work) -> tuple[int, int] | None:
@@ -200,7 +211,7 @@ def _deliver(sink: Any, table: str, work: _Work) -> tuple[int, int] | None:
     """
     if work.raw is not None:
         try:
-            written = sink.insert(raw_table(table), work.raw, RAW_SETTINGS)
+            written = sink.insert(raw_table(table), work.raw, RAW_SETTINGS | work.settings)
         except ServiceError:
             return None
         # Each row is written twice, to the Null table and by the view into `table`;
@@ -209,11 +220,12 @@ def _deliver(sink: Any, table: str, work: _Work) -> tuple[int, int] | None:
             return None
         return work.count, 0
     rows, dead = work.rows_count, work.dead_count
+    columns = ROW_COLUMNS if work.rows_format == COMPACT else ()
     if rows:
         try:
-            sink.insert(table, work.rows)
+            sink.insert(table, work.rows, work.settings, work.rows_format, columns)
         except ServiceError:
-            refused = _insert_each(sink, table, work.rows)
+            refused = _insert_each(sink, table, work)
             if refused:
                 sink.insert(dead_table(table), b"".join(refused))
             rows, dead = rows - len(refused), dead + len(refused)
@@ -222,7 +234,7 @@ def _deliver(sink: Any, table: str, work: _Work) -> tuple[int, int] | None:
     return rows, dead
 
 
-def _insert_each(sink: Any, table: str, body: bytes) -> list[bytes]:
+def _insert_each(sink: Any, table: str, work: _Work) -> list[bytes]:
     """Insert what ClickHouse takes, halving the refused part down to single rows.
 
     A few inserts per refused row, not one per row of the batch. Returns the
@@ -230,21 +242,26 @@ def _insert_each(sink: Any, table: str, body: bytes) -> list[bytes]:
     """
     import json
 
+    columns = ROW_COLUMNS if work.rows_format == COMPACT else ()
+
     def attempt(lines: list[bytes]) -> list[bytes]:
         try:
-            sink.insert(table, b"\n".join(lines) + b"\n")
+            sink.insert(table, b"\n".join(lines) + b"\n", work.settings, work.rows_format,
+                        columns)
             return []
         except ServiceError as exc:
             if len(lines) > 1:
                 half = len(lines) // 2
                 return attempt(lines[:half]) + attempt(lines[half:])
             row = json.loads(lines[0])
-            dead = {"topic": row["topic"], "partition": row["partition"],
-                    "offset": row["offset"], "reason": f"refused by ClickHouse: {exc}",
+            topic, partition, offset = (row[:3] if isinstance(row, list) else
+                                        (row["topic"], row["partition"], row["offset"]))
+            dead = {"topic": topic, "partition": partition, "offset": offset,
+                    "reason": f"refused by ClickHouse: {exc}",
                     "raw": lines[0][:RAW_LIMIT].decode("utf-8", "backslashreplace")}
             return [json.dumps(dead).encode() + b"\n"]
 
-    return attempt(body.splitlines())
+    return attempt(work.rows.splitlines())
 
 
 def _sample_latency(batch: list[Message], into: list[float]) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-from perflab.stream._decode import BadMessage, DeadRow, Decoded, Message, Row, dead_row
+from perflab.stream._decode import COMPACT, BadMessage, DeadRow, Decoded, Message, Row, dead_row
 
 __all__ = ["Event", "EventData", "ProtobufDecoder", "bad_event", "encode_event"]
 
@@ -136,4 +136,4 @@ class ProtobufDecoder:
             rows.append(Row(topic, partition, offset, ev.id, ev.timestamp, data.user_id,
                             data.event_type, data.amount, int(data.amount * 100), data.country,
                             data.page, metadata))
-        return Decoded(self._encode(rows), len(rows), self._encode(dead), len(dead))
+        return Decoded(self._encode(rows), len(rows), self._encode(dead), len(dead), COMPACT)
