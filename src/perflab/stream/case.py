@@ -193,7 +193,7 @@ class StreamCase:
 
         count = MESSAGES[ctx.scale]
         replay = ctx.workdir / f"events-{count}.replay"
-        rows = ctx.workdir / f"events-{count}.rows.json"
+        rows = ctx.workdir / f"events-{count}.rows.compact.json"  # as the decoder writes them
         if not replay.exists():
             produce_replay(replay.with_suffix(".partial"), count, PARTITIONS)
             replay.with_suffix(".partial").rename(replay)
@@ -310,6 +310,7 @@ def _bare_consume(brokers: str, count: int) -> dict[str, float]:
 
 def _sink_ceiling(chdb_dir: Path, rows: Path, count: int) -> dict[str, float]:
     from perflab.services.clickhouse import connect
+    from perflab.stream._decode import COMPACT, ROW_COLUMNS
     from perflab.stream._schema import ddl
 
     client = connect(f"chdb://{chdb_dir}")
@@ -317,7 +318,8 @@ def _sink_ceiling(chdb_dir: Path, rows: Path, count: int) -> dict[str, float]:
         for statement in ddl("events"):
             client.command(statement)
         started = time.perf_counter()
-        client.command(f"INSERT INTO events SELECT * FROM file('{rows}', JSONEachRow)")
+        client.command(f"INSERT INTO events ({', '.join(ROW_COLUMNS)}) "
+                       f"SELECT * FROM file('{rows}', {COMPACT})")
         seconds = time.perf_counter() - started
         stored = client.scalar("SELECT count() FROM events")
     finally:
