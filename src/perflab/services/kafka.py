@@ -6,9 +6,8 @@ place to keep data (use `--brokers` for a real cluster). It listens on a free
 loopback port and advertises that same address, so clients never try a name
 that does not resolve.
 
-Also here: the client settings every perflab Kafka client shares. librdkafka's
-defaults suit a cluster across a network; on loopback, group joins and
-metadata refreshes would otherwise spend seconds waiting.
+Also here: the client settings every perflab Kafka client shares, and topic
+creation.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 from perflab.errors import ServiceError, ToolUnavailable
@@ -29,8 +28,7 @@ __all__ = ["CLIENT_DEFAULTS", "LocalBroker", "create_topic", "find_tansu", "loca
 
 START_TIMEOUT_S = 20.0
 
-# Deliberate timeouts: a dead member is noticed in seconds, not 45 s, and a
-# rebalance does not wait out the default 5 minute poll interval.
+# Shared by every perflab client (the consumer's group timeouts are in stream._source).
 CLIENT_DEFAULTS: dict[str, str | int | float | bool] = {
     "socket.keepalive.enable": True,
     "topic.metadata.refresh.interval.ms": 5000,
@@ -123,17 +121,3 @@ def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
         if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
             raise ServiceError(f"cannot create topic {topic!r}: {exc.args[0].str()}") from exc
 
-
-def partition_ends(bootstrap: str, topic: str) -> Sequence[tuple[int, int]]:
-    """(partition, high watermark) for every partition of `topic`."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "perflab-watermarks",
-                         **CLIENT_DEFAULTS})
-    try:
-        metadata = consumer.list_topics(topic, timeout=10)
-        partitions = sorted(metadata.topics[topic].partitions)
-        return [(p, consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1])
-                for p in partitions]
-    finally:
-        consumer.close()

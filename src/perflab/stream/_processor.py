@@ -328,14 +328,13 @@ class _Progress:
         self.stream = stream if stream is not None and stream.isatty() else None
         self.started, self.next = started, started + 1.0
 
-    def __call__(self, consumed: int, lag: int | None = None) -> None:
+    def __call__(self, consumed: int) -> None:
         now = time.monotonic()
         if self.stream is None or now < self.next:
             return
         self.next = now + 1.0
         rate = consumed / max(now - self.started, 1e-9)
-        extra = f", lag {lag:,}" if lag is not None else ""
-        self.stream.write(f"\r{consumed:,} messages, {rate:,.0f}/s{extra}   ")
+        self.stream.write(f"\r{consumed:,} messages, {rate:,.0f}/s   ")
         self.stream.flush()
 
     def done(self) -> None:

@@ -18,8 +18,8 @@ __all__ = ["produce", "produce_replay"]
 
 
 def produce(bootstrap: str, topic: str, count: int, partitions: int,
-            bad_ratio: float = 0.0, start: int = 0, fmt: str = "json") -> int:
-    """Send events [start, start+count); returns how many the broker acknowledged."""
+            bad_ratio: float = 0.0, fmt: str = "json") -> int:
+    """Send events [0, count); returns how many the broker acknowledged."""
     from confluent_kafka import Producer
 
     from perflab.services.kafka import CLIENT_DEFAULTS, create_topic
@@ -42,9 +42,7 @@ def produce(bootstrap: str, topic: str, count: int, partitions: int,
         else:
             delivered += 1
 
-    for i, value, _ in events(count + start, bad_ratio, fmt):
-        if i < start:
-            continue
+    for i, value, _ in events(count, bad_ratio, fmt):
         while True:
             try:
                 producer.produce(topic, value, key=b"%d" % i, partition=i % partitions,
