@@ -10,8 +10,9 @@ processes hand their batches to the one process that owns the client.
 
 from __future__ import annotations
 
+import contextlib
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -52,39 +53,30 @@ class ChdbClient:
     def __init__(self, path: Path) -> None:
         from chdb import session
 
-        self._session: Any
         path.mkdir(parents=True, exist_ok=True)
         self.target = f"chdb://{path}"
-        try:
-            self._session = session.Session(str(path))  # type: ignore[no-untyped-call]
-        except Exception as exc:  # chDB raises plain RuntimeErrors
-            raise ServiceError(f"cannot open chDB at {path}: {exc}") from exc
+        with _reported(f"cannot open chDB at {path}"):
+            self._session: Any = session.Session(str(path))  # type: ignore[no-untyped-call]
 
     def command(self, sql: str) -> None:
-        try:
+        with _reported("ClickHouse"):
             self._session.query(sql)
-        except Exception as exc:
-            raise ServiceError(f"ClickHouse: {_first_line(exc)}") from exc
 
     def insert(self, table: str, body: bytes, settings: Settings | None = None,
                fmt: str = "JSONEachRow", columns: Sequence[str] = ()) -> int:
         names = f" ({', '.join(columns)})" if columns else ""
         query = f"INSERT INTO `{table}`{names}{_settings_clause(settings)}"
-        try:
-            with self._session.send_insert(query, fmt) as inserter:
-                inserter.append(body)
-                result = inserter.finish()
-        except Exception as exc:
-            raise ServiceError(f"ClickHouse insert into {table}: {_first_line(exc)}") from exc
+        with _reported(f"ClickHouse insert into {table}"),\
+                self._session.send_insert(query, fmt) as inserter:
+            inserter.append(body)
+            result = inserter.finish()
         # chDB's streaming insert does not raise when a materialized view fails: the
         # view's rows are then missing from this count, and callers must check it.
         return int(result.rows_written)
 
     def scalar(self, sql: str) -> int:
-        try:
+        with _reported("ClickHouse"):
             out = self._session.query(sql, "TSV")
-        except Exception as exc:
-            raise ServiceError(f"ClickHouse: {_first_line(exc)}") from exc
         return int(str(out).strip() or 0)
 
     def close(self) -> None:
@@ -98,43 +90,39 @@ class HttpClient:
         import clickhouse_connect
 
         self.target = url
-        try:
+        with _reported(f"cannot reach ClickHouse at {url}"):
             self._client: Any = clickhouse_connect.get_client(dsn=url)
-        except Exception as exc:
-            raise ServiceError(f"cannot reach ClickHouse at {url}: {_first_line(exc)}") from exc
 
     def command(self, sql: str) -> None:
-        try:
+        with _reported("ClickHouse"):
             self._client.command(sql)
-        except Exception as exc:
-            raise ServiceError(f"ClickHouse: {_first_line(exc)}") from exc
 
     def insert(self, table: str, body: bytes, settings: Settings | None = None,
                fmt: str = "JSONEachRow", columns: Sequence[str] = ()) -> int | None:
-        try:
+        with _reported(f"ClickHouse insert into {table}"):  # a failing view is an error here
             summary = self._client.raw_insert(table, column_names=list(columns) or None,
                                               insert_block=body, settings=dict(settings or {}),
                                               fmt=fmt)
-        except Exception as exc:  # a server reports a failing view as an error
-            raise ServiceError(f"ClickHouse insert into {table}: {_first_line(exc)}") from exc
         written = getattr(summary, "written_rows", None)
         return int(written) if written is not None else None
 
     def scalar(self, sql: str) -> int:
-        try:
+        with _reported("ClickHouse"):
             return int(self._client.command(sql))
-        except Exception as exc:
-            raise ServiceError(f"ClickHouse: {_first_line(exc)}") from exc
 
     def close(self) -> None:
         self._client.close()
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    for prefix in ("Streaming insert finish failed: ",):
-        text = text.removeprefix(prefix)
-    return text.splitlines()[0][:300] if text else type(exc).__name__
+@contextlib.contextmanager
+def _reported(what: str) -> Iterator[None]:
+    """Any error of the ClickHouse libraries as a ServiceError: `what: first line`."""
+    try:
+        yield
+    except Exception as exc:  # chDB and clickhouse-connect raise plain RuntimeErrors and more
+        text = str(exc).strip().removeprefix("Streaming insert finish failed: ")
+        first = text.splitlines()[0][:300] if text else type(exc).__name__
+        raise ServiceError(f"{what}: {first}") from exc
 
 
 def check_target(target: str | None) -> str:
