@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from perflab.errors import ServiceError, ToolUnavailable
-from perflab.services import free_port
+from perflab.services import free_port, wait_listening
 
 __all__ = ["CLIENT_DEFAULTS", "LocalBroker", "create_topic", "find_tansu", "local_broker"]
 
@@ -67,20 +65,13 @@ class LocalBroker:
                 [str(find_tansu()), "broker", "--listener-url", url,
                  "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if self._proc.poll() is not None:
-                raise ServiceError(f"the Kafka broker exited with {self._proc.returncode}",
-                                   hint=f"log: {self.log}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self.bootstrap
-            except OSError as exc:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise ServiceError(f"the Kafka broker did not listen: {exc}",
-                                       hint=f"log: {self.log}") from exc
-                time.sleep(0.02)
+        try:
+            wait_listening(self.port, "the Kafka broker", START_TIMEOUT_S, process=self._proc,
+                           hint=f"log: {self.log}")
+        except ServiceError:
+            self.stop()
+            raise
+        return self.bootstrap
 
     def stop(self) -> None:
         if self._proc is None:

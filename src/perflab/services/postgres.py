@@ -18,15 +18,13 @@ import contextlib
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from perflab.errors import ServiceError
-from perflab.services import free_port
+from perflab.services import free_port, wait_listening
 
 __all__ = ["PostgresCluster", "find_bin_dir", "private_cluster"]
 
@@ -199,13 +197,5 @@ def private_cluster(name: str = "cluster", *, keep: bool = False) -> Iterator[Po
     """Start (or reuse) the private cluster; stop it afterwards unless `keep`."""
     with PostgresCluster(default_datadir(name), keep=keep) as cluster:
         # Wait until it accepts connections (pg_ctl -w covers start; a reused one may be busy).
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", cluster.port or 0), timeout=1):
-                    break
-            except OSError as exc:
-                if time.monotonic() > deadline:
-                    raise ServiceError(f"PostgreSQL did not accept connections: {exc}") from exc
-                time.sleep(0.1)
+        wait_listening(cluster.port or 0, "PostgreSQL", START_TIMEOUT_S)
         yield cluster
