@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from perflab.errors import ServiceError, UsageError
 from perflab.stream._decode import (
@@ -40,6 +40,9 @@ from perflab.stream._decode import (
 from perflab.stream._impl import Impl
 from perflab.stream._schema import RAW_SETTINGS, dead_table, frame_raw, raw_table
 from perflab.stream._source import KafkaSource, ReplaySource, Source
+
+if TYPE_CHECKING:
+    from perflab.services.clickhouse import ClickHouse
 
 __all__ = ["Options", "Summary", "run"]
 
@@ -186,6 +189,11 @@ class _Work:
     dead_count: int = 0
     settings: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The column list a compact (array) body needs; object rows name their own."""
+        return ROW_COLUMNS if self.rows_format == COMPACT else ()
+
 
 def _prepare(impl: Impl, decode: Decoder, topic: str, batch: list[Message],
              allow_raw: bool = True) -> _Work:
@@ -200,7 +208,7 @@ def _prepare(impl: Impl, decode: Decoder, topic: str, batch: list[Message],
                  settings=settings)
 
 
-def _deliver(sink: Any, table: str, work: _Work) -> tuple[int, int] | None:
+def _deliver(sink: ClickHouse, table: str, work: _Work) -> tuple[int, int] | None:
     """Insert one batch: (rows, dead letters) stored, or None if ClickHouse refused raw input.
 
     A decoded batch ClickHouse refuses (a value Python accepts and ClickHouse does
@@ -220,10 +228,9 @@ def _deliver(sink: Any, table: str, work: _Work) -> tuple[int, int] | None:
             return None
         return work.count, 0
     rows, dead = work.rows_count, work.dead_count
-    columns = ROW_COLUMNS if work.rows_format == COMPACT else ()
     if rows:
         try:
-            sink.insert(table, work.rows, work.settings, work.rows_format, columns)
+            sink.insert(table, work.rows, work.settings, work.rows_format, work.columns)
         except ServiceError:
             refused = _insert_each(sink, table, work)
             if refused:
@@ -234,7 +241,7 @@ def _deliver(sink: Any, table: str, work: _Work) -> tuple[int, int] | None:
     return rows, dead
 
 
-def _insert_each(sink: Any, table: str, work: _Work) -> list[bytes]:
+def _insert_each(sink: ClickHouse, table: str, work: _Work) -> list[bytes]:
     """Insert what ClickHouse takes, halving the refused part down to single rows.
 
     A few inserts per refused row, not one per row of the batch. Returns the
@@ -242,12 +249,10 @@ def _insert_each(sink: Any, table: str, work: _Work) -> list[bytes]:
     """
     import json
 
-    columns = ROW_COLUMNS if work.rows_format == COMPACT else ()
-
     def attempt(lines: list[bytes]) -> list[bytes]:
         try:
             sink.insert(table, b"\n".join(lines) + b"\n", work.settings, work.rows_format,
-                        columns)
+                        work.columns)
             return []
         except ServiceError as exc:
             if len(lines) > 1:
@@ -342,7 +347,7 @@ class _Progress:
             self.stream.write("\n")
 
 
-def _run_single(options: Options, sink: Any) -> Summary:
+def _run_single(options: Options, sink: ClickHouse) -> Summary:
     stop = _Stop()
     stop.install()
     source = _open_source(options)
@@ -393,7 +398,7 @@ def _worker(options: Options, shard: tuple[int, int], conn: Connection) -> None:
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
 
-def _run_workers(options: Options, sink: Any, count: int) -> Summary:
+def _run_workers(options: Options, sink: ClickHouse, count: int) -> Summary:
     import multiprocessing
     from multiprocessing.connection import wait
 
