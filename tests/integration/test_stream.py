@@ -62,8 +62,10 @@ def new_topic(brokers: str, count: int, bad_ratio: float = 0.0, partitions: int 
 
 
 def run_args(brokers: str, topic: str, chdb, *extra: str) -> list[str]:
+    # A group of its own per test (a later --group in `extra` wins): one test's
+    # departed members must not decide another's join (see _processor.STUCK_GROUP).
     return ["run", "--brokers", brokers, "--topic", topic, "--clickhouse", f"chdb://{chdb}",
-            "--json", *FAST_JOIN, *extra]
+            "--group", f"g-{uuid.uuid4().hex[:8]}", "--json", *FAST_JOIN, *extra]
 
 
 @pytest.mark.parametrize("impl", list(IMPLS))
@@ -183,8 +185,7 @@ def test_kill_mid_run_then_restart_loses_and_doubles_nothing(tmp_path, brokers, 
     count = 150_000
     topic = new_topic(brokers, count)
     # Small batches make the run take seconds, so a kill 1 s in lands midway.
-    args = run_args(brokers, topic, tmp_path, "--group", f"g-{uuid.uuid4().hex[:8]}",
-                    "--impl", impl, "--batch-size", "100")
+    args = run_args(brokers, topic, tmp_path, "--impl", impl, "--batch-size", "100")
     first = stream(*args, "--until-idle", "30")
     assert first.stderr is not None
     for line in first.stderr:  # the group has settled: batches are flowing now
