@@ -205,3 +205,60 @@ def test_split_ranges_cut_only_at_row_boundaries(tmp_path):
     whole = rows_of(start, data.stat().st_size, 2)
     pieces = [row for p in parts for row in rows_of(p.start, p.end, p.line)]
     assert pieces == whole and len(whole) == 20_000
+
+
+def test_server_checks_skip_bad_fields_and_name_their_lines(tmp_path, dsn, monkeypatch):
+    """PostgreSQL's ON_ERROR path: no chunk needs the exact path, lines and text are exact."""
+    from perflab.etl import _loader
+    from perflab.etl._load import LoadOptions, load
+
+    def no_exact(*args):
+        raise AssertionError("a chunk of type errors only must not need the exact path")
+
+    monkeypatch.setattr(_loader, "exact_chunks", no_exact)
+    make_table(dsn, "checked", PEOPLE)
+    rows = [
+        '1,"Ada, L.",a@example.com,2021-01-02,1.50,US,"said ""hi"", twice"\n',
+        "2,Bad,b@example.com,2021-02-30,1.00,US,x\n",
+        "3,Grace,g@example.com,2021-01-02,12x.5,US,\n",
+        "4," + "N" * 90 + ",n@example.com,2021-01-02,1.00,US,\n",
+        "x5,Id,i@example.com,2021-01-02,1.00,US,\n",
+        "6,Linus,l@example.com,2021-01-02,1.00,USA,\n",
+        '7,Ken,k@example.com,,,,"two\nlines"\n',  # after the last bad row of its chunk
+    ]
+    data = tmp_path / "checked.csv"
+    data.write_text("id,name,email,signup_date,score,country,notes\n" + "".join(rows))
+    summary = load(LoadOptions(data, "checked", dsn, IMPLS["server-checks"], workers=1))
+    assert (summary.rows_read, summary.rows_loaded, summary.rows_rejected) == (7, 2, 5)
+    with open(summary.rejects or "", newline="") as f:
+        rejects = list(csv.DictReader(f))
+    lines = data.read_text().splitlines(keepends=True)
+    assert sorted(int(r["line"]) for r in rejects) == [3, 4, 5, 6, 7]
+    assert all(lines[int(r["line"]) - 1] == r["raw"] for r in rejects)
+    reasons = " | ".join(r["reason"] for r in rejects)
+    for needle in ("invalid date", "invalid number '12x.5'", "too long for length 80",
+                   "invalid integer 'x5'", "country: value of 3 characters"):
+        assert needle in reasons, needle
+    assert query(dsn, "SELECT name, notes FROM checked WHERE id = 1 LIMIT 1") == [
+        ("Ada, L.", 'said "hi", twice')]
+
+
+def test_server_checks_hand_what_they_cannot_place_to_the_exact_path(tmp_path, dsn):
+    """A bad row of several lines, NOT NULL, field counts: the chunk is redone exactly."""
+    make_table(dsn, "redone", PEOPLE)
+    rows = ['1,"Two\nlines",a@example.com,2021-02-30,1.00,US,x\n',  # bad date, 2 lines
+            '2,"Ok\nthen",b@example.com,2021-01-02,1.00,US,"x\ny"\n',
+            "3,Bad,b@example.com,2021-01-32,1.00,US,x\n",
+            "4,,null@example.com,2021-01-02,1.00,US,\n",
+            "5,Short\n"]
+    data = tmp_path / "redone.csv"
+    data.write_text("id,name,email,signup_date,score,country,notes\n" + "".join(rows))
+    proc = etl("load", str(data), "--table", "redone", "--json", "--impl", "server-checks",
+               "--workers", "1", dsn=dsn)
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    summary = json.loads(proc.stdout)
+    assert (summary["rows_loaded"], summary["rows_rejected"]) == (1, 4)
+    with open(summary["rejects"], newline="") as f:
+        assert [int(r["line"]) for r in csv.DictReader(f)] == [2, 7, 8, 9]

@@ -63,3 +63,12 @@ def test_fast_path_leaves_doubtful_rows_to_the_exact_checks(line):
 
 def test_unknown_type_disables_the_fast_path():
     assert row_pattern((Column("j", "jsonb"),)) is None
+
+
+def test_a_window_is_cut_after_its_last_complete_row():
+    from perflab.etl._loader import row_boundary
+
+    assert row_boundary(b'1,"x""y\nz",2\n3,4') == 13  # the quoted newline is no row end
+    assert row_boundary(b'1,a\n2,"b\nc') == 4  # the last row is unfinished
+    assert row_boundary(b'1,"b\nc') is None  # no row ends in the window
+    assert row_boundary(b"no newline") is None

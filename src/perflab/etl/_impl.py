@@ -17,6 +17,7 @@ class Impl:
     pipeline: bool = True  # parse+validate in a thread while the main thread sends
     fast_path: bool = True  # one regex per line accepts certainly-valid rows (copy_raw)
     blocks: bool = True  # that regex consumes runs of rows in C, no Python per row
+    server_checks: bool = False  # PostgreSQL 17+ checks the types (COPY ... ON_ERROR ignore)
 
 
 LADDER = (
@@ -37,6 +38,9 @@ LADDER = (
          "copy_raw", blocks=False),
     Impl("block-regex", "that regex consumes whole runs of valid rows in C: no Python per row",
          "copy_raw"),
+    Impl("server-checks", "PostgreSQL 17+ checks the types as it parses (COPY ON_ERROR ignore); "
+         "a chunk it refuses whole takes the exact path", "copy_raw", pipeline=False,
+         server_checks=True),
 )
 IMPLS = {impl.name: impl for impl in LADDER}
 DEFAULT = LADDER[-1].name

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import sys
 import time
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from perflab.etl._journal import (
 from perflab.etl._loader import LoadSpec, PartResult, load_part, load_transform, rejects_part
 from perflab.etl._reader import data_start, split_ranges
 from perflab.etl._types import Column
+
+PROGRESS_EVERY_S = 0.1  # the parent's progress line, while it waits for the workers
 
 __all__ = ["LoadOptions", "Summary", "load"]
 
@@ -155,7 +158,7 @@ def _run_forked(spec: LoadSpec, points: list[Progress], bar: _ProgressLine) -> l
     import multiprocessing
 
     ctx = multiprocessing.get_context("fork")
-    results = ctx.SimpleQueue()
+    results = ctx.Queue()
     done_bytes = ctx.Array("q", len(points), lock=False)
     done_rows = ctx.Array("q", len(points), lock=False)
 
@@ -179,17 +182,15 @@ def _run_forked(spec: LoadSpec, points: list[Progress], bar: _ProgressLine) -> l
     out: list[PartResult] = []
     errors: list[str] = []
     while len(out) + len(errors) < len(procs):
-        while results.empty():
-            bar.update(sum(done_bytes), sum(done_rows))
+        bar.update(sum(done_bytes), sum(done_rows))
+        try:  # wakes as soon as a result comes, not at the next tick
+            status, payload = results.get(timeout=PROGRESS_EVERY_S)
+        except queue.Empty:
             if not any(p.is_alive() for p in procs) and results.empty():
                 errors.append("a worker died without a result (killed?)")
                 break
-            time.sleep(0.05)
-        else:
-            status, payload = results.get()
-            (out if status == "ok" else errors).append(payload)
             continue
-        break
+        (out if status == "ok" else errors).append(payload)
     for proc in procs:
         proc.join()
     if errors:

@@ -15,6 +15,7 @@ import csv
 import importlib
 import os
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -39,6 +40,13 @@ COPY_WRITE_BYTES = 256 * 1024
 _SURROGATES = ("utf-8", "surrogateescape")
 # Chunks parsed ahead of the sender in pipeline mode: bounded, so memory is too.
 PIPELINE_DEPTH = 2
+# Server checks: a row whose field an input function refuses is skipped, with a notice
+# naming the chunk's line (the row's last physical line) and the column.
+SERVER_CHECKS = "ON_ERROR ignore, LOG_VERBOSITY verbose"
+_SKIPPED = re.compile(r'skipping row due to data type incompatibility at line (\d+) '
+                      r'for column "(.*?)": ')
+# How far back from a window's end to look for a newline that ends a row.
+BOUNDARY_TRIES = 1000
 
 Transform = Callable[[list[str]], list[str]]
 
@@ -65,8 +73,9 @@ class Chunk:
     rows: list[list[str | None]] = field(default_factory=list)  # for INSERT / write_row
     raw: list[str] = field(default_factory=list)  # for COPY ... CSV
     rejects: list[tuple[int, str, str]] = field(default_factory=list)  # line, reason, raw
-    payload: bytes = b""  # the raw rows as bytes, once the chunk is complete
+    payload: bytes | memoryview = b""  # the raw rows as bytes, once the chunk is complete
     count_on_server: bool = False  # loaded = COPY's row count (rows matched in bulk)
+    server_checks: bool = False  # payload unchecked: the server skips and names bad rows
     server_rows: int = 0
     end_offset: int = 0
     end_line: int = 0
@@ -226,6 +235,113 @@ def block_chunks(spec: LoadSpec, point: Progress) -> Iterator[Chunk]:
             yield chunk
 
 
+def row_boundary(data: bytes | bytearray, end: int | None = None) -> int | None:
+    """Where the last complete row of `data[:end]` ends, or None if none is found.
+
+    The data starts at a row boundary, and a newline ends a row exactly when an
+    even number of quotes precedes it (a doubled quote inside a field counts two).
+    """
+    newline = data.rfind(b"\n", 0, len(data) if end is None else end)
+    quotes = data.count(b'"', 0, newline)
+    for _ in range(BOUNDARY_TRIES):
+        if newline < 0:
+            return None
+        if quotes % 2 == 0:
+            return newline + 1
+        previous = data.rfind(b"\n", 0, newline)
+        quotes -= data.count(b'"', previous + 1, newline)
+        newline = previous
+    return None
+
+
+def server_chunks(spec: LoadSpec, point: Progress) -> Iterator[Chunk]:
+    """Beyond the guide: raw bytes cut at row boundaries; PostgreSQL checks the rows.
+
+    No Python per row at all. `point` is read afresh for every chunk: the caller
+    advances it, also past a chunk the server refused whole and the exact path redid.
+    """
+    part = point.part
+    window_size = spec.batch_rows * 256  # a first guess; then the measured row size
+    # One buffer, reused: each chunk is sent before the next is read, and fresh
+    # memory for every window cost more in page faults than the read itself.
+    buffer = bytearray(min(window_size, part.end - point.offset))
+    with spec.path.open("rb", buffering=0) as f:
+        while point.offset < part.end:
+            started = time.perf_counter()
+            wanted = min(window_size, part.end - point.offset)
+            if wanted > len(buffer):
+                buffer = bytearray(wanted)
+            f.seek(point.offset)
+            size = f.readinto(memoryview(buffer)[:wanted])
+            window = memoryview(buffer)[:size]
+            at_end = point.offset + size >= part.end
+            cut = size if at_end else row_boundary(buffer, size)
+            if cut is None:  # no row ends in the window: a huge row, or broken quoting
+                yield next(exact_chunks(spec, point))
+                continue
+            lines = buffer.count(b"\n", 0, cut) + (0 if buffer[cut - 1] == 10 else 1)
+            window_size = max(4096, spec.batch_rows * cut // lines)
+            yield Chunk(payload=window[:cut], count_on_server=True, server_checks=True,
+                        end_offset=point.offset + cut, end_line=point.line + lines,
+                        read_s=time.perf_counter() - started)
+
+
+def exact_chunks(spec: LoadSpec, point: Progress) -> Iterator[Chunk]:
+    """The chunks of the Python checks, from `point` on: the regex blocks where they apply."""
+    if row_pattern(spec.columns) is not None:
+        return block_chunks(spec, point)
+    return make_chunks(spec, point, None)
+
+
+def skipped_rows(spec: LoadSpec, payload: bytes | memoryview, first_line: int,
+                 skipped: dict[int, str]) -> list[tuple[int, str, str]]:
+    """The rows the server skipped, as rejects: line, the exact checks' reason, raw text.
+
+    `skipped` maps the server's line number of each row (1-based in the chunk) to the
+    column it named. That number is the row's line only while no earlier row spans
+    several lines (the server counts newlines inside quotes loosely): past such a
+    row the chunk is refused, and the exact path decides. Only chunks with skipped
+    rows pay for this parse.
+    """
+    checks = [validator_for(c.type) for c in spec.columns]
+    pieces = bytes(payload).decode(*_SURROGATES).split("\n")
+    lines = [piece + "\n" for piece in pieces[:-1]] + ([pieces[-1]] if pieces[-1] else [])
+    consumed: list[str] = []
+
+    def feed() -> Iterator[str]:
+        for text in lines:
+            consumed.append(text)
+            yield text
+
+    rejects: list[tuple[int, str, str]] = []
+    for read, fields in enumerate(csv.reader(feed(), strict=True), start=1):
+        if len(rejects) == len(skipped):
+            break
+        if len(consumed) > 1:
+            raise _Refused("a row of several lines: the server's line numbers are loose")
+        if read in skipped:
+            try:
+                validate_row(fields, spec.columns, checks)
+                reason = f"refused by PostgreSQL (column {skipped[read]})"
+            except RowError as exc:
+                reason = exc.reason + (f" (column {exc.column})" if exc.column else "")
+            rejects.append((first_line + read - 1, reason, consumed[0]))
+        consumed.clear()
+    return rejects
+
+
+class _Refused(Exception):
+    """The server refused a server-checked chunk whole, or its notices did not add up."""
+
+
+def server_checks_usable(conn: Any) -> bool:
+    """ON_ERROR needs PostgreSQL 17; the notices are read in English."""
+    messages = conn.execute("SHOW lc_messages").fetchone()[0]
+    conn.rollback()
+    return bool(conn.info.server_version >= 170000 and (
+        messages in ("C", "POSIX") or messages.lower().startswith("en")))
+
+
 def _pipelined(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
     """Run the parser in a thread, `PIPELINE_DEPTH` chunks ahead; its failure is re-raised here."""
     handoff: queue.Queue[Chunk | BaseException | None] = queue.Queue(PIPELINE_DEPTH)
@@ -274,10 +390,41 @@ def _insert_sql(spec: LoadSpec) -> str:
     return f"INSERT INTO {spec.table} ({names}) VALUES ({marks})"
 
 
-def _copy_sql(spec: LoadSpec, csv_format: bool) -> str:
+def _copy_sql(spec: LoadSpec, csv_format: bool, extra: str = "") -> str:
     names = ", ".join(c.quoted for c in spec.columns)
-    options = " (FORMAT csv)" if csv_format else ""
+    options = f" (FORMAT csv{', ' + extra if extra else ''})" if csv_format else ""
     return f"COPY {spec.table} ({names}) FROM STDIN{options}"
+
+
+def _write(copy: Any, payload: bytes | memoryview) -> None:
+    view = memoryview(payload)
+    for start in range(0, len(view), COPY_WRITE_BYTES):
+        copy.write(view[start:start + COPY_WRITE_BYTES])
+
+
+def _copy_checked(conn: Any, cur: Any, spec: LoadSpec, chunk: Chunk, first_line: int) -> None:
+    """COPY with the server's checks; the rows it skipped become the chunk's rejects."""
+    import psycopg
+
+    skipped: dict[int, str] = {}
+
+    def on_notice(diag: Any) -> None:
+        if found := _SKIPPED.match(diag.message_primary or ""):
+            skipped[int(found[1])] = found[2]
+
+    conn.add_notice_handler(on_notice)
+    try:
+        with cur.copy(_copy_sql(spec, csv_format=True, extra=SERVER_CHECKS)) as copy:
+            _write(copy, chunk.payload)
+    except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as exc:
+        raise _Refused(str(exc)) from exc  # field count, quoting, encoding, NOT NULL
+    finally:
+        conn.remove_notice_handler(on_notice)
+    chunk.server_rows = cur.rowcount
+    if skipped:
+        chunk.rejects = skipped_rows(spec, chunk.payload, first_line, skipped)
+        if len(chunk.rejects) != len(skipped):
+            raise _Refused(f"{len(skipped)} rows skipped, {len(chunk.rejects)} found")
 
 
 def send_chunk(conn: Any, spec: LoadSpec, chunk: Chunk, point: Progress, rejects: Path) -> float:
@@ -299,11 +446,11 @@ def send_chunk(conn: Any, spec: LoadSpec, chunk: Chunk, point: Progress, rejects
                     batch.clear()  # reused, not reallocated
             if batch:
                 cur.executemany(sql, batch)
+        elif chunk.server_checks:
+            _copy_checked(conn, cur, spec, chunk, point.line)
         elif chunk.payload:
             with cur.copy(_copy_sql(spec, csv_format=True)) as copy:
-                view = memoryview(chunk.payload)
-                for start in range(0, len(view), COPY_WRITE_BYTES):
-                    copy.write(view[start:start + COPY_WRITE_BYTES])
+                _write(copy, chunk.payload)
             chunk.server_rows = cur.rowcount
         elif chunk.rows:
             with cur.copy(_copy_sql(spec, csv_format=False)) as copy:
@@ -344,10 +491,11 @@ def load_part(
     except psycopg.Error as exc:
         raise ServiceError(f"cannot connect to PostgreSQL: {exc}") from exc
     with conn:
-        if spec.impl.blocks and spec.impl.method == "copy_raw" and transform is None and (
-            row_pattern(spec.columns) is not None
-        ):
-            chunks = block_chunks(spec, point)
+        raw = spec.impl.method == "copy_raw" and transform is None
+        if raw and spec.impl.server_checks and server_checks_usable(conn):
+            chunks = server_chunks(spec, point)
+        elif raw and spec.impl.fast_path and spec.impl.blocks:
+            chunks = exact_chunks(spec, point)
         else:
             chunks = make_chunks(spec, point, transform)
         if spec.impl.pipeline:
@@ -355,7 +503,13 @@ def load_part(
         for chunk in chunks:
             result.read_s += chunk.read_s
             try:
-                result.load_s += send_chunk(conn, spec, chunk, point, part_rejects)
+                try:
+                    result.load_s += send_chunk(conn, spec, chunk, point, part_rejects)
+                except _Refused:  # nothing of it committed: the exact path redoes it
+                    conn.rollback()
+                    chunk = next(exact_chunks(spec, point))
+                    result.read_s += chunk.read_s
+                    result.load_s += send_chunk(conn, spec, chunk, point, part_rejects)
             except psycopg.Error as exc:
                 first = exc.diag.message_primary or str(exc)
                 raise ServiceError(
