@@ -13,7 +13,7 @@ from contextlib import ExitStack
 
 import pytest
 
-from perflab.gateway._impl import IMPLS
+from perflab.gateway._impl import DEFAULT, IMPLS
 from perflab.gateway._loadgen import run_load
 from perflab.gateway.case import free_port, start_process
 
@@ -77,7 +77,7 @@ max_body = 1000
 {extra}"""
 
 
-def start_gateway(stack, tmp_path, text, impl="workers", workers=1):
+def start_gateway(stack, tmp_path, text, impl=DEFAULT, workers=1):
     config = tmp_path / f"gateway-{impl}.toml"
     config.write_text(text)
     port = free_port()

@@ -1,4 +1,4 @@
-"""The gateway as an ASGI application: middleware, upstream calls, JSON errors.
+"""The gateway as an ASGI or RSGI application: middleware, upstream calls, JSON errors.
 
 Middleware is four pairs of hooks (request id, auth, metrics, sampled access
 log), run either as the nested coroutine wrappers a first version builds, or
@@ -19,11 +19,11 @@ import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from perflab.gateway._client import RawPool, UpstreamError
 from perflab.gateway._config import Config, Route, load_config
-from perflab.gateway._core import Metrics, TTLCache, match_route, select_fields
+from perflab.gateway._core import FieldPicker, Metrics, TTLCache, match_route, select_fields
 from perflab.gateway._impl import DEFAULT, IMPLS, Impl
 
 __all__ = ["Gateway", "create_app"]
@@ -38,10 +38,17 @@ log = logging.getLogger("perflab.gateway.access")
 Headers = list[tuple[bytes, bytes]]
 
 
+class RequestHeaders(Protocol):
+    """Lower-case names: a dict under ASGI, granian's own mapping under RSGI."""
+
+    def get(self, key: str, default: Any = None) -> Any: ...
+    def __contains__(self, key: str) -> bool: ...
+
+
 class Request:
     __slots__ = ("body", "headers", "id", "method", "path", "query", "started")
 
-    def __init__(self, method: str, path: str, query: str, headers: dict[str, str],
+    def __init__(self, method: str, path: str, query: str, headers: RequestHeaders,
                  body: bytes) -> None:
         self.method = method
         self.path = path
@@ -85,6 +92,8 @@ class Gateway:
         else:
             self.loads = json.loads
             self.dumps = lambda doc: json.dumps(doc).encode()
+        self.pickers = {route.prefix: FieldPicker(route.fields, self.loads, self.dumps)
+                        for route in config.routes if route.fields is not None and impl.picker}
         # Outermost first: a hook that answers early (auth's 401, /metrics) still passes
         # back through the afters of the hooks before it, nested or flat.
         hooks: list[tuple[Before, After]] = [
@@ -210,7 +219,7 @@ class Gateway:
         url = route.upstream + rest + (f"?{req.query}" if req.query else "")
         headers = {"X-Request-Id": req.id}
         if "content-type" in req.headers:
-            headers["Content-Type"] = req.headers["content-type"]
+            headers["Content-Type"] = req.headers.get("content-type")
         try:
             if self.impl.raw_client:
                 status, content_type, body = await self._raw_pool().request(
@@ -225,7 +234,9 @@ class Gateway:
             return self.error(502, f"upstream unavailable: {exc}")
         if route.fields is not None and status == 200:
             try:
-                body = self.dumps(select_fields(self.loads(body), route.fields))
+                picker = self.pickers.get(route.prefix)
+                body = (picker(body) if picker is not None
+                        else self.dumps(select_fields(self.loads(body), route.fields)))
             except ValueError:
                 self.metrics.upstream_errors += 1
                 return self.error(502, "upstream sent invalid JSON")
@@ -273,6 +284,33 @@ class Gateway:
             if not message.get("more_body"):
                 return body
 
+    async def _answer(self, method: str, path: str, query: str, headers: RequestHeaders,
+                      header_bytes: int, read_body: Callable[[int], Awaitable[bytes | None]],
+                      ) -> Response:
+        """One request, from either interface: the limits, then the middleware and the route."""
+        limit = self.config.max_body
+        declared = headers.get("content-length", "0")
+        refuse = header_bytes > MAX_HEADER_BYTES or not declared.isdigit() or int(declared) > limit
+        body = None if refuse else await read_body(limit)
+        req = Request(method, path, query, headers, body or b"")
+        if body is not None:
+            return await self.handle(req)
+        if header_bytes > MAX_HEADER_BYTES:
+            resp = self.error(431, f"request headers larger than {MAX_HEADER_BYTES} bytes")
+        else:
+            resp = self.error(413, f"request body larger than {limit} bytes")
+        self._request_id(req)
+        self._request_id_after(req, resp)
+        self._metrics_after(req, resp)
+        return resp
+
+    async def _close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+        if self.raw is not None:
+            await self.raw.close()
+
+    # -- ASGI (uvicorn, and granian up to the ladder's "raw-client") -----------------------
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             while True:
@@ -280,36 +318,45 @@ class Gateway:
                 if message["type"] == "lifespan.startup":
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
-                    if self.session is not None:
-                        await self.session.close()
-                    if self.raw is not None:
-                        await self.raw.close()
+                    await self._close()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         if scope["type"] != "http":
             return
         raw_headers = scope["headers"]
-        header_bytes = sum(len(k) + len(v) for k, v in raw_headers)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw_headers}
-        limit = self.config.max_body
-        declared = headers.get("content-length", "0")
-        refuse = header_bytes > MAX_HEADER_BYTES or not declared.isdigit() or int(declared) > limit
-        body = None if refuse else await self._read_body(receive, limit)
-        req = Request(scope["method"], scope["path"], scope["query_string"].decode("latin-1"),
-                      headers, body or b"")
-        if body is None:
-            if header_bytes > MAX_HEADER_BYTES:
-                resp = self.error(431, f"request headers larger than {MAX_HEADER_BYTES} bytes")
-            else:
-                resp = self.error(413, f"request body larger than {limit} bytes")
-            self._request_id(req)
-            self._request_id_after(req, resp)
-            self._metrics_after(req, resp)
-        else:
-            resp = await self.handle(req)
+        resp = await self._answer(
+            scope["method"], scope["path"], scope["query_string"].decode("latin-1"), headers,
+            sum(len(k) + len(v) for k, v in raw_headers),
+            lambda limit: self._read_body(receive, limit))
         await send({"type": "http.response.start", "status": resp.status,
                     "headers": resp.headers})
         await send({"type": "http.response.body", "body": resp.body})
+
+    # -- RSGI (granian's own interface: plain attributes, one call to answer) ---------------
+    async def __rsgi__(self, scope: Any, proto: Any) -> None:
+        if scope.proto != "http":
+            return
+        headers = scope.headers  # lower-case names, looked up in Rust
+        header_bytes = sum(len(k) + len(v) for k, v in headers.items())
+        resp = await self._answer(scope.method, scope.path, scope.query_string, headers,
+                                  header_bytes, lambda limit: self._read_rsgi_body(proto, limit))
+        proto.response_bytes(resp.status, [(k.decode("latin-1"), v.decode("latin-1"))
+                                           for k, v in resp.headers], resp.body)
+
+    async def _read_rsgi_body(self, proto: Any, limit: int) -> bytes | None:
+        body = bytearray()
+        async for chunk in proto:
+            body += chunk
+            if len(body) > limit:
+                return None
+        return bytes(body)
+
+    def __rsgi_init__(self, loop: Any) -> None:
+        pass
+
+    def __rsgi_del__(self, loop: Any) -> None:
+        loop.run_until_complete(self._close())
 
 
 def _nothing_before(req: Request) -> Response | None:

@@ -47,7 +47,7 @@ def main(args: argparse.Namespace) -> int:
         load_config(args.config)  # validate here: one clear error before any worker starts
         print(f"gateway ({impl.name}) on http://{args.host}:{args.port}", file=sys.stderr)
         serve("perflab.gateway._app:create_app", host=args.host, port=args.port,
-              workers=args.workers or impl.workers, server=impl.server,
+              workers=args.workers or impl.workers, server=impl.server, interface=impl.interface,
               env={"PERFLAB_GATEWAY_CONFIG": str(args.config.resolve()),
                    "PERFLAB_GATEWAY_IMPL": impl.name})
         return 0

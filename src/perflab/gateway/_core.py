@@ -10,7 +10,7 @@ from typing import Any
 from perflab.gateway._config import Route
 from perflab.measure._collectors import GcWatch
 
-__all__ = ["Metrics", "TTLCache", "match_route", "select_fields"]
+__all__ = ["FieldPicker", "Metrics", "TTLCache", "match_route", "select_fields"]
 
 
 def match_route(routes: Sequence[Route], path: str) -> tuple[Route, str] | None:
@@ -31,6 +31,36 @@ def select_fields(doc: Any, fields: Sequence[str]) -> Any:
     if isinstance(doc, list):
         return [{k: o[k] for k in fields if k in o} if isinstance(o, dict) else o for o in doc]
     return doc
+
+
+class FieldPicker:
+    """`select_fields` on the raw JSON, decoding only the kept fields (msgspec).
+
+    The common shapes (an object, a list of objects) decode into a struct of just
+    these fields: the keys to drop are skipped by the C parser, never built as
+    Python objects. Any other shape takes the generic path, so the output is the
+    same: the kept keys in the configured order, an absent key left out.
+    """
+
+    def __init__(self, fields: Sequence[str], loads: Callable[[bytes], Any],
+                 dumps: Callable[[Any], bytes]) -> None:
+        import msgspec
+
+        names = [f"f{i}" for i in range(len(fields))]  # JSON keys need not be identifiers
+        picked = msgspec.defstruct(
+            "Picked", [(n, Any, msgspec.UNSET) for n in names], omit_defaults=True,
+            rename=dict(zip(names, fields, strict=True)))
+        self._decode = msgspec.json.Decoder(list[picked] | picked).decode  # type: ignore[valid-type]
+        self._encode = msgspec.json.Encoder().encode
+        self._shape_error = msgspec.ValidationError
+        self.fields, self.loads, self.dumps = tuple(fields), loads, dumps
+
+    def __call__(self, body: bytes) -> bytes:
+        """The body with only the fields kept; ValueError for invalid JSON."""
+        try:
+            return self._encode(self._decode(body))
+        except self._shape_error:  # a scalar, a list of scalars, ...: the generic path
+            return self.dumps(select_fields(self.loads(body), self.fields))
 
 
 class TTLCache:

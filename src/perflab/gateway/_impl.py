@@ -20,11 +20,13 @@ class Impl:
     workers: int = 2
     gc_freeze: bool = True  # move start-up objects out of the collector's reach (gc.freeze)
     raw_client: bool = True  # a minimal HTTP/1.1 pool on asyncio streams instead of aiohttp
+    interface: str = "rsgi"  # granian's own interface, or "asgi" (uvicorn speaks only ASGI)
+    picker: bool = True  # field selection decodes only the kept fields (msgspec structs)
 
 
 _BEFORE = {"fast_json": False, "pooled_buffers": False, "pool": False, "flat": False,
            "cache": False, "server": "uvicorn", "workers": 1, "gc_freeze": False,
-           "raw_client": False}
+           "raw_client": False, "interface": "asgi", "picker": False}
 
 
 def _step(name: str, description: str, **done: object) -> Impl:
@@ -45,10 +47,16 @@ LADDER = (
           pool=True, flat=True, cache=True),
     _step("granian", "granian (Rust) server core instead of uvicorn", fast_json=True,
           pooled_buffers=True, pool=True, flat=True, cache=True, server="granian"),
-    Impl("workers", "2 worker processes", gc_freeze=False, raw_client=False),
+    Impl("workers", "2 worker processes", gc_freeze=False, raw_client=False, interface="asgi",
+         picker=False),
     Impl("gc-freeze", "gc.freeze() after start-up: full collections skip the app's own objects",
-         raw_client=False),
-    Impl("raw-client", "upstream calls on a minimal HTTP/1.1 pool instead of aiohttp"),
+         raw_client=False, interface="asgi", picker=False),
+    Impl("raw-client", "upstream calls on a minimal HTTP/1.1 pool instead of aiohttp",
+         interface="asgi", picker=False),
+    Impl("rsgi", "granian's own RSGI interface instead of ASGI: no scope or message dicts",
+         picker=False),
+    Impl("struct-fields", "field selection decodes only the kept fields (msgspec), "
+         "skipping the rest in C"),
 )
 IMPLS = {impl.name: impl for impl in LADDER}
 DEFAULT = LADDER[-1].name

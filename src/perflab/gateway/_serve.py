@@ -1,4 +1,4 @@
-"""Running an ASGI app factory on uvicorn or granian, with one or more worker processes.
+"""Running an app factory (ASGI, or RSGI on granian) with one or more worker processes.
 
 Both servers import the app by name in each worker (`module:factory`), so the
 config travels in environment variables, set before the server starts.
@@ -12,14 +12,14 @@ __all__ = ["serve"]
 
 
 def serve(target: str, *, host: str, port: int, workers: int, server: str,
-          env: dict[str, str]) -> None:
+          env: dict[str, str], interface: str = "asgi") -> None:
     os.environ.update(env)
     if server == "granian":
         from granian import Granian
         from granian.constants import Interfaces
 
-        Granian(target, address=host, port=port, interface=Interfaces.ASGI, workers=workers,
-                factory=True, log_access=False).serve()
+        Granian(target, address=host, port=port, interface=Interfaces(interface),
+                workers=workers, factory=True, log_access=False).serve()
         return
     import uvicorn
 

@@ -148,6 +148,9 @@ class GatewayCase:
         *ladder_variants(LADDER),
         Variant("nginx", "reference", "nginx reverse proxy, keep-alive upstream, proxy_cache "
                                       "(no field selection: it passes the whole body)"),
+        Variant("granian-floor", "reference", "the upstream itself: granian and a few lines of "
+                                              "Python answering precomputed bytes, the ceiling "
+                                              "of any Python app on this server"),
     )
     metrics = (
         Metric("req_per_s", "Throughput (uncached route)", "1/s", "higher"),
@@ -175,20 +178,21 @@ class GatewayCase:
         with start_process(cmd, f"http://127.0.0.1:{port}/items", ctx.workdir / "upstream.log"):
             yield {"upstream_port": str(port), "config": str(config)}
 
-    def _drive(self, base: str, scale: str) -> dict[str, float]:
+    def _drive(self, base: str, scale: str,
+               paths: tuple[str, str] = ("/api/items", "/cached/items")) -> dict[str, float]:
         from perflab.gateway._loadgen import run_load
 
         duration = DURATION[scale]
-        rates = [_wrk(f"{base}{path}", duration) for path in ("/api/items", "/cached/items")]
+        rates = [_wrk(f"{base}{path}", duration) for path in paths]
         requests = 0.0
         if None in rates:  # no wrk: our own closed loop (about half wrk's ceiling here)
             rates = []
-            for path in ("/api/items", "/cached/items"):
+            for path in paths:
                 closed = run_load(f"{base}{path}", connections=CONNECTIONS, duration=duration)
                 _check(base, closed.errors, closed.statuses)
                 rates.append(closed.rate)
                 requests += closed.requests
-        paced = run_load(f"{base}/api/items", connections=CONNECTIONS, duration=duration,
+        paced = run_load(f"{base}{paths[0]}", connections=CONNECTIONS, duration=duration,
                          rate=RATE)
         _check(base, paced.errors, paced.statuses)
         return {"req_per_s": rates[0] or 0.0, "cached_req_per_s": rates[1] or 0.0,
@@ -199,6 +203,9 @@ class GatewayCase:
     def run(self, variant: str, ctx: RunContext) -> Mapping[str, float]:
         if variant == "nginx":
             return self._nginx(ctx)
+        if variant == "granian-floor":  # both routes: the same precomputed answer
+            base = f"http://127.0.0.1:{ctx.params['upstream_port']}"
+            return self._drive(base, ctx.scale, ("/items", "/items"))
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         cmd = [*perflab_command(), "gateway", "serve", "--config", ctx.params["config"],
