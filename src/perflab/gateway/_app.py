@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from perflab.gateway._client import RawPool, UpstreamError
+from perflab.gateway._client import ProtocolPool, RawPool, UpstreamError
 from perflab.gateway._config import Config, Route, load_config
 from perflab.gateway._core import FieldPicker, Metrics, TTLCache, match_route, select_fields
 from perflab.gateway._impl import DEFAULT, IMPLS, Impl
@@ -82,7 +82,7 @@ class Gateway:
         self.cache = TTLCache(config.cache_entries) if impl.cache else None
         self.buffers: list[bytearray] = []  # the free list of pooled body buffers
         self.session: Any = None
-        self.raw: RawPool | None = None
+        self.raw: RawPool | ProtocolPool | None = None
         self.counter = 0
         if impl.fast_json:
             import orjson
@@ -180,9 +180,10 @@ class Gateway:
             self.cache.put(key, resp.body, route.cache_ttl)
         return resp
 
-    def _raw_pool(self) -> RawPool:
+    def _raw_pool(self) -> RawPool | ProtocolPool:
         if self.raw is None:
-            self.raw = RawPool(POOL_SIZE, MAX_UPSTREAM_BODY)
+            pool = ProtocolPool if self.impl.protocol_client else RawPool
+            self.raw = pool(POOL_SIZE, MAX_UPSTREAM_BODY)
         return self.raw
 
     async def _aiohttp(self, route: Route, url: str, headers: dict[str, str],

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import urlsplit
 
-__all__ = ["RawPool", "UpstreamError"]
+__all__ = ["ProtocolPool", "RawPool", "UpstreamError"]
 
 MAX_HEAD_BYTES = 64 << 10  # status line + headers of an upstream answer
 
@@ -23,6 +23,29 @@ class UpstreamError(Exception):
 
 
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+Answer = tuple[int, str, bytes]  # status, content type, body
+
+
+def _parse_head(head: bytes) -> tuple[int, dict[bytes, bytes]]:
+    """The status and the lower-cased headers of an answer's head (ValueError if garbled)."""
+    status = int(head[9:12])
+    headers = {}
+    for line in head.split(b"\r\n")[1:]:
+        name, sep, value = line.partition(b":")
+        if sep:
+            headers[name.strip().lower()] = value.strip()
+    return status, headers
+
+
+def _request_bytes(method: str, url: str, headers: dict[str, str],
+                   body: bytes) -> tuple[str, int, bytes]:
+    parts = urlsplit(url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {parts.netloc}",
+             f"Content-Length: {len(body)}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+    return parts.hostname or "", parts.port or 80, request
 
 
 class RawPool:
@@ -34,13 +57,7 @@ class RawPool:
     async def request(self, method: str, url: str, headers: dict[str, str], body: bytes,
                       timeout: float) -> tuple[int, str, bytes]:
         """(status, content type, body); TimeoutError past `timeout`, else UpstreamError."""
-        parts = urlsplit(url)
-        host, port = parts.hostname or "", parts.port or 80
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        lines = [f"{method} {target} HTTP/1.1", f"Host: {parts.netloc}",
-                 f"Content-Length: {len(body)}"]
-        lines += [f"{k}: {v}" for k, v in headers.items()]
-        request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+        host, port, request = _request_bytes(method, url, headers, body)
         async with asyncio.timeout(timeout):
             pooled = self.idle.get((host, port))
             if pooled:
@@ -62,12 +79,7 @@ class RawPool:
         try:
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            headers = {}
-            for line in head.split(b"\r\n")[1:]:
-                name, sep, value = line.partition(b":")
-                if sep:
-                    headers[name.strip().lower()] = value.strip()
+            status, headers = _parse_head(head)
             if b"content-length" in headers:
                 size = int(headers[b"content-length"])
                 if size > self.max_body:
@@ -106,4 +118,174 @@ class RawPool:
         for conns in self.idle.values():
             for _, writer in conns:
                 writer.close()
+        self.idle.clear()
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive upstream connection: the answer is parsed as its bytes arrive.
+
+    No StreamReader between the socket and the parser: `data_received` appends
+    to one buffer and completes the request's future once the answer is whole.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, max_body: int) -> None:
+        self.loop, self.max_body = loop, max_body
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.head: tuple[int, dict[bytes, bytes], int] | None = None  # status, headers, start
+        self.waiter: asyncio.Future[tuple[Answer, bool]] | None = None
+        self.lost = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport
+
+    def send(self, request: bytes) -> asyncio.Future[tuple[Answer, bool]]:
+        assert self.transport is not None
+        self.buffer.clear()
+        self.head = None
+        self.waiter = self.loop.create_future()
+        self.transport.write(request)
+        return self.waiter
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if self.waiter is not None and not self.waiter.done():
+            try:
+                answer = self._answer(closed=False)
+            except (UpstreamError, ValueError) as exc:
+                self.waiter.set_exception(exc if isinstance(exc, UpstreamError) else
+                                          UpstreamError(f"bad answer: {type(exc).__name__}"))
+                return
+            if answer is not None:
+                self.waiter.set_result(answer)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        if self.waiter is not None and not self.waiter.done():
+            try:  # an answer delimited by the close is whole now
+                answer = self._answer(closed=True) if self.head is not None else None
+            except (UpstreamError, ValueError):
+                answer = None
+            if answer is None:
+                self.waiter.set_exception(UpstreamError("bad answer: connection closed"))
+            else:
+                self.waiter.set_result(answer)
+
+    def _answer(self, closed: bool) -> tuple[Answer, bool] | None:
+        """(the answer, whether the connection can be reused), or None until it is whole."""
+        buffer = self.buffer
+        if self.head is None:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buffer) > MAX_HEAD_BYTES:
+                    raise UpstreamError("bad answer: head too large")
+                return None
+            status, headers = _parse_head(bytes(buffer[:end]))
+            self.head = (status, headers, end + 4)
+        status, headers, start = self.head
+        reusable = headers.get(b"connection", b"").lower() != b"close"
+        if b"content-length" in headers:
+            size = int(headers[b"content-length"])
+            if size > self.max_body:
+                raise UpstreamError("upstream response too large")
+            if len(buffer) - start < size:
+                return None
+            body = bytes(buffer[start:start + size])
+        elif headers.get(b"transfer-encoding", b"").lower() == b"chunked":
+            chunked = self._chunked(start)
+            if chunked is None:
+                return None
+            body = chunked
+        else:  # delimited by the close
+            if len(buffer) - start > self.max_body:
+                raise UpstreamError("upstream response too large")
+            if not closed:
+                return None
+            body, reusable = bytes(buffer[start:]), False
+        content_type = headers.get(b"content-type", b"application/json").decode("latin-1")
+        return (status, content_type, body), reusable
+
+    def _chunked(self, at: int) -> bytes | None:
+        buffer, total = self.buffer, 0
+        chunks: list[bytes] = []
+        while True:
+            line_end = buffer.find(b"\r\n", at)
+            if line_end < 0:
+                return None
+            size = int(bytes(buffer[at:line_end]).split(b";")[0], 16)
+            total += size
+            if total > self.max_body:
+                raise UpstreamError("upstream response too large")
+            start = line_end + 2
+            if len(buffer) < start + size + 2:
+                return None
+            if size == 0:  # no trailers expected: the empty line ends the answer
+                return b"".join(chunks)
+            chunks.append(bytes(buffer[start:start + size]))
+            at = start + size + 2
+
+
+def _expire(future: asyncio.Future[tuple[Answer, bool]]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
+
+
+class ProtocolPool:
+    """`RawPool`'s contract on protocol objects: one future and one timer per request."""
+
+    def __init__(self, max_idle: int, max_body: int) -> None:
+        self.max_idle = max_idle
+        self.max_body = max_body
+        self.idle: dict[tuple[str, int], list[_Connection]] = {}
+
+    async def request(self, method: str, url: str, headers: dict[str, str], body: bytes,
+                      timeout: float) -> Answer:
+        """(status, content type, body); TimeoutError past `timeout`, else UpstreamError."""
+        host, port, request = _request_bytes(method, url, headers, body)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        pooled = self.idle.get((host, port))
+        while pooled:
+            conn = pooled.pop()
+            if conn.lost:
+                continue
+            try:
+                return await self._exchange(loop, (host, port), conn, request, deadline)
+            except UpstreamError:
+                break  # a dead pooled connection: once more on a fresh one
+        try:
+            async with asyncio.timeout_at(deadline):
+                transport, conn = await loop.create_connection(
+                    lambda: _Connection(loop, self.max_body), host, port)
+                conn.transport = transport  # uvloop calls connection_made a tick later
+        except TimeoutError:
+            raise
+        except OSError as exc:
+            raise UpstreamError(f"cannot connect: {exc.strerror or exc}") from exc
+        return await self._exchange(loop, (host, port), conn, request, deadline)
+
+    async def _exchange(self, loop: asyncio.AbstractEventLoop, key: tuple[str, int],
+                        conn: _Connection, request: bytes, deadline: float) -> Answer:
+        future = conn.send(request)
+        timer = loop.call_at(deadline, _expire, future)
+        try:
+            answer, reusable = await future
+        except BaseException:  # mid-answer (a timeout, a cancelled client): never reused
+            assert conn.transport is not None
+            conn.transport.close()
+            raise
+        finally:
+            timer.cancel()
+        idle = self.idle.setdefault(key, [])
+        if reusable and not conn.lost and len(idle) < self.max_idle:
+            idle.append(conn)
+        elif conn.transport is not None:
+            conn.transport.close()
+        return answer
+
+    async def close(self) -> None:
+        for conns in self.idle.values():
+            for conn in conns:
+                if conn.transport is not None:
+                    conn.transport.close()
         self.idle.clear()

@@ -22,11 +22,13 @@ class Impl:
     raw_client: bool = True  # a minimal HTTP/1.1 pool on asyncio streams instead of aiohttp
     interface: str = "rsgi"  # granian's own interface, or "asgi" (uvicorn speaks only ASGI)
     picker: bool = True  # field selection decodes only the kept fields (msgspec structs)
+    protocol_client: bool = True  # the upstream pool on asyncio protocols, not streams
 
 
 _BEFORE = {"fast_json": False, "pooled_buffers": False, "pool": False, "flat": False,
            "cache": False, "server": "uvicorn", "workers": 1, "gc_freeze": False,
-           "raw_client": False, "interface": "asgi", "picker": False}
+           "raw_client": False, "interface": "asgi", "picker": False,
+           "protocol_client": False}
 
 
 def _step(name: str, description: str, **done: object) -> Impl:
@@ -48,15 +50,17 @@ LADDER = (
     _step("granian", "granian (Rust) server core instead of uvicorn", fast_json=True,
           pooled_buffers=True, pool=True, flat=True, cache=True, server="granian"),
     Impl("workers", "2 worker processes", gc_freeze=False, raw_client=False, interface="asgi",
-         picker=False),
+         picker=False, protocol_client=False),
     Impl("gc-freeze", "gc.freeze() after start-up: full collections skip the app's own objects",
-         raw_client=False, interface="asgi", picker=False),
+         raw_client=False, interface="asgi", picker=False, protocol_client=False),
     Impl("raw-client", "upstream calls on a minimal HTTP/1.1 pool instead of aiohttp",
-         interface="asgi", picker=False),
+         interface="asgi", picker=False, protocol_client=False),
     Impl("rsgi", "granian's own RSGI interface instead of ASGI: no scope or message dicts",
-         picker=False),
+         picker=False, protocol_client=False),
     Impl("struct-fields", "field selection decodes only the kept fields (msgspec), "
-         "skipping the rest in C"),
+         "skipping the rest in C", protocol_client=False),
+    Impl("protocol-client", "the upstream pool on asyncio protocols: the answer parsed as it "
+         "arrives, one future and one timer per request, no StreamReader"),
 )
 IMPLS = {impl.name: impl for impl in LADDER}
 DEFAULT = LADDER[-1].name
