@@ -9,10 +9,28 @@ SYNCED := $(VENV)/.synced
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test lint env lock clean
+.PHONY: run test lint env lock clean references
 
-run: $(SYNCED)
+run: references $(SYNCED)
 	$(VENV)/bin/perflab run --scale quick
+
+# The gateway's peers are Debian packages, not Python ones: nginx (the reference) and
+# wrk (the load generator). Installed when we may (root with apt); else, or if that
+# fails, the run goes on and its table marks them "not available".
+REFERENCE_TOOLS := nginx wrk
+references:
+	@missing=""; for tool in $(REFERENCE_TOOLS); do \
+		command -v $$tool >/dev/null 2>&1 || [ -x /usr/sbin/$$tool ] || missing="$$missing $$tool"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing$$missing (apt) for the gateway's references"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends $$missing >/dev/null) \
+		|| echo "could not install$$missing: those references will say not available"; \
+	else \
+		echo "no$$missing (apt install$$missing): those references will say not available"; \
+	fi
 
 test: lint
 	$(VENV)/bin/pytest
