@@ -262,3 +262,24 @@ def test_server_checks_hand_what_they_cannot_place_to_the_exact_path(tmp_path, d
     assert (summary["rows_loaded"], summary["rows_rejected"]) == (1, 4)
     with open(summary["rejects"], newline="") as f:
         assert [int(r["line"]) for r in csv.DictReader(f)] == [2, 7, 8, 9]
+
+
+def test_server_checks_let_the_exact_path_judge_quoting_csv_reader_refuses(tmp_path, dsn):
+    """Text after a closing quote: PostgreSQL reads on, Python's strict reader refuses."""
+    make_table(dsn, "quoting", PEOPLE)
+    data = tmp_path / "quoting.csv"
+    data.write_text("id,name,email,signup_date,score,country,notes\n"
+                    '1,"Ken"ny,k@example.com,2021-01-02,1.00,US,x\n'
+                    "2,Bad,b@example.com,2021-02-30,1.00,US,x\n"
+                    "3,Good,g@example.com,2021-01-02,1.00,US,x\n")
+    proc = etl("load", str(data), "--table", "quoting", "--json", "--impl", "server-checks",
+               "--workers", "1", dsn=dsn)
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    summary = json.loads(proc.stdout)
+    assert (summary["rows_loaded"], summary["rows_rejected"]) == (1, 2)
+    with open(summary["rejects"], newline="") as f:
+        reasons = [(int(r["line"]), r["reason"]) for r in csv.DictReader(f)]
+    assert [line for line, _ in reasons] == [2, 3]
+    assert "bad quoting" in reasons[0][1] and "invalid date" in reasons[1][1]

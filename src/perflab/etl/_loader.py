@@ -314,19 +314,23 @@ def skipped_rows(spec: LoadSpec, payload: bytes | memoryview, first_line: int,
             yield text
 
     rejects: list[tuple[int, str, str]] = []
-    for read, fields in enumerate(csv.reader(feed(), strict=True), start=1):
-        if len(rejects) == len(skipped):
-            break
-        if len(consumed) > 1:
-            raise _Refused("a row of several lines: the server's line numbers are loose")
-        if read in skipped:
-            try:
-                validate_row(fields, spec.columns, checks)
-                reason = f"refused by PostgreSQL (column {skipped[read]})"
-            except RowError as exc:
-                reason = exc.reason + (f" (column {exc.column})" if exc.column else "")
-            rejects.append((first_line + read - 1, reason, consumed[0]))
-        consumed.clear()
+    rows = enumerate(csv.reader(feed(), strict=True), start=1)
+    try:
+        for read, fields in rows:
+            if len(rejects) == len(skipped):
+                break
+            if len(consumed) > 1:
+                raise _Refused("a row of several lines: the server's line numbers are loose")
+            if read in skipped:
+                try:
+                    validate_row(fields, spec.columns, checks)
+                    reason = f"refused by PostgreSQL (column {skipped[read]})"
+                except RowError as exc:
+                    reason = exc.reason + (f" (column {exc.column})" if exc.column else "")
+                rejects.append((first_line + read - 1, reason, consumed[0]))
+            consumed.clear()
+    except csv.Error as exc:  # quoting the server let pass: the exact path decides the rows
+        raise _Refused(f"bad quoting: {exc}") from exc
     return rejects
 
 
