@@ -14,13 +14,21 @@ import argparse
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from perflab.commands._common import cache_dir
 from perflab.etl._gen import TABLE_DDL, generate
 from perflab.etl.case import TABLE, _truncate
 from perflab.services.postgres import private_cluster
+
+# A fresh wrapper process per load times it and reports RUSAGE_CHILDREN: the peak RSS
+# of the largest process the load ran (workers included), and only of this load.
+_MEASURED = """
+import resource, subprocess, sys, time
+started = time.perf_counter()
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
+print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
 
 
 def main() -> int:
@@ -49,18 +57,21 @@ def main() -> int:
                               cluster.dsn, "--truncate", "--impl", impl,
                               "--workers", str(opts.workers)]
         samples: dict[str, list[float]] = {name: [] for name in commands}
+        peak_rss: dict[str, int] = {}
         for _ in range(opts.n):
             for name, cmd in commands.items():
                 _truncate(cluster.dsn)
-                started = time.perf_counter()
-                subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-                samples[name].append(time.perf_counter() - started)
+                seconds, kib = subprocess.run([sys.executable, "-c", _MEASURED, *cmd],
+                                              check=True, capture_output=True,
+                                              text=True).stdout.split()
+                samples[name].append(float(seconds))
+                peak_rss[name] = max(peak_rss.get(name, 0), int(kib))
     psql = statistics.median(samples["psql"])
     print(f"{opts.rows:,} rows, {data.stat().st_size / 1e6:.0f} MB, median of {opts.n}:")
     for name, values in samples.items():
         median = statistics.median(values)
         print(f"  {name:14} {median:7.3f} s  {opts.rows / median:>10,.0f} rows/s  "
-              f"{median / psql:.2f}x psql's time")
+              f"{median / psql:.2f}x psql's time  peak RSS {peak_rss[name] / 1024:.0f} MiB")
     return 0
 
 
