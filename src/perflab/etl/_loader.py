@@ -41,7 +41,7 @@ _SURROGATES = ("utf-8", "surrogateescape")
 # Chunks parsed ahead of the sender in pipeline mode: bounded, so memory is too.
 PIPELINE_DEPTH = 2
 # Server checks: a row whose field an input function refuses is skipped, with a notice
-# naming the chunk's line (the row's last physical line) and the column.
+# naming its line in the chunk (exact until a row spans several lines) and the column.
 SERVER_CHECKS = "ON_ERROR ignore, LOG_VERBOSITY verbose"
 _SKIPPED = re.compile(r'skipping row due to data type incompatibility at line (\d+) '
                       r'for column "(.*?)": ')
@@ -335,7 +335,11 @@ def skipped_rows(spec: LoadSpec, payload: bytes | memoryview, first_line: int,
 
 
 class _Refused(Exception):
-    """The server refused a server-checked chunk whole, or its notices did not add up."""
+    """The server refused a server-checked chunk whole, or its notices did not add up.
+
+    Control flow inside `load_part` only (the exact path takes the chunk over): it never
+    reaches a user, so it stays outside the PerflabError tree.
+    """
 
 
 def server_checks_usable(conn: Any) -> bool:
