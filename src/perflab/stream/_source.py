@@ -98,14 +98,15 @@ class KafkaSource:
                 continue
 
     def _assigned(self, consumer: Any, partitions: list[Any]) -> None:
-        import sys
-        import time
+        import os
 
         if self.ready_at is None:
             self.ready_at = time.monotonic()
         # Said on stderr: operators (and the benchmark) see when the group has settled.
+        # One write(2) of the whole line: worker processes share the stream, and a line
+        # written in pieces interleaved with another's (seen in a run).
         numbers = ",".join(str(tp.partition) for tp in partitions)
-        print(f"perflab stream: assigned {self.topic}[{numbers}]", file=sys.stderr, flush=True)
+        os.write(2, f"perflab stream: assigned {self.topic}[{numbers}]\n".encode())
 
     def _convert(self, messages: Iterable[Any]) -> list[Message]:
         from confluent_kafka import KafkaError

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import resource
 import shutil
 import subprocess
@@ -56,6 +57,7 @@ LIVE_SECONDS = {"quick": 2.0, "full": 8.0}
 JOIN_TIMEOUT_S = 60.0
 # Joins in ~1 s instead of ~3 s on Tansu (the rebalance waits min(3 s, this - 1 s));
 # start-up is reported apart from throughput either way.
+_ASSIGNED = re.compile(r"perflab stream: assigned \S+?\[([\d,]*)\]")
 FAST_JOIN = ["-X", "max.poll.interval.ms=2000", "-X", "session.timeout.ms=2000",
              "-X", "heartbeat.interval.ms=300"]
 
@@ -81,8 +83,7 @@ class _Processor:
         assert self.proc.stderr is not None
         for line in self.proc.stderr:
             self.stderr.append(line)
-            if "assigned" in line and "[" in line:
-                numbers = line.rsplit("[", 1)[1].rstrip("]\n")
+            for numbers in _ASSIGNED.findall(line):
                 self.assigned |= {int(n) for n in numbers.split(",") if n}
 
     def wait_assigned(self, partitions: int) -> None:
