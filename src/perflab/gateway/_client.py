@@ -1,11 +1,12 @@
-"""A minimal HTTP/1.1 keep-alive client on asyncio streams, for the gateway's upstream calls.
+"""Minimal HTTP/1.1 keep-alive clients on asyncio, for the gateway's upstream calls.
 
 Beyond the guide: aiohttp's client is general (redirects, cookies, tracing,
 multidicts per response); the gateway needs one request shape against a few
 known upstreams. This does only that: a bounded pool of idle connections per
 host, Content-Length or chunked bodies, `Connection: close` honoured, and one
 retry on a fresh connection when a pooled one turns out to be dead (the
-upstream restarted, or closed it while idle).
+upstream restarted, or closed it while idle). Two of them, two ladder steps:
+`RawPool` on asyncio streams, `ProtocolPool` on protocol objects.
 """
 
 from __future__ import annotations
@@ -35,6 +36,26 @@ def _parse_head(head: bytes) -> tuple[int, dict[bytes, bytes]]:
         if sep:
             headers[name.strip().lower()] = value.strip()
     return status, headers
+
+
+def _framing(headers: dict[bytes, bytes], max_body: int) -> int | str:
+    """How the body ends: its length (at most `max_body`), "chunked", or "close"."""
+    if b"content-length" in headers:
+        size = int(headers[b"content-length"])
+        if size > max_body:
+            raise UpstreamError("upstream response too large")
+        return size
+    if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
+        return "chunked"
+    return "close"
+
+
+def _content_type(headers: dict[bytes, bytes]) -> str:
+    return headers.get(b"content-type", b"application/json").decode("latin-1")
+
+
+def _keeps_alive(headers: dict[bytes, bytes], framing: int | str) -> bool:
+    return framing != "close" and headers.get(b"connection", b"").lower() != b"close"
 
 
 def _request_bytes(method: str, url: str, headers: dict[str, str],
@@ -80,12 +101,10 @@ class RawPool:
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
             status, headers = _parse_head(head)
-            if b"content-length" in headers:
-                size = int(headers[b"content-length"])
-                if size > self.max_body:
-                    raise UpstreamError("upstream response too large")
-                data = await reader.readexactly(size)
-            elif headers.get(b"transfer-encoding", b"").lower() == b"chunked":
+            framing = _framing(headers, self.max_body)
+            if isinstance(framing, int):
+                data = await reader.readexactly(framing)
+            elif framing == "chunked":
                 chunks, total = [], 0
                 while True:
                     size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
@@ -100,10 +119,8 @@ class RawPool:
                 data = await reader.read(self.max_body + 1)
                 if len(data) > self.max_body:
                     raise UpstreamError("upstream response too large")
-                headers[b"connection"] = b"close"
-            reusable = headers.get(b"connection", b"").lower() != b"close"
-            content_type = headers.get(b"content-type", b"application/json").decode("latin-1")
-            return status, content_type, data
+            reusable = _keeps_alive(headers, framing)
+            return status, _content_type(headers), data
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
                 ValueError) as exc:
             raise UpstreamError(f"bad answer: {type(exc).__name__}") from exc
@@ -132,7 +149,8 @@ class _Connection(asyncio.Protocol):
         self.loop, self.max_body = loop, max_body
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
-        self.head: tuple[int, dict[bytes, bytes], int] | None = None  # status, headers, start
+        # status, headers, where the body starts, how it ends (see _framing)
+        self.head: tuple[int, dict[bytes, bytes], int, int | str] | None = None
         self.waiter: asyncio.Future[tuple[Answer, bool]] | None = None
         self.lost = False
 
@@ -181,17 +199,13 @@ class _Connection(asyncio.Protocol):
                     raise UpstreamError("bad answer: head too large")
                 return None
             status, headers = _parse_head(bytes(buffer[:end]))
-            self.head = (status, headers, end + 4)
-        status, headers, start = self.head
-        reusable = headers.get(b"connection", b"").lower() != b"close"
-        if b"content-length" in headers:
-            size = int(headers[b"content-length"])
-            if size > self.max_body:
-                raise UpstreamError("upstream response too large")
-            if len(buffer) - start < size:
+            self.head = (status, headers, end + 4, _framing(headers, self.max_body))
+        status, headers, start, framing = self.head
+        if isinstance(framing, int):
+            if len(buffer) - start < framing:
                 return None
-            body = bytes(buffer[start:start + size])
-        elif headers.get(b"transfer-encoding", b"").lower() == b"chunked":
+            body = bytes(buffer[start:start + framing])
+        elif framing == "chunked":
             chunked = self._chunked(start)
             if chunked is None:
                 return None
@@ -201,9 +215,8 @@ class _Connection(asyncio.Protocol):
                 raise UpstreamError("upstream response too large")
             if not closed:
                 return None
-            body, reusable = bytes(buffer[start:]), False
-        content_type = headers.get(b"content-type", b"application/json").decode("latin-1")
-        return (status, content_type, body), reusable
+            body = bytes(buffer[start:])
+        return (status, _content_type(headers), body), _keeps_alive(headers, framing)
 
     def _chunked(self, at: int) -> bytes | None:
         buffer, total = self.buffer, 0
