@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -50,6 +51,21 @@ def query(dsn: str, text: str, *params):
 
 PEOPLE = """CREATE TABLE {table} (id bigint NOT NULL, name varchar(80) NOT NULL,
     email text NOT NULL, signup_date date, score numeric(8,2), country char(2), notes text)"""
+HEADER = "id,name,email,signup_date,score,country,notes\n"
+
+
+def load_server_checked(dsn: str, tmp_path, table: str,
+                        rows: list[str]) -> tuple[dict, list[dict[str, str]]]:
+    """A people table loaded by `--impl server-checks` in one worker: summary and rejects."""
+    make_table(dsn, table, PEOPLE)
+    data = tmp_path / f"{table}.csv"
+    data.write_text(HEADER + "".join(rows))
+    proc = etl("load", str(data), "--table", table, "--json", "--impl", "server-checks",
+               "--workers", "1", dsn=dsn)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    with open(summary["rejects"], newline="") as f:
+        return summary, list(csv.DictReader(f))
 
 
 @pytest.mark.parametrize("impl", list(IMPLS))
@@ -62,8 +78,6 @@ def test_every_malformed_kind_is_rejected_with_line_and_reason(tmp_path, dsn, im
     proc = etl("load", str(data), "--table", table, "--json", "--impl", impl, "--workers", "2",
                "--batch-rows", "300", dsn=dsn)
     assert proc.returncode == 0, proc.stderr
-    import json
-
     summary = json.loads(proc.stdout)
     assert summary["rows_read"] == rows == summary["rows_loaded"] + summary["rows_rejected"]
     assert summary["rows_rejected"] == 20
@@ -227,7 +241,7 @@ def test_server_checks_skip_bad_fields_and_name_their_lines(tmp_path, dsn, monke
         '7,Ken,k@example.com,,,,"two\nlines"\n',  # after the last bad row of its chunk
     ]
     data = tmp_path / "checked.csv"
-    data.write_text("id,name,email,signup_date,score,country,notes\n" + "".join(rows))
+    data.write_text(HEADER + "".join(rows))
     summary = load(LoadOptions(data, "checked", dsn, IMPLS["server-checks"], workers=1))
     assert (summary.rows_read, summary.rows_loaded, summary.rows_rejected) == (7, 2, 5)
     with open(summary.rejects or "", newline="") as f:
@@ -245,41 +259,23 @@ def test_server_checks_skip_bad_fields_and_name_their_lines(tmp_path, dsn, monke
 
 def test_server_checks_hand_what_they_cannot_place_to_the_exact_path(tmp_path, dsn):
     """A bad row of several lines, NOT NULL, field counts: the chunk is redone exactly."""
-    make_table(dsn, "redone", PEOPLE)
-    rows = ['1,"Two\nlines",a@example.com,2021-02-30,1.00,US,x\n',  # bad date, 2 lines
-            '2,"Ok\nthen",b@example.com,2021-01-02,1.00,US,"x\ny"\n',
-            "3,Bad,b@example.com,2021-01-32,1.00,US,x\n",
-            "4,,null@example.com,2021-01-02,1.00,US,\n",
-            "5,Short\n"]
-    data = tmp_path / "redone.csv"
-    data.write_text("id,name,email,signup_date,score,country,notes\n" + "".join(rows))
-    proc = etl("load", str(data), "--table", "redone", "--json", "--impl", "server-checks",
-               "--workers", "1", dsn=dsn)
-    assert proc.returncode == 0, proc.stderr
-    import json
-
-    summary = json.loads(proc.stdout)
+    summary, rejects = load_server_checked(dsn, tmp_path, "redone", [
+        '1,"Two\nlines",a@example.com,2021-02-30,1.00,US,x\n',  # bad date, 2 lines
+        '2,"Ok\nthen",b@example.com,2021-01-02,1.00,US,"x\ny"\n',
+        "3,Bad,b@example.com,2021-01-32,1.00,US,x\n",
+        "4,,null@example.com,2021-01-02,1.00,US,\n",
+        "5,Short\n"])
     assert (summary["rows_loaded"], summary["rows_rejected"]) == (1, 4)
-    with open(summary["rejects"], newline="") as f:
-        assert [int(r["line"]) for r in csv.DictReader(f)] == [2, 7, 8, 9]
+    assert [int(r["line"]) for r in rejects] == [2, 7, 8, 9]
 
 
 def test_server_checks_let_the_exact_path_judge_quoting_csv_reader_refuses(tmp_path, dsn):
     """Text after a closing quote: PostgreSQL reads on, Python's strict reader refuses."""
-    make_table(dsn, "quoting", PEOPLE)
-    data = tmp_path / "quoting.csv"
-    data.write_text("id,name,email,signup_date,score,country,notes\n"
-                    '1,"Ken"ny,k@example.com,2021-01-02,1.00,US,x\n'
-                    "2,Bad,b@example.com,2021-02-30,1.00,US,x\n"
-                    "3,Good,g@example.com,2021-01-02,1.00,US,x\n")
-    proc = etl("load", str(data), "--table", "quoting", "--json", "--impl", "server-checks",
-               "--workers", "1", dsn=dsn)
-    assert proc.returncode == 0, proc.stderr
-    import json
-
-    summary = json.loads(proc.stdout)
+    summary, rejects = load_server_checked(dsn, tmp_path, "quoting", [
+        '1,"Ken"ny,k@example.com,2021-01-02,1.00,US,x\n',
+        "2,Bad,b@example.com,2021-02-30,1.00,US,x\n",
+        "3,Good,g@example.com,2021-01-02,1.00,US,x\n"])
     assert (summary["rows_loaded"], summary["rows_rejected"]) == (1, 2)
-    with open(summary["rejects"], newline="") as f:
-        reasons = [(int(r["line"]), r["reason"]) for r in csv.DictReader(f)]
+    reasons = [(int(r["line"]), r["reason"]) for r in rejects]
     assert [line for line, _ in reasons] == [2, 3]
     assert "bad quoting" in reasons[0][1] and "invalid date" in reasons[1][1]
