@@ -16,7 +16,7 @@ from perflab.services.clickhouse import connect
 from perflab.services.kafka import local_broker
 from perflab.stream._decode import DECODERS
 from perflab.stream._events import BAD_KINDS, event_bytes
-from perflab.stream._impl import IMPLS
+from perflab.stream._impl import DEFAULT, IMPLS
 from perflab.stream._processor import _deliver, _Work
 from perflab.stream._produce import produce
 from perflab.stream._schema import ddl, frame_raw
@@ -180,7 +180,7 @@ def test_a_row_clickhouse_refuses_becomes_a_dead_letter_not_a_stall(tmp_path):
         client.close()
 
 
-@pytest.mark.parametrize("impl", ["gc-tuning", "clickhouse-parse"])
+@pytest.mark.parametrize("impl", ["gc-tuning", "overlap", DEFAULT])
 def test_kill_mid_run_then_restart_loses_and_doubles_nothing(tmp_path, brokers, impl):
     count = 150_000
     topic = new_topic(brokers, count)

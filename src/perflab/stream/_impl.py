@@ -1,8 +1,9 @@
-"""The ladder of `perflab stream run`: each variant is the same processor with options switched."""
+"""The ladder of `perflab stream run`: each variant is the step before it with one change."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 __all__ = ["DEFAULT", "IMPLS", "LADDER", "Impl"]
 
@@ -11,33 +12,49 @@ __all__ = ["DEFAULT", "IMPLS", "LADDER", "Impl"]
 class Impl:
     name: str
     description: str
-    decoder: str = "structs"  # "dicts" | "pooled" | "structs" (see _decode.py)
-    batch_size: int = 20_000  # 1: poll() one message and insert it alone
-    gc_tuning: bool = True  # gc.freeze() after start-up, a larger gen-0 threshold
-    workers: int = 2  # 0: consume in this process; N: N consumer processes in the group
-    lazy_dedup: bool = True  # optimize_on_insert=0: repeats wait for merges and FINAL
-    raw: bool = True  # ClickHouse parses the messages (the Python decoder is the fallback)
+    decoder: str  # "dicts" | "pooled" | "structs" (see _decode.py)
+    batch_size: int  # 1: poll() one message and insert it alone
+    gc_tuning: bool  # gc.freeze() after start-up, a larger gen-0 threshold
+    workers: int  # 0: consume in this process; N: N consumer processes in the group
+    lazy_dedup: bool  # optimize_on_insert=0: repeats wait for merges and FINAL
+    raw: bool  # ClickHouse parses the messages (the Python decoder is the fallback)
+    # librdkafka waits this long before fetching again once its prefetch queue was full
+    # (None: its default, 1000 ms). A consumer that takes 20,000 messages at a time
+    # fills the queue, then finds it empty and the broker idle until that wait ends.
+    fetch_backoff_ms: int | None
+    overlap: bool  # the sink inserts one batch while the next is consumed and framed
 
 
-LADDER = (
-    Impl("baseline", "poll() one message, json.loads into dicts, one INSERT per message",
-         decoder="dicts", batch_size=1, gc_tuning=False, workers=0, lazy_dedup=False,
-         raw=False),
-    Impl("pooling", "reuse one message object (sync.Pool)", decoder="pooled", batch_size=1,
-         gc_tuning=False, workers=0, lazy_dedup=False, raw=False),
-    Impl("batches", "consume and INSERT 1000 messages at a time", decoder="pooled",
-         batch_size=1000, gc_tuning=False, workers=0, lazy_dedup=False, raw=False),
-    Impl("structs", "msgspec: decode into typed structs, encode rows as arrays, no dicts",
-         batch_size=1000, gc_tuning=False, workers=0, lazy_dedup=False, raw=False),
-    Impl("gc-tuning", "gc.freeze() after start-up, gen-0 threshold 50,000 (GOGC)",
-         batch_size=1000, workers=0, lazy_dedup=False, raw=False),
-    Impl("workers", "2 consumer processes in the group, one sink process", batch_size=1000,
-         lazy_dedup=False, raw=False),
-    Impl("big-batches", "20,000 messages per INSERT: fewer, larger ClickHouse parts",
-         lazy_dedup=False, raw=False),
-    Impl("lazy-dedup", "optimize_on_insert=0: repeats are merged away later, not per insert",
-         raw=False),
-    Impl("clickhouse-parse", "ClickHouse parses the raw messages; Python only frames them"),
-)
+def _ladder() -> tuple[Impl, ...]:
+    steps = [Impl("baseline", "poll() one message, json.loads into dicts, one INSERT per message",
+                  decoder="dicts", batch_size=1, gc_tuning=False, workers=0, lazy_dedup=False,
+                  raw=False, fetch_backoff_ms=None, overlap=False)]
+
+    def then(name: str, description: str, **change: Any) -> None:
+        steps.append(replace(steps[-1], name=name, description=description, **change))
+
+    then("pooling", "reuse one message object (sync.Pool)", decoder="pooled")
+    then("batches", "consume and INSERT 1000 messages at a time", batch_size=1000)
+    then("structs", "msgspec: decode into typed structs, encode rows as arrays, no dicts",
+         decoder="structs")
+    then("gc-tuning", "gc.freeze() after start-up, gen-0 threshold 50,000 (GOGC)",
+         gc_tuning=True)
+    then("workers", "2 consumer processes in the group, one sink process", workers=2)
+    then("big-batches", "20,000 messages per INSERT: fewer, larger ClickHouse parts",
+         batch_size=20_000)
+    then("lazy-dedup", "optimize_on_insert=0: repeats are merged away later, not per insert",
+         lazy_dedup=True)
+    then("clickhouse-parse", "ClickHouse parses the raw messages; Python only frames them",
+         raw=True)
+    then("fetch-backoff", "librdkafka fetches again 1 ms after its full prefetch queue "
+         "drained, not 1 s", fetch_backoff_ms=1)
+    then("overlap", "the sink inserts one batch while the workers consume and frame the next",
+         overlap=True)
+    then("one-process", "no workers: one process consumes and frames, a thread inserts",
+         workers=0)
+    return tuple(steps)
+
+
+LADDER = _ladder()
 IMPLS = {impl.name: impl for impl in LADDER}
 DEFAULT = LADDER[-1].name

@@ -3,9 +3,9 @@
 The order per batch is the whole of the delivery guarantee: the offsets of a
 batch are stored only after ClickHouse accepted its rows and dead letters, so
 a crash anywhere re-delivers, and the sink's ReplacingMergeTree absorbs the
-repeats. Memory is bounded by the consumer's prefetch queue and one batch in
-flight per consuming process: a slow sink slows consumption instead of
-growing a heap.
+repeats. Memory is bounded by the consumer's prefetch queue and, per consuming
+process, one batch with the sink and one being framed: a slow sink slows
+consumption instead of growing a heap.
 
 With `workers` > 0, that many consumer processes join the group (Kafka splits
 the partitions between them; a replay file is split by partition) and hand
@@ -23,6 +23,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -178,7 +179,11 @@ def _open_source(options: Options, shard: tuple[int, int] | None = None) -> Sour
         return ReplaySource(options.replay, shard)
     if not options.brokers:
         raise UsageError("no brokers given")
-    return KafkaSource(options.brokers, options.topic, options.group, dict(options.kafka))
+    settings: dict[str, object] = {}
+    if options.impl.fetch_backoff_ms is not None:
+        settings["fetch.queue.backoff.ms"] = options.impl.fetch_backoff_ms
+    return KafkaSource(options.brokers, options.topic, options.group,
+                       settings | dict(options.kafka))
 
 
 @dataclass
@@ -281,21 +286,50 @@ def _sample_latency(batch: list[Message], into: list[float]) -> None:
             into.append(now_ms - message[3])
 
 
-def _consume(options: Options, source: Source,
-             send: Callable[[_Work], tuple[int, int] | None],
+Stored = tuple[int, int] | None  # (rows, dead letters) stored, or None: raw input refused
+Waiter = Callable[[], Stored]  # the result of a batch handed to the sink, when it is ready
+
+
+def _consume(options: Options, source: Source, send: Callable[[_Work], Waiter],
              stop: _Stop, summary: Summary, on_batch: Callable[[Summary], bool]) -> None:
-    """The consuming loop, shared by the single process and each worker."""
+    """The consuming loop, shared by the single process and each worker.
+
+    With `impl.overlap`, the sink inserts one batch while the next is consumed and
+    framed; a batch is still sent only once the one before it has been answered
+    (and acknowledged), so the answers come in order.
+    """
     impl, size = options.impl, options.effective_batch
     decode = DECODERS[impl.decoder]()
     last_message = next_lag = time.monotonic()
     lags: list[tuple[float, int]] = []
     summary.lag_series.append(lags)
+    pending: tuple[list[Message], Waiter] | None = None
+
+    def complete(batch: list[Message], wait: Waiter) -> bool:
+        stored = wait()
+        if stored is None:  # ClickHouse refused the raw batch: Python finds the culprits
+            summary.refused_raw_batches += 1
+            stored = send(_prepare(impl, decode, options.topic, batch, allow_raw=False))()
+            assert stored is not None, "a decoded batch is never refused whole"
+        source.ack(batch)
+        summary.consumed += len(batch)
+        summary.inserted += stored[0]
+        summary.dead += stored[1]
+        summary.batches += 1
+        _sample_latency(batch, summary.latencies_ms)
+        summary.last_batch_at = time.monotonic()
+        return on_batch(summary)
+
     while not stop.requested:
         if time.monotonic() >= next_lag:
             next_lag = time.monotonic() + LAG_EVERY_S
             lags.append((time.monotonic(), source.lag()))
         batch = source.poll_batch(size, POLL_TIMEOUT_S)
         if not batch:
+            if pending is not None:  # nothing new: the batch in flight is not held back
+                more, pending = complete(*pending), None
+                if not more:
+                    break
             if source.finished:
                 break
             if source.ready_at is None:  # the group has not assigned partitions yet
@@ -311,20 +345,20 @@ def _consume(options: Options, source: Source,
         last_message = time.monotonic()
         if summary.first_batch_at is None:
             summary.first_batch_at = last_message
-        stored = send(_prepare(impl, decode, options.topic, batch))
-        if stored is None:  # ClickHouse refused the raw batch: Python finds the culprits
-            summary.refused_raw_batches += 1
-            stored = send(_prepare(impl, decode, options.topic, batch, allow_raw=False))
-            assert stored is not None, "a decoded batch is never refused whole"
-        source.ack(batch)
-        summary.consumed += len(batch)
-        summary.inserted += stored[0]
-        summary.dead += stored[1]
-        summary.batches += 1
-        _sample_latency(batch, summary.latencies_ms)
-        summary.last_batch_at = time.monotonic()
-        if not on_batch(summary):
+        work = _prepare(impl, decode, options.topic, batch)  # while the sink inserts `pending`
+        if pending is not None:
+            more, pending = complete(*pending), None
+            if not more:  # `batch` was never sent: it is not acknowledged, and comes again
+                break
+        wait = send(work)
+        # Only a full batch is left in flight: one that closed on its linger says the
+        # backlog is empty, so nothing would overlap it and its messages would wait longer.
+        if impl.overlap and len(batch) == size:
+            pending = (batch, wait)
+        elif not complete(batch, wait):
             break
+    if pending is not None:
+        complete(*pending)
     summary.lag = max(source.lag(), 0)
 
 
@@ -360,8 +394,14 @@ def _run_single(options: Options, sink: ClickHouse) -> Summary:
     started = time.monotonic()
     progress = _Progress(options.progress, started)
 
-    def send(work: _Work) -> tuple[int, int] | None:
-        return _deliver(sink, options.table, work)
+    # One thread for the inserts: chDB releases the GIL while it parses and writes.
+    inserter = ThreadPoolExecutor(1, "perflab-insert") if options.impl.overlap else None
+
+    def send(work: _Work) -> Waiter:
+        if inserter is not None:
+            return inserter.submit(_deliver, sink, options.table, work).result
+        stored = _deliver(sink, options.table, work)
+        return lambda: stored
 
     def on_batch(s: Summary) -> bool:
         progress(s.consumed)
@@ -371,6 +411,8 @@ def _run_single(options: Options, sink: ClickHouse) -> Summary:
         with _accounted(options.impl, summary):
             _consume(options, source, send, stop, summary, on_batch)
     finally:
+        if inserter is not None:
+            inserter.shutdown()
         source.close()
         progress.done()
     summary.finish(started)
@@ -386,11 +428,15 @@ def _worker(options: Options, shard: tuple[int, int], conn: Connection) -> None:
         source = _open_source(options, shard)
         stopping = False
 
-        def send(work: _Work) -> tuple[int, int] | None:
-            nonlocal stopping
-            conn.send(work)
-            stored, stopping = conn.recv()
-            return stored  # type: ignore[no-any-return]
+        def send(work: _Work) -> Waiter:
+            conn.send(work)  # the sink answers each batch in the order they were sent
+
+            def wait() -> Stored:
+                nonlocal stopping
+                stored, stopping = conn.recv()
+                return stored  # type: ignore[no-any-return]
+
+            return wait
 
         try:
             with _accounted(options.impl, summary):
