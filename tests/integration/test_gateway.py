@@ -145,6 +145,24 @@ def test_body_too_large_is_413(gateway):
     assert status == 200 and json.loads(body) == {"received": 500}
 
 
+def test_chunked_request_body_is_read_and_bounded(gateway):
+    """No Content-Length: the body comes chunked, and is still read (and limited)."""
+    import http.client
+
+    host, port = gateway.removeprefix("http://").split(":")
+    for chunks, expected in (([b"x" * 300, b"y" * 200], 200), ([b"x" * 600] * 2, 413)):
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        try:
+            conn.request("POST", "/api/echo", body=iter(chunks), encode_chunked=True)
+            resp = conn.getresponse()
+            body = json.loads(resp.read())
+        finally:
+            conn.close()
+        assert resp.status == expected, body
+        if expected == 200:
+            assert body == {"received": 500}
+
+
 def test_cache_hits_then_expires(gateway):
     hits = metric(gateway, "perflab_gateway_cache_hits_total")
     for _ in range(3):
