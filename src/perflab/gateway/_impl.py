@@ -60,8 +60,8 @@ def _ladder() -> tuple[Impl, ...]:
          counter_ids=True)
     then("skip-empty-body", "a request with neither Content-Length nor Transfer-Encoding has "
          "no body: the app does not wait on granian for one", skip_empty_body=True)
-    then("one-worker", "back to 1 worker process: on 2 cores shared with the upstream and "
-         "the load generator, its bursts make the upstream cheaper per request", workers=1)
+    then("one-worker", "back to 1 worker: on 2 cores shared with the upstream and wrk, "
+         "a fifth less CPU per request (the upstream gets bursts)", workers=1)
     return tuple(steps)
 
 
