@@ -60,8 +60,6 @@ def _ladder() -> tuple[Impl, ...]:
          counter_ids=True)
     then("skip-empty-body", "a request with neither Content-Length nor Transfer-Encoding has "
          "no body: the app does not wait on granian for one", skip_empty_body=True)
-    then("one-worker", "back to 1 worker: on 2 cores shared with the upstream and wrk, "
-         "a fifth less CPU per request (the upstream gets bursts)", workers=1)
     return tuple(steps)
 
 
