@@ -13,6 +13,7 @@ The replay file is the processor's own ceiling without a broker: records of
 from __future__ import annotations
 
 import contextlib
+import os
 import struct
 import threading
 import time
@@ -98,8 +99,6 @@ class KafkaSource:
                 continue
 
     def _assigned(self, consumer: Any, partitions: list[Any]) -> None:
-        import os
-
         if self.ready_at is None:
             self.ready_at = time.monotonic()
         # Said on stderr: operators (and the benchmark) see when the group has settled.

@@ -55,9 +55,9 @@ TOPIC_PROTOBUF = "perflab-events-protobuf"
 LIVE_RATE = 500.0  # msg/s: twice what the one-insert-per-message variants sustain (~250)
 LIVE_SECONDS = {"quick": 2.0, "full": 8.0}
 JOIN_TIMEOUT_S = 60.0
+_ASSIGNED = re.compile(r"perflab stream: assigned \S+?\[([\d,]*)\]")
 # Joins in ~1 s instead of ~3 s on Tansu (the rebalance waits min(3 s, this - 1 s));
 # start-up is reported apart from throughput either way.
-_ASSIGNED = re.compile(r"perflab stream: assigned \S+?\[([\d,]*)\]")
 FAST_JOIN = ["-X", "max.poll.interval.ms=2000", "-X", "session.timeout.ms=2000",
              "-X", "heartbeat.interval.ms=300"]
 
