@@ -234,6 +234,67 @@ def test_oversized_headers_are_refused_and_the_gateway_goes_on(gateway):
     assert get(f"{gateway}/api/items/1")[0] == 200
 
 
+def read_answers(sock, count):
+    """`count` HTTP/1.1 answers read off a raw socket: [(status, headers, body)]."""
+    data, answers = b"", []
+    while len(answers) < count:
+        head_end = data.find(b"\r\n\r\n")
+        if head_end >= 0:
+            head = data[:head_end].decode("latin-1").split("\r\n")
+            headers = dict(line.lower().split(": ", 1) for line in head[1:])
+            end = head_end + 4 + int(headers["content-length"])
+            if len(data) >= end:
+                answers.append((int(head[0].split()[1]), headers, data[head_end + 4:end]))
+                data = data[end:]
+                continue
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError(f"closed after {len(answers)} answers")
+        data += chunk
+    return answers
+
+
+def test_pipelined_requests_are_answered_in_order(gateway):
+    """An upstream call, a 404 and a cache hit sent at once: the answers keep their order."""
+    get(f"{gateway}/cached/items/2")  # cached from here on (0.5 s)
+    host, port = gateway.removeprefix("http://").split(":")
+    paths = ["/api/items/1", "/nowhere", "/cached/items/2", "/api/items/3"]
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(b"".join(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % p.encode() for p in paths))
+        answers = read_answers(s, len(paths))
+    assert [status for status, _, _ in answers] == [200, 404, 200, 200]
+    assert [json.loads(body) for _, _, body in answers][::2] == [
+        {"id": 1, "name": "user-00001"}, {"id": 2}]
+    assert json.loads(answers[3][2]) == {"id": 3, "name": "user-00003"}
+
+
+def test_connection_close_and_malformed_requests(gateway):
+    host, port = gateway.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(b"GET /api/items/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        [(status, headers, _)] = read_answers(s, 1)
+        assert status == 200 and headers.get("connection") == "close"
+        assert s.recv(100) == b""  # closed by the gateway
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+        [(status, _, body)] = read_answers(s, 1)
+        assert status == 400 and json.loads(body)["status"] == 400
+        assert s.recv(100) == b""
+    assert get(f"{gateway}/api/items/1")[0] == 200
+
+
+def test_two_workers_serve_and_a_taken_port_is_one_clear_error(upstream, tmp_path):
+    with ExitStack() as stack:
+        base = start_gateway(stack, tmp_path, config_text(upstream, free_port()), workers=2)
+        for i in range(10):  # new connections each: the kernel spreads them over the workers
+            assert get(f"{base}/api/items/{i % 5}")[0] == 200
+        config = tmp_path / f"gateway-{DEFAULT}.toml"
+        proc = perflab("gateway", "serve", "--config", str(config), "--port",
+                       base.rsplit(":", 1)[1])
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[-1].startswith("error: cannot listen on 127.0.0.1:")
+
+
 def perflab(*args):
     return subprocess.run([*PERFLAB, *args], capture_output=True, text=True)
 

@@ -47,7 +47,8 @@ class RequestHeaders(Protocol):
 
 
 class Request:
-    __slots__ = ("body", "headers", "id", "method", "path", "query", "started")
+    __slots__ = ("body", "cache_key", "headers", "id", "method", "path", "query", "rest",
+                 "route", "started")
 
     def __init__(self, method: str, path: str, query: str, headers: RequestHeaders,
                  body: bytes) -> None:
@@ -58,6 +59,10 @@ class Request:
         self.body = body
         self.id = ""
         self.started = time.perf_counter()
+        # Set by the route lookup for the upstream call that follows it.
+        self.route: Route | None = None
+        self.rest = ""
+        self.cache_key: str | None = None  # where a 200 answer is cached, if it is
 
 
 class Response:
@@ -112,8 +117,11 @@ class Gateway:
             (self._metrics_endpoint, _nothing_after),
         ]
         if impl.flat:
-            self.befores = [b for b, _ in hooks]
-            self.afters = [a for _, a in reversed(hooks)]
+            # Each before with the afters to run when it answers early: those of the hooks
+            # that ran, inner first. Hooks with nothing to do on a side are left out of it.
+            self.befores = [(b, [a for _, a in reversed(hooks[:i + 1]) if a is not _nothing_after])
+                            for i, (b, _) in enumerate(hooks) if b is not _nothing_before]
+            self.afters = [a for _, a in reversed(hooks) if a is not _nothing_after]
             self.handle: Handler = self._flat
         else:
             handler: Handler = self._route
@@ -150,42 +158,58 @@ class Gateway:
             log.info("%s %s %s %d %.1fms", req.id, req.method, req.path, resp.status,
                      (time.perf_counter() - req.started) * 1e3)
 
-    async def _flat(self, req: Request) -> Response:
-        ran = 0
-        for before in self.befores:
-            ran += 1
+    def begin(self, req: Request) -> Response | None:
+        """The flat chain up to the upstream call: the answer when it is known at once (an
+        early hook's, a 404, a cache hit), else None, and `complete` finishes the request.
+
+        Split so that a server core can answer without a coroutine when nothing is awaited.
+        """
+        for before, afters in self.befores:
             early = before(req)
             if early is not None:
-                resp = early
-                break
-        else:
-            resp = await self._route(req)
-        for after in self.afters[len(self.afters) - ran:]:  # of the hooks that ran, inner first
-            after(req, resp)
-        return resp
+                return _after(afters, req, early)
+        resp = self._local(req)
+        return None if resp is None else _after(self.afters, req, resp)
+
+    async def complete(self, req: Request) -> Response:
+        """The upstream call of a request that `begin` could not answer, then the afters."""
+        return _after(self.afters, req, await self._fetch(req))
+
+    async def _flat(self, req: Request) -> Response:
+        resp = self.begin(req)
+        return resp if resp is not None else await self.complete(req)
 
     # -- the handler ------------------------------------------------------------------
     def error(self, status: int, message: str) -> Response:
         return Response(status, self.dumps({"error": message, "status": status}))
 
     async def _route(self, req: Request) -> Response:
+        resp = self._local(req)
+        return resp if resp is not None else await self._fetch(req)
+
+    def _local(self, req: Request) -> Response | None:
+        """A 404 or a cache hit; else None, with the route noted on `req` for `_fetch`."""
         found = match_route(self.config.routes, req.path)
         if found is None:
             return self.error(404, f"no route for {req.path}")
-        route, rest = found
-        key = f"{req.path}?{req.query}"
-        cacheable = self.cache is not None and req.method == "GET" and route.cache_ttl > 0
-        if cacheable:
-            assert self.cache is not None
+        req.route, req.rest = found
+        if self.cache is not None and req.method == "GET" and req.route.cache_ttl > 0:
+            key = f"{req.path}?{req.query}"
             hit = self.cache.get(key)
             if hit is not None:
                 self.metrics.cache_hits += 1
                 return Response(200, hit)
             self.metrics.cache_misses += 1
-        resp = await self._upstream(route, rest, req)
-        if cacheable and resp.status == 200:
+            req.cache_key = key
+        return None
+
+    async def _fetch(self, req: Request) -> Response:
+        route = req.route
+        assert route is not None
+        resp = await self._upstream(route, req.rest, req)
+        if req.cache_key is not None and resp.status == 200:
             assert self.cache is not None
-            self.cache.put(key, resp.body, route.cache_ttl)
+            self.cache.put(req.cache_key, resp.body, route.cache_ttl)
         return resp
 
     def _raw_pool(self) -> RawPool | ProtocolPool:
@@ -304,16 +328,20 @@ class Gateway:
         req = Request(method, path, query, headers, body or b"")
         if body is not None:
             return await self.handle(req)
-        if header_bytes > MAX_HEADER_BYTES:
-            resp = self.error(431, f"request headers larger than {MAX_HEADER_BYTES} bytes")
-        else:
-            resp = self.error(413, f"request body larger than {limit} bytes")
+        return self.refuse(req, 431 if header_bytes > MAX_HEADER_BYTES else 413)
+
+    def refuse(self, req: Request, status: int, message: str | None = None) -> Response:
+        """A request refused before the chain (431, 413, 400): still an id, still counted."""
+        if message is None:
+            message = (f"request headers larger than {MAX_HEADER_BYTES} bytes" if status == 431
+                       else f"request body larger than {self.config.max_body} bytes")
+        resp = self.error(status, message)
         self._request_id(req)
         self._request_id_after(req, resp)
         self._metrics_after(req, resp)
         return resp
 
-    async def _close(self) -> None:
+    async def close(self) -> None:
         if self.session is not None:
             await self.session.close()
         if self.raw is not None:
@@ -327,7 +355,7 @@ class Gateway:
                 if message["type"] == "lifespan.startup":
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
-                    await self._close()
+                    await self.close()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         if scope["type"] != "http":
@@ -370,7 +398,13 @@ class Gateway:
         pass
 
     def __rsgi_del__(self, loop: Any) -> None:
-        loop.run_until_complete(self._close())
+        loop.run_until_complete(self.close())
+
+
+def _after(afters: list[After], req: Request, resp: Response) -> Response:
+    for after in afters:
+        after(req, resp)
+    return resp
 
 
 def _nothing_before(req: Request) -> Response | None:
@@ -400,9 +434,12 @@ def create_app() -> Gateway:
     gateway = Gateway(config, impl)
     if impl.gc_freeze:
         # Everything alive after start-up (modules, the app, its config) lives as long as the
-        # worker: frozen, it is never traversed again by a full collection.
+        # worker: frozen, it is never traversed again by a full collection. This one
+        # collection is not a pause any request waits on: /metrics does not count it.
+        gateway.metrics.gc.remove()
         gc.collect()
         gc.freeze()
+        gateway.metrics.gc.install()
     return gateway
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -109,12 +110,7 @@ class Metrics:
     def observe(self, status: int, seconds: float) -> None:
         self.requests[status] = self.requests.get(status, 0) + 1
         self.latency_sum += seconds
-        for i, bound in enumerate(BUCKETS):
-            if seconds <= bound:
-                self.bucket_counts[i] += 1
-                break
-        else:
-            self.bucket_counts[-1] += 1
+        self.bucket_counts[bisect_left(BUCKETS, seconds)] += 1  # the first bound >= seconds
 
     def render(self, extra: dict[str, float]) -> str:
         lines = ["# TYPE perflab_gateway_requests_total counter"]

@@ -17,7 +17,7 @@ class Impl:
     pool: bool  # keep-alive upstream connections instead of one per request
     flat: bool  # middleware as a flat list of hooks instead of nested coroutines
     cache: bool  # the bounded TTL response cache
-    server: str  # "uvicorn" | "granian"
+    server: str  # "uvicorn" | "granian" | "httptools" (the gateway's own core, _server.py)
     workers: int
     gc_freeze: bool  # move start-up objects out of the collector's reach (gc.freeze)
     raw_client: bool  # a minimal HTTP/1.1 pool on asyncio streams instead of aiohttp
@@ -60,6 +60,9 @@ def _ladder() -> tuple[Impl, ...]:
          counter_ids=True)
     then("skip-empty-body", "a request with neither Content-Length nor Transfer-Encoding has "
          "no body: the app does not wait on granian for one", skip_empty_body=True)
+    then("own-server", "the gateway's own HTTP/1.1 core on uvloop and httptools instead of "
+         "granian: a request answered at once (a cache hit) is answered in the read callback, "
+         "no coroutine; only upstream calls become tasks", server="httptools")
     return tuple(steps)
 
 

@@ -1,6 +1,6 @@
-"""Running an app factory (ASGI, or RSGI on granian) with one or more worker processes.
+"""Running an app factory (ASGI, RSGI on granian, or the gateway's own core) with workers.
 
-Both servers import the app by name in each worker (`module:factory`), so the
+Each server imports the app by name in each worker (`module:factory`), so the
 config travels in environment variables, set before the server starts.
 """
 
@@ -14,6 +14,11 @@ __all__ = ["serve"]
 def serve(target: str, *, host: str, port: int, workers: int, server: str,
           env: dict[str, str], interface: str = "asgi") -> None:
     os.environ.update(env)
+    if server == "httptools":  # the gateway's own core (see _server)
+        from perflab.gateway._server import run
+
+        run(target, host=host, port=port, workers=workers)
+        return
     if server == "granian":
         from granian import Granian
         from granian.constants import Interfaces

@@ -150,7 +150,7 @@ class GatewayCase:
                                       "(no field selection: it passes the whole body)"),
         Variant("granian-floor", "reference", "the upstream itself: granian and a few lines of "
                                               "Python answering precomputed bytes, the ceiling "
-                                              "of any Python app on this server"),
+                                              "of an app served by granian"),
         Variant("one-worker", "reference", "the last step with 1 worker process instead of 2: "
                                            "a fifth less CPU per request, on one core"),
     )
@@ -168,6 +168,7 @@ class GatewayCase:
         "upstream client (aiohttp)": ("aiohttp", "yarl", "multidict"),
         "middleware and routing": ("_app.py", "_core.py"),
         "event loop and sockets": ("asyncio", "uvloop", "selectors", "socket"),
+        "own server core (httptools)": ("_server.py", "httptools"),
     }
 
     @contextlib.contextmanager
