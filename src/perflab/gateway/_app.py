@@ -22,10 +22,18 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from perflab.gateway._client import ProtocolPool, RawPool, UpstreamError
+from perflab.gateway._client import (
+    CallbackPool,
+    ProtocolPool,
+    RawPool,
+    UpstreamError,
+    request_bytes,
+    split_base,
+)
 from perflab.gateway._config import Config, Route, load_config
 from perflab.gateway._core import FieldPicker, Metrics, TTLCache, match_route, select_fields
 from perflab.gateway._impl import DEFAULT, IMPLS, Impl
+from perflab.gateway._writes import Writes
 
 __all__ = ["Gateway", "create_app"]
 
@@ -89,6 +97,8 @@ class Gateway:
         self.buffers: list[bytearray] = []  # the free list of pooled body buffers
         self.session: Any = None
         self.raw: RawPool | ProtocolPool | None = None
+        self.bases = {route.prefix: split_base(route.upstream) for route in config.routes}
+        self.writes: Writes | None = None  # set by a server core that batches its writes
         self.counter = 0
         if impl.counter_ids:
             # A random prefix per worker and a counter: unique, as uuid4 is, at a fifth of
@@ -214,9 +224,40 @@ class Gateway:
 
     def _raw_pool(self) -> RawPool | ProtocolPool:
         if self.raw is None:
-            pool = ProtocolPool if self.impl.protocol_client else RawPool
-            self.raw = pool(POOL_SIZE, MAX_UPSTREAM_BODY)
+            if self.impl.callbacks:
+                self.raw = CallbackPool(POOL_SIZE, MAX_UPSTREAM_BODY, self.writes)
+            else:
+                pool = ProtocolPool if self.impl.protocol_client else RawPool
+                self.raw = pool(POOL_SIZE, MAX_UPSTREAM_BODY)
         return self.raw
+
+    def start(self, req: Request, reply: Callable[[Response], None]) -> None:
+        """`complete` without a coroutine (`CallbackPool`): `reply` gets the finished answer."""
+        route = req.route
+        assert route is not None
+        host, port, netloc, base = self.bases[route.prefix]
+        target = (base + req.rest or "/") + (f"?{req.query}" if req.query else "")
+        headers = {"X-Request-Id": req.id}
+        if "content-type" in req.headers:
+            headers["Content-Type"] = req.headers.get("content-type")
+        request = request_bytes(req.method, netloc, target, headers, req.body)
+
+        def done(answer: tuple[int, str, bytes] | None, exc: Exception | None) -> None:
+            try:
+                resp = (self._failed(route, exc) if answer is None  # type: ignore[arg-type]
+                        else self._shaped(route, *answer))
+                if req.cache_key is not None and resp.status == 200:
+                    assert self.cache is not None
+                    self.cache.put(req.cache_key, resp.body, route.cache_ttl)
+                resp = _after(self.afters, req, resp)
+            except Exception:  # a bug: the client still gets an answer
+                log.exception("request %s failed", req.id)
+                resp = self.error(500, "internal error")
+            reply(resp)
+
+        pool = self._raw_pool()
+        assert isinstance(pool, CallbackPool)
+        pool.start(host, port, request, route.timeout, done)
 
     async def _aiohttp(self, route: Route, url: str, headers: dict[str, str],
                        req: Request) -> tuple[int, str, bytes]:
@@ -259,12 +300,18 @@ class Gateway:
                     req.method, url, headers, req.body, route.timeout)
             else:
                 status, content_type, body = await self._aiohttp(route, url, headers, req)
-        except TimeoutError:
-            self.metrics.upstream_errors += 1
+        except (TimeoutError, UpstreamError) as exc:
+            return self._failed(route, exc)
+        return self._shaped(route, status, content_type, body)
+
+    def _failed(self, route: Route, exc: Exception) -> Response:
+        self.metrics.upstream_errors += 1
+        if isinstance(exc, TimeoutError):
             return self.error(504, f"upstream timed out after {route.timeout:g} s")
-        except UpstreamError as exc:
-            self.metrics.upstream_errors += 1
-            return self.error(502, f"upstream unavailable: {exc}")
+        return self.error(502, f"upstream unavailable: {exc}")
+
+    def _shaped(self, route: Route, status: int, content_type: str, body: bytes) -> Response:
+        """The upstream's answer as the gateway's: fields selected (502 if that fails)."""
         if route.fields is not None and status == 200:
             try:
                 picker = self.pickers.get(route.prefix)

@@ -12,9 +12,13 @@ upstream restarted, or closed it while idle). Two of them, two ladder steps:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
-__all__ = ["ProtocolPool", "RawPool", "UpstreamError"]
+from perflab.gateway._writes import Writes
+
+__all__ = ["CallbackPool", "ProtocolPool", "RawPool", "UpstreamError", "request_bytes",
+           "split_base"]
 
 MAX_HEAD_BYTES = 64 << 10  # status line + headers of an upstream answer
 
@@ -25,6 +29,8 @@ class UpstreamError(Exception):
 
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 Answer = tuple[int, str, bytes]  # status, content type, body
+# Called once per request: (the answer, whether the connection can be reused), or the error.
+Settle = Callable[[tuple[Answer, bool] | None, Exception | None], None]
 
 
 def _parse_head(head: bytes) -> tuple[int, dict[bytes, bytes]]:
@@ -58,14 +64,24 @@ def _keeps_alive(headers: dict[bytes, bytes], framing: int | str) -> bool:
     return framing != "close" and headers.get(b"connection", b"").lower() != b"close"
 
 
+def split_base(url: str) -> tuple[str, int, str, str]:
+    """host, port, netloc and path of an upstream's base URL, split once per route."""
+    parts = urlsplit(url)
+    return parts.hostname or "", parts.port or 80, parts.netloc, parts.path
+
+
+def request_bytes(method: str, netloc: str, target: str, headers: dict[str, str],
+                  body: bytes) -> bytes:
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {netloc}", f"Content-Length: {len(body)}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
 def _request_bytes(method: str, url: str, headers: dict[str, str],
                    body: bytes) -> tuple[str, int, bytes]:
     parts = urlsplit(url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    lines = [f"{method} {target} HTTP/1.1", f"Host: {parts.netloc}",
-             f"Content-Length: {len(body)}"]
-    lines += [f"{k}: {v}" for k, v in headers.items()]
-    request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+    request = request_bytes(method, parts.netloc, target, headers, body)
     return parts.hostname or "", parts.port or 80, request
 
 
@@ -151,43 +167,65 @@ class _Connection(asyncio.Protocol):
         self.buffer = bytearray()
         # status, headers, where the body starts, how it ends (see _framing)
         self.head: tuple[int, dict[bytes, bytes], int, int | str] | None = None
-        self.waiter: asyncio.Future[tuple[Answer, bool]] | None = None
+        # A future (ProtocolPool) or a callback (CallbackPool) for the answer in flight.
+        self.waiter: asyncio.Future[tuple[Answer, bool]] | Settle | None = None
         self.lost = False
+        self.writes: Writes | None = None  # batched writes (CallbackPool's), else at once
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport
 
     def send(self, request: bytes) -> asyncio.Future[tuple[Answer, bool]]:
+        future = self.loop.create_future()
+        self.send_then(request, future)
+        return future
+
+    def send_then(self, request: bytes,
+                  waiter: asyncio.Future[tuple[Answer, bool]] | Settle) -> None:
         assert self.transport is not None
         self.buffer.clear()
         self.head = None
-        self.waiter = self.loop.create_future()
-        self.transport.write(request)
-        return self.waiter
+        self.waiter = waiter
+        if self.writes is not None:
+            self.writes.write(self.transport, request)
+        else:
+            self.transport.write(request)
+
+    def _settle(self, answer: tuple[Answer, bool] | None, exc: Exception | None) -> None:
+        waiter, self.waiter = self.waiter, None
+        if isinstance(waiter, asyncio.Future):
+            if waiter.done():  # timed out already
+                return
+            if exc is not None:
+                waiter.set_exception(exc)
+            else:
+                waiter.set_result(answer)  # type: ignore[arg-type]
+        elif waiter is not None:
+            waiter(answer, exc)
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
-        if self.waiter is not None and not self.waiter.done():
+        if self.waiter is not None:
             try:
                 answer = self._answer(closed=False)
             except (UpstreamError, ValueError) as exc:
-                self.waiter.set_exception(exc if isinstance(exc, UpstreamError) else
-                                          UpstreamError(f"bad answer: {type(exc).__name__}"))
+                self._settle(None, exc if isinstance(exc, UpstreamError) else
+                             UpstreamError(f"bad answer: {type(exc).__name__}"))
                 return
             if answer is not None:
-                self.waiter.set_result(answer)
+                self._settle(answer, None)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
-        if self.waiter is not None and not self.waiter.done():
+        if self.waiter is not None:
             try:  # an answer delimited by the close is whole now
                 answer = self._answer(closed=True) if self.head is not None else None
             except (UpstreamError, ValueError):
                 answer = None
             if answer is None:
-                self.waiter.set_exception(UpstreamError("bad answer: connection closed"))
+                self._settle(None, UpstreamError("bad answer: connection closed"))
             else:
-                self.waiter.set_result(answer)
+                self._settle(answer, None)
 
     def _answer(self, closed: bool) -> tuple[Answer, bool] | None:
         """(the answer, whether the connection can be reused), or None until it is whole."""
@@ -302,3 +340,84 @@ class ProtocolPool:
                 if conn.transport is not None:
                     conn.transport.close()
         self.idle.clear()
+
+
+class CallbackPool(ProtocolPool):
+    """`ProtocolPool` without a coroutine: `start` calls `done` when the answer is whole.
+
+    On a pooled connection a request costs a write, a timer and a closure: no task,
+    no future, no coroutine frames to suspend and resume. Only a new connection
+    (the pool is empty, or a pooled one was dead) goes through a task, to connect.
+    """
+
+    def __init__(self, max_idle: int, max_body: int, writes: Writes | None = None) -> None:
+        super().__init__(max_idle, max_body)
+        self.connecting: set[asyncio.Task[None]] = set()
+        self.writes = writes
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self, host: str, port: int, request: bytes, timeout: float,
+              done: Callable[[Answer | None, Exception | None], None]) -> None:
+        """`done(answer, None)`, or `done(None, TimeoutError | UpstreamError)`; called once."""
+        if self.loop is None:  # asked once: CPython checks getpid() (a syscall) on every call
+            self.loop = asyncio.get_running_loop()
+        loop = self.loop
+        deadline = loop.time() + timeout
+        pooled = self.idle.get((host, port))
+        while pooled:
+            conn = pooled.pop()
+            if not conn.lost:
+                self._send(loop, (host, port), conn, request, deadline, done, retry=True)
+                return
+        self._connect_then_send(loop, (host, port), request, deadline, done)
+
+    def _connect_then_send(self, loop: asyncio.AbstractEventLoop, key: tuple[str, int],
+                           request: bytes, deadline: float,
+                           done: Callable[[Answer | None, Exception | None], None]) -> None:
+        task = loop.create_task(self._connect(loop, key, request, deadline, done))
+        self.connecting.add(task)  # a task only weakly referenced by the loop could vanish
+        task.add_done_callback(self.connecting.discard)
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop, key: tuple[str, int],
+                       request: bytes, deadline: float,
+                       done: Callable[[Answer | None, Exception | None], None]) -> None:
+        try:
+            async with asyncio.timeout_at(deadline):
+                transport, conn = await loop.create_connection(
+                    lambda: _Connection(loop, self.max_body), *key)
+                conn.transport = transport  # uvloop calls connection_made a tick later
+                conn.writes = self.writes
+        except TimeoutError as exc:
+            done(None, exc)
+        except OSError as exc:
+            done(None, UpstreamError(f"cannot connect: {exc.strerror or exc}"))
+        else:
+            self._send(loop, key, conn, request, deadline, done, retry=False)
+
+    def _send(self, loop: asyncio.AbstractEventLoop, key: tuple[str, int], conn: _Connection,
+              request: bytes, deadline: float,
+              done: Callable[[Answer | None, Exception | None], None], retry: bool) -> None:
+        def settle(answer: tuple[Answer, bool] | None, exc: Exception | None) -> None:
+            timer.cancel()
+            if answer is None:
+                assert conn.transport is not None
+                conn.transport.close()  # mid-answer or dead: never reused
+                if retry and not isinstance(exc, TimeoutError):  # a dead pooled connection
+                    self._connect_then_send(loop, key, request, deadline, done)
+                else:
+                    done(None, exc)
+                return
+            idle = self.idle.setdefault(key, [])
+            if answer[1] and not conn.lost and len(idle) < self.max_idle:
+                idle.append(conn)
+            elif conn.transport is not None:
+                conn.transport.close()
+            done(answer[0], None)
+
+        def expire() -> None:
+            if conn.waiter is settle:
+                conn.waiter = None
+                settle(None, TimeoutError())
+
+        timer = loop.call_at(deadline, expire)
+        conn.send_then(request, settle)

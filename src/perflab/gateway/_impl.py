@@ -26,6 +26,8 @@ class Impl:
     protocol_client: bool  # the upstream pool on asyncio protocols, not streams
     counter_ids: bool  # request ids from a per-worker counter instead of uuid4
     skip_empty_body: bool  # a request without a body header is not waited on for a body
+    callbacks: bool  # own core only: upstream calls finish in callbacks, not in a task
+    batch_writes: bool  # own core only: a loop round's socket writes made together at its end
 
 
 def _ladder() -> tuple[Impl, ...]:
@@ -34,7 +36,8 @@ def _ladder() -> tuple[Impl, ...]:
                   pool=False, flat=False, cache=False, server="uvicorn", workers=1,
                   gc_freeze=False, raw_client=False, interface="asgi", picker=False,
                   protocol_client=False, counter_ids=False,
-                  skip_empty_body=False)]
+                  skip_empty_body=False, callbacks=False,
+                  batch_writes=False)]
 
     def then(name: str, description: str, **change: Any) -> None:
         steps.append(replace(steps[-1], name=name, description=description, **change))
@@ -63,6 +66,12 @@ def _ladder() -> tuple[Impl, ...]:
     then("own-server", "the gateway's own HTTP/1.1 core on uvloop and httptools instead of "
          "granian: a request answered at once (a cache hit) is answered in the read callback, "
          "no coroutine; only upstream calls become tasks", server="httptools")
+    then("no-task", "an upstream call without a task or coroutine: the pooled connection's "
+         "read callback finishes the request; the route's upstream URL split once, not per "
+         "request", callbacks=True)
+    then("batch-writes", "socket writes (answers to clients, requests to the upstream) held "
+         "until the loop round's callbacks have run, then made together: one wake-up of "
+         "each reader instead of one per write", batch_writes=True)
     return tuple(steps)
 
 

@@ -34,6 +34,7 @@ import httptools
 
 from perflab.errors import ServiceError
 from perflab.gateway._app import MAX_HEADER_BYTES, Gateway, Request, Response
+from perflab.gateway._writes import Writes
 
 __all__ = ["HttpConnection", "response_bytes", "run"]
 
@@ -75,7 +76,10 @@ class HttpConnection(asyncio.Protocol):
         self.transport: Any = None
         # (request, keep-alive, refusal): answered in order; a refusal ends the connection
         self.queue: deque[tuple[Request, bool, _Refused | None]] = deque()
-        self.task: asyncio.Task[Response] | None = None  # the request waiting on its upstream
+        self.busy = False  # a request is waiting on its upstream: the next ones wait for it
+        self.task: asyncio.Task[Response] | None = None  # that request's, without callbacks
+        self.callbacks = gateway.impl.callbacks
+        self.writes = gateway.writes
         self.ended = False  # answered its last request, or refused one: reads no more
         self.write_paused = self.read_paused = False
         self.active = True  # read or wrote since the idle sweep last looked
@@ -160,8 +164,8 @@ class HttpConnection(asyncio.Protocol):
             if not declared.isdigit() or int(declared) > self.gateway.config.max_body:
                 raise _Refused(413, "")
         if ("expect" in headers and headers["expect"].lower() == "100-continue"
-                and not self.queue and self.task is None):
-            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                and not self.queue and not self.busy):
+            self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
         self.body += body
@@ -173,7 +177,7 @@ class HttpConnection(asyncio.Protocol):
         req = self._request(bytes(self.body) if self.body else b"")
         self.body.clear()
         keep_alive = self.parser.should_keep_alive()
-        if self.queue or self.task is not None:  # pipelined: answered in its turn
+        if self.queue or self.busy:  # pipelined: answered in its turn
             self.queue.append((req, keep_alive, None))
         else:
             self._answer(req, keep_alive)
@@ -196,24 +200,32 @@ class HttpConnection(asyncio.Protocol):
 
     def _serve(self) -> None:
         """Answer queued requests in order, until one must wait on its upstream."""
-        while self.queue and self.task is None and not self.transport.is_closing():
+        while self.queue and not self.busy and not self.transport.is_closing():
             req, keep_alive, refused = self.queue.popleft()
             if refused is None:
                 self._answer(req, keep_alive)
                 continue
             self._send(self.gateway.refuse(req, refused.status, str(refused) or None), True)
-            if self.transport.can_write_eof():  # a lingering close (see LINGER_S)
-                self.transport.write_eof()
-                self.loop.call_later(LINGER_S, self.transport.close)
-            else:
-                self.transport.close()
+            self._after_writes(self._linger)
+
+    def _linger(self) -> None:
+        """Close after a refusal, reading (and dropping) what the client still sends."""
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self.loop.call_later(LINGER_S, self.transport.close)
+        else:
+            self.transport.close()
 
     def _answer(self, req: Request, keep_alive: bool) -> None:
         """At once when the gateway can; else in a task, and what follows waits for it."""
         resp = self.gateway.begin(req)
         if resp is None:
-            self.task = task = self.loop.create_task(self.gateway.complete(req))
-            task.add_done_callback(functools.partial(self._answered, keep_alive=keep_alive))
+            self.busy = True
+            if self.callbacks:
+                self.gateway.start(req, functools.partial(self._replied, keep_alive=keep_alive))
+            else:
+                self.task = task = self.loop.create_task(self.gateway.complete(req))
+                task.add_done_callback(functools.partial(self._answered, keep_alive=keep_alive))
         elif keep_alive:
             self._send(resp, False)
         else:
@@ -226,26 +238,43 @@ class HttpConnection(asyncio.Protocol):
         exc = task.exception()
         if exc is not None:  # a bug, not an upstream failure (those are 502/504 answers)
             log.error("request failed", exc_info=exc)
-            self._close_after(self.gateway.error(500, "internal error"))
+            self._replied(self.gateway.error(500, "internal error"), False)
             return
+        self._replied(task.result(), keep_alive)
+
+    def _replied(self, resp: Response, keep_alive: bool) -> None:
+        """The answer of the request that waited on its upstream; then the ones behind it."""
+        self.busy = False
         if not keep_alive:
-            self._close_after(task.result())
+            self._close_after(resp)
             return
-        self._send(task.result(), False)
+        self._send(resp, False)
         self._serve()
         self._flow()
 
     def _send(self, resp: Response, close: bool) -> None:
         if self.transport.is_closing():
             return
-        self.transport.write(response_bytes(resp, close))
+        self._write(response_bytes(resp, close))
         if close:
             self.ended = True
             self.queue.clear()
 
     def _close_after(self, resp: Response) -> None:
         self._send(resp, True)
-        self.transport.close()  # after what is buffered has been written
+        self._after_writes(self.transport.close)  # the transport writes its buffer out first
+
+    def _write(self, data: bytes) -> None:
+        if self.writes is not None:
+            self.writes.write(self.transport, data)
+        else:
+            self.transport.write(data)
+
+    def _after_writes(self, action: Callable[[], None]) -> None:
+        if self.writes is not None:
+            self.writes.then(action)
+        else:
+            action()
 
     def _flow(self) -> None:
         """Backpressure: read no more while the client does not read, or has queued enough."""
@@ -257,7 +286,7 @@ class HttpConnection(asyncio.Protocol):
     def idle(self) -> bool:
         """True when nothing happened since the last call and nothing is in flight."""
         was_active, self.active = self.active, False
-        return not was_active and self.task is None and not self.queue
+        return not was_active and not self.busy and not self.queue
 
 
 async def _close_idle(live: set[HttpConnection]) -> None:
@@ -272,6 +301,8 @@ async def _close_idle(live: set[HttpConnection]) -> None:
 async def _worker(factory: Callable[[], Gateway], host: str, port: int) -> None:
     loop = asyncio.get_running_loop()
     gateway = factory()
+    if gateway.impl.batch_writes:
+        gateway.writes = Writes(loop)
     live: set[HttpConnection] = set()
     # One listening socket per worker (SO_REUSEPORT): the kernel spreads connections over them.
     server = await loop.create_server(lambda: HttpConnection(gateway, loop, live), host, port,
