@@ -275,6 +275,12 @@ def test_connection_close_and_malformed_requests(gateway):
         [(status, headers, _)] = read_answers(s, 1)
         assert status == 200 and headers.get("connection") == "close"
         assert s.recv(100) == b""  # closed by the gateway
+    with socket.create_connection((host, int(port)), timeout=10) as s:  # no other protocol
+        s.sendall(b"GET /api/items/1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                  b"Upgrade: websocket\r\n\r\n")
+        [(status, headers, _)] = read_answers(s, 1)
+        assert status == 200 and headers.get("connection") == "close"
+        assert s.recv(100) == b""
     with socket.create_connection((host, int(port)), timeout=10) as s:
         s.sendall(b"NOT HTTP AT ALL\r\n\r\n")
         [(status, _, body)] = read_answers(s, 1)

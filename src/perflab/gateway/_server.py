@@ -73,6 +73,7 @@ class HttpConnection(asyncio.Protocol):
         self.gateway, self.loop, self.live = gateway, loop, live
         self.parser = httptools.HttpRequestParser(self)
         self.parse_error: type[Exception] = httptools.HttpParserError
+        self.upgrade: type[Exception] = httptools.HttpParserUpgrade
         self.transport: Any = None
         # (request, keep-alive, refusal): answered in order; a refusal ends the connection
         self.queue: deque[tuple[Request, bool, _Refused | None]] = deque()
@@ -122,6 +123,8 @@ class HttpConnection(asyncio.Protocol):
         self.began = False
         try:
             self.parser.feed_data(data)
+        except self.upgrade:  # answered as a plain request, with a close: no other protocol
+            self.ended = True
         except self.parse_error as exc:
             refused = exc.__context__ if isinstance(exc.__context__, _Refused) else _Refused(
                 400, f"bad request: {exc}")
@@ -173,10 +176,12 @@ class HttpConnection(asyncio.Protocol):
             raise _Refused(413, "")
 
     def on_message_complete(self) -> None:
+        if self.ended:  # pipelined after a request that closes the connection: never answered
+            return
         self.in_head = True
         req = self._request(bytes(self.body) if self.body else b"")
         self.body.clear()
-        keep_alive = self.parser.should_keep_alive()
+        keep_alive = self.parser.should_keep_alive() and not self.parser.should_upgrade()
         if self.queue or self.busy:  # pipelined: answered in its turn
             self.queue.append((req, keep_alive, None))
         else:
