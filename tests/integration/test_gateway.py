@@ -345,3 +345,16 @@ def test_load_generator_open_and_closed_loop(upstream):
     assert closed.errors == 0 and closed.requests > 0
     assert set(paced.latency) == {"latency_p50_s", "latency_p90_s", "latency_p99_s",
                                   "latency_p99_9_s", "latency_max_s"}
+
+
+def test_open_loop_counts_the_queue_behind_a_slow_server(upstream):
+    """Coordinated omission corrected: 2 connections, 200 ms answers, 50 due each second.
+
+    The server answers 10 a second, so requests wait for a free connection, and
+    that wait counts: latency from when each was due, not from its send (200 ms).
+    """
+    paced = run_load(f"http://127.0.0.1:{upstream}/slow?ms=200", connections=2,
+                     duration=1.0, rate=50)
+    assert paced.errors == 0 and paced.requests >= 8
+    assert paced.latency["latency_max_s"] > 0.6
+    assert paced.latency["latency_p50_s"] > 0.3

@@ -5,7 +5,10 @@ answer arrives; the result is the maximum throughput. Open loop (`rate`):
 request i is due at start + i/rate, whichever connection is free takes it,
 and its latency counts from when it was due, not from when it was sent, so a
 stalled server shows up in the tail instead of hiding (coordinated omission
-corrected, as wrk2 does). The client is a few lines of asyncio streams over
+corrected, as wrk2 does). A request whose connection was idle at its due time
+counts from when it was sent instead: that lateness is the event loop timer's
+(a millisecond of resolution under libuv), the generator's own, not the server's.
+The client is a few lines of asyncio streams over
 raw sockets: no HTTP library between the timer and the wire.
 """
 
@@ -88,6 +91,9 @@ async def _load(url: str, connections: int, duration: float, rate: float | None,
                 delay = due - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
+                    # Idle when it was due: any lateness now is the timer's (libuv's
+                    # resolution is a millisecond), not the server's, so it counts from here.
+                    due = time.perf_counter()
             else:
                 due = time.perf_counter()
                 if due >= deadline:
