@@ -216,10 +216,13 @@ class Gateway:
     async def _fetch(self, req: Request) -> Response:
         route = req.route
         assert route is not None
-        resp = await self._upstream(route, req.rest, req)
+        return self._remember(req, await self._upstream(route, req.rest, req))
+
+    def _remember(self, req: Request, resp: Response) -> Response:
+        """Cache a 200 answer to a request `_local` found cacheable."""
         if req.cache_key is not None and resp.status == 200:
-            assert self.cache is not None
-            self.cache.put(req.cache_key, resp.body, route.cache_ttl)
+            assert self.cache is not None and req.route is not None
+            self.cache.put(req.cache_key, resp.body, req.route.cache_ttl)
         return resp
 
     def _raw_pool(self) -> RawPool | ProtocolPool:
@@ -246,10 +249,7 @@ class Gateway:
             try:
                 resp = (self._failed(route, exc) if answer is None  # type: ignore[arg-type]
                         else self._shaped(route, *answer))
-                if req.cache_key is not None and resp.status == 200:
-                    assert self.cache is not None
-                    self.cache.put(req.cache_key, resp.body, route.cache_ttl)
-                resp = _after(self.afters, req, resp)
+                resp = _after(self.afters, req, self._remember(req, resp))
             except Exception:  # a bug: the client still gets an answer
                 log.exception("request %s failed", req.id)
                 resp = self.error(500, "internal error")

@@ -5,8 +5,10 @@ multidicts per response); the gateway needs one request shape against a few
 known upstreams. This does only that: a bounded pool of idle connections per
 host, Content-Length or chunked bodies, `Connection: close` honoured, and one
 retry on a fresh connection when a pooled one turns out to be dead (the
-upstream restarted, or closed it while idle). Two of them, two ladder steps:
-`RawPool` on asyncio streams, `ProtocolPool` on protocol objects.
+upstream restarted, or closed it while idle). Three of them, three ladder steps:
+`RawPool` on asyncio streams, `ProtocolPool` on protocol objects, and
+`CallbackPool`, the same protocol objects calling back instead of resolving a
+future (the gateway's own server core only).
 """
 
 from __future__ import annotations
