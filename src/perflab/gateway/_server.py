@@ -5,7 +5,8 @@ loop glue as a coroutine of its own, even a cache hit that awaits nothing. Here
 a request is parsed in C as its bytes arrive, and one the gateway can answer at
 once (a cache hit, a 404, /metrics, a 401) is answered inside that same
 callback: no task, no coroutine. Only a request that waits on its upstream
-becomes a task.
+becomes a task, or, from the ladder's `no-task` step on, a callback of the
+upstream pool (`CallbackPool`), with the loop round's writes batched (`Writes`).
 
 Bounded like the rest of the gateway: a request's head (`MAX_HEADER_BYTES`,
 431) and body (the config's `max_body`, 413), the requests a client may
