@@ -240,10 +240,7 @@ class Gateway:
         assert route is not None
         host, port, netloc, base = self.bases[route.prefix]
         target = (base + req.rest or "/") + (f"?{req.query}" if req.query else "")
-        headers = {"X-Request-Id": req.id}
-        if "content-type" in req.headers:
-            headers["Content-Type"] = req.headers.get("content-type")
-        request = request_bytes(req.method, netloc, target, headers, req.body)
+        request = request_bytes(req.method, netloc, target, _forwarded(req), req.body)
 
         def done(answer: tuple[int, str, bytes] | None, exc: Exception | None) -> None:
             try:
@@ -291,9 +288,7 @@ class Gateway:
 
     async def _upstream(self, route: Route, rest: str, req: Request) -> Response:
         url = route.upstream + rest + (f"?{req.query}" if req.query else "")
-        headers = {"X-Request-Id": req.id}
-        if "content-type" in req.headers:
-            headers["Content-Type"] = req.headers.get("content-type")
+        headers = _forwarded(req)
         try:
             if self.impl.raw_client:
                 status, content_type, body = await self._raw_pool().request(
@@ -446,6 +441,14 @@ class Gateway:
 
     def __rsgi_del__(self, loop: Any) -> None:
         loop.run_until_complete(self.close())
+
+
+def _forwarded(req: Request) -> dict[str, str]:
+    """The headers an upstream call carries: the request id, and the body's type if any."""
+    headers = {"X-Request-Id": req.id}
+    if "content-type" in req.headers:
+        headers["Content-Type"] = req.headers.get("content-type")
+    return headers
 
 
 def _after(afters: list[After], req: Request, resp: Response) -> Response:

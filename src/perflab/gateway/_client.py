@@ -306,16 +306,22 @@ class ProtocolPool:
                 return await self._exchange(loop, (host, port), conn, request, deadline)
             except UpstreamError:
                 break  # a dead pooled connection: once more on a fresh one
+        conn = await self._open(loop, (host, port), deadline)
+        return await self._exchange(loop, (host, port), conn, request, deadline)
+
+    async def _open(self, loop: asyncio.AbstractEventLoop, key: tuple[str, int],
+                    deadline: float) -> _Connection:
+        """A new connection; TimeoutError past `deadline`, else UpstreamError."""
         try:
             async with asyncio.timeout_at(deadline):
                 transport, conn = await loop.create_connection(
-                    lambda: _Connection(loop, self.max_body), host, port)
-                conn.transport = transport  # uvloop calls connection_made a tick later
+                    lambda: _Connection(loop, self.max_body), *key)
         except TimeoutError:
             raise
         except OSError as exc:
             raise UpstreamError(f"cannot connect: {exc.strerror or exc}") from exc
-        return await self._exchange(loop, (host, port), conn, request, deadline)
+        conn.transport = transport  # uvloop calls connection_made a tick later
+        return conn
 
     async def _exchange(self, loop: asyncio.AbstractEventLoop, key: tuple[str, int],
                         conn: _Connection, request: bytes, deadline: float) -> Answer:
@@ -384,17 +390,12 @@ class CallbackPool(ProtocolPool):
                        request: bytes, deadline: float,
                        done: Callable[[Answer | None, Exception | None], None]) -> None:
         try:
-            async with asyncio.timeout_at(deadline):
-                transport, conn = await loop.create_connection(
-                    lambda: _Connection(loop, self.max_body), *key)
-                conn.transport = transport  # uvloop calls connection_made a tick later
-                conn.writes = self.writes
-        except TimeoutError as exc:
+            conn = await self._open(loop, key, deadline)
+        except (TimeoutError, UpstreamError) as exc:
             done(None, exc)
-        except OSError as exc:
-            done(None, UpstreamError(f"cannot connect: {exc.strerror or exc}"))
-        else:
-            self._send(loop, key, conn, request, deadline, done, retry=False)
+            return
+        conn.writes = self.writes
+        self._send(loop, key, conn, request, deadline, done, retry=False)
 
     def _send(self, loop: asyncio.AbstractEventLoop, key: tuple[str, int], conn: _Connection,
               request: bytes, deadline: float,
