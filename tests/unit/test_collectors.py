@@ -3,6 +3,7 @@ import gc
 import pytest
 
 from perflab.measure import Collector, LatencyHistogram
+from perflab.measure._collectors import machine_busy_s
 
 
 def test_collector_sees_gc_pauses_and_cpu():
@@ -15,6 +16,15 @@ def test_collector_sees_gc_pauses_and_cpu():
     assert 0 < m["gc_pause_max_s"] <= m["gc_pause_total_s"]
     assert m["wall_s"] > 0 and m["cpu_s"] >= 0 and m["peak_rss_bytes"] > 1e6
     assert gc.callbacks.count(c.gc) == 0  # unhooked afterwards
+
+
+def test_machine_busy_cpu_counts_this_process_work():
+    before = machine_busy_s()
+    with Collector() as c:
+        sum(range(10_000_000))
+    # /proc/stat is sampled at the kernel's tick: near this process's own CPU, or above it
+    # with other processes' work, never far below.
+    assert machine_busy_s() - before >= 0.5 * c.metrics["cpu_s"] > 0
 
 
 def test_collector_traces_allocations_only_when_asked():

@@ -9,6 +9,7 @@ import pytest
 from perflab.errors import InputError
 from perflab.stream._decode import COMPACT, DECODERS, ROW_COLUMNS
 from perflab.stream._events import BAD_KINDS, event_bytes, events
+from perflab.stream._processor import Summary
 from perflab.stream._schema import frame_raw
 from perflab.stream._source import RECORD, ReplaySource, write_replay
 from perflab.stream.case import _lag_trend
@@ -140,3 +141,15 @@ def test_lag_trend_sums_processes_inside_the_window():
     assert _lag_trend([rising], 0.0, 2.0) == pytest.approx(30_000)
     assert _lag_trend([rising, flat], 0.0, 2.0) == pytest.approx(30_000)
     assert _lag_trend([[[5.0, 1]]], 0.0, 2.0) != _lag_trend([[[5.0, 1]]], 0.0, 2.0)  # NaN
+
+
+def test_merged_summary_costs_the_machine_from_first_batch_to_last():
+    early = Summary(consumed=100, first_batch_at=1.0, last_batch_at=5.0,
+                    first_batch_busy=10.0, last_batch_busy=12.0)
+    late = Summary(consumed=300, first_batch_at=2.0, last_batch_at=9.0,
+                   first_batch_busy=11.0, last_batch_busy=14.0)
+    early.merge(late)
+    early.finish(started=0.0)
+    out = early.as_json()
+    assert out["seconds"] == 8.0 and out["msgs_per_s"] == 50.0
+    assert out["machine_cpu_per_msg_s"] == pytest.approx((14.0 - 10.0) / 400)

@@ -12,6 +12,10 @@
     traced_peak_bytes   peak traced Python allocations, only when tracemalloc is asked
                         for (it slows the run several-fold, so never with timings)
 
+`machine_busy_s` is the CPU time all processes have used since boot (Linux's
+/proc/stat): the difference of two readings is what a run cost the machine,
+services such as a broker included.
+
 CPython has no cheap cumulative allocation counter, so `allocated_blocks` is
 the net retained count; per-request allocation figures come from tracemalloc.
 
@@ -22,6 +26,7 @@ memory whatever the run length, 3 significant digits).
 from __future__ import annotations
 
 import gc
+import os
 import resource
 import sys
 import time
@@ -29,7 +34,7 @@ import tracemalloc
 from types import TracebackType
 from typing import Any
 
-__all__ = ["PERCENTILES", "Collector", "GcWatch", "LatencyHistogram"]
+__all__ = ["PERCENTILES", "Collector", "GcWatch", "LatencyHistogram", "machine_busy_s"]
 
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
 
@@ -39,6 +44,18 @@ def _peak_rss_bytes() -> int:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(own, children) * 1024
+
+
+def machine_busy_s() -> float:
+    """CPU seconds all processes used since boot: user, nice, system, irq and softirq
+    (not idle, I/O wait or steal); NaN where there is no /proc/stat."""
+    try:
+        with open("/proc/stat", "rb") as stat:
+            fields = stat.readline().split()
+    except OSError:
+        return float("nan")
+    user, nice, system, _idle, _iowait, irq, softirq = (int(f) for f in fields[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 def _cpu_seconds() -> float:

@@ -100,6 +100,10 @@ class Summary:
     startup_s: float = 0.0  # start to the first batch (a consumer group join is slow)
     first_batch_at: float | None = None  # time.monotonic(): one clock for all processes
     last_batch_at: float | None = None
+    # The machine's busy CPU (machine_busy_s) at those two moments: what processing cost
+    # every process, the broker's and ClickHouse's threads included.
+    first_batch_busy: float = float("nan")
+    last_batch_busy: float = float("nan")
     latencies_ms: list[float] = field(default_factory=list)
     # One series of (time.monotonic(), lag) per consuming process, every LAG_EVERY_S.
     lag_series: list[list[tuple[float, int]]] = field(default_factory=list)
@@ -111,10 +115,15 @@ class Summary:
         self.gc_max_s = max(self.gc_max_s, other.gc_max_s)
         self.latencies_ms += other.latencies_ms
         self.lag_series += other.lag_series
-        firsts = [t for t in (self.first_batch_at, other.first_batch_at) if t is not None]
-        lasts = [t for t in (self.last_batch_at, other.last_batch_at) if t is not None]
-        self.first_batch_at = min(firsts, default=None)
-        self.last_batch_at = max(lasts, default=None)
+        # The earliest first batch and the latest last one, each with its busy-CPU reading.
+        if other.first_batch_at is not None and (
+                self.first_batch_at is None or other.first_batch_at < self.first_batch_at):
+            self.first_batch_at = other.first_batch_at
+            self.first_batch_busy = other.first_batch_busy
+        if other.last_batch_at is not None and (
+                self.last_batch_at is None or other.last_batch_at > self.last_batch_at):
+            self.last_batch_at = other.last_batch_at
+            self.last_batch_busy = other.last_batch_busy
 
     def finish(self, started: float) -> None:
         """Times: start-up until the first batch, then processing until the last one."""
@@ -125,12 +134,15 @@ class Summary:
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
-        del out["first_batch_at"], out["last_batch_at"]
+        for name in ("first_batch_at", "last_batch_at", "first_batch_busy", "last_batch_busy"):
+            del out[name]
         lat = sorted(out.pop("latencies_ms"))
         for name, q in (("p50", 0.5), ("p99", 0.99)):
             out[f"latency_{name}_ms"] = lat[min(int(q * len(lat)), len(lat) - 1)] if lat else None
         out["latency_max_ms"] = lat[-1] if lat else None
         out["msgs_per_s"] = self.consumed / self.seconds if self.seconds else 0.0
+        machine_cpu = self.last_batch_busy - self.first_batch_busy
+        out["machine_cpu_per_msg_s"] = machine_cpu / self.consumed if self.consumed else None
         return out
 
 
@@ -298,6 +310,8 @@ def _consume(options: Options, source: Source, send: Callable[[_Work], Waiter],
     framed; a batch is still sent only once the one before it has been answered
     (and acknowledged), so the answers come in order.
     """
+    from perflab.measure._collectors import machine_busy_s
+
     impl, size = options.impl, options.effective_batch
     decode = DECODERS[impl.decoder]()
     last_message = next_lag = time.monotonic()
@@ -317,7 +331,7 @@ def _consume(options: Options, source: Source, send: Callable[[_Work], Waiter],
         summary.dead += stored[1]
         summary.batches += 1
         _sample_latency(batch, summary.latencies_ms)
-        summary.last_batch_at = time.monotonic()
+        summary.last_batch_at, summary.last_batch_busy = time.monotonic(), machine_busy_s()
         return on_batch(summary)
 
     while not stop.requested:
@@ -344,7 +358,7 @@ def _consume(options: Options, source: Source, send: Callable[[_Work], Waiter],
             continue
         last_message = time.monotonic()
         if summary.first_batch_at is None:
-            summary.first_batch_at = last_message
+            summary.first_batch_at, summary.first_batch_busy = last_message, machine_busy_s()
         work = _prepare(impl, decode, options.topic, batch)  # while the sink inserts `pending`
         if pending is not None:
             more, pending = complete(*pending), None

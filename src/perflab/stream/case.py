@@ -168,6 +168,8 @@ class StreamCase:
     )
     metrics = (
         Metric("msgs_per_s", "Throughput", "1/s", "higher"),
+        Metric("cpu_per_msg_s", "CPU per message, all processes (broker, processor, chDB)",
+               "s"),
         Metric("gc_max_s", "GC Pause Time (max)", "s", ladder=True),
         Metric("gc_cpu_pct", "GC CPU Time (share of process CPU)", "%"),
         Metric("gc_per_1k", "GC collections per 1k msgs (allocation proxy)", "count"),
@@ -259,6 +261,7 @@ def _drain(variant: str, source: list[str], chdb_dir: Path, count: int,
     consumed = max(s["consumed"], 1)
     return {
         "msgs_per_s": s["msgs_per_s"],
+        "cpu_per_msg_s": s["machine_cpu_per_msg_s"] or float("nan"),
         "gc_max_s": s["gc_max_s"],
         "gc_cpu_pct": 100 * s["gc_s"] / s["cpu_s"] if s["cpu_s"] else 0.0,
         "gc_per_1k": 1000 * s["gc_collections"] / consumed,
@@ -290,6 +293,7 @@ def _live(variant: str, brokers: str, chdb_dir: Path, seconds: float) -> dict[st
 def _bare_consume(brokers: str, count: int) -> dict[str, float]:
     from confluent_kafka import Consumer
 
+    from perflab.measure._collectors import machine_busy_s
     from perflab.services.kafka import CLIENT_DEFAULTS
 
     consumer = Consumer({"bootstrap.servers": brokers, "group.id": f"bare-{uuid.uuid4().hex}",
@@ -298,18 +302,22 @@ def _bare_consume(brokers: str, count: int) -> dict[str, float]:
                          **CLIENT_DEFAULTS})
     consumer.subscribe([TOPIC])
     seen, first, joined = 0, 0.0, time.monotonic()
+    busy = float("nan")
     try:
         while seen < count:
             batch = consumer.consume(1000, 1.0)
             if batch and not first:
-                first = time.monotonic()
+                first, busy = time.monotonic(), machine_busy_s()
             seen += sum(1 for m in batch if m.error() is None)
+        seconds, busy = time.monotonic() - first, machine_busy_s() - busy
     finally:
         consumer.close()
-    return {"msgs_per_s": seen / (time.monotonic() - first), "startup_s": first - joined}
+    return {"msgs_per_s": seen / seconds, "cpu_per_msg_s": busy / seen,
+            "startup_s": first - joined}
 
 
 def _sink_ceiling(chdb_dir: Path, rows: Path, count: int) -> dict[str, float]:
+    from perflab.measure._collectors import machine_busy_s
     from perflab.services.clickhouse import connect
     from perflab.stream._decode import COMPACT, ROW_COLUMNS
     from perflab.stream._schema import ddl
@@ -318,16 +326,16 @@ def _sink_ceiling(chdb_dir: Path, rows: Path, count: int) -> dict[str, float]:
     try:
         for statement in ddl("events"):
             client.command(statement)
-        started = time.perf_counter()
+        started, busy = time.perf_counter(), machine_busy_s()
         client.command(f"INSERT INTO events ({', '.join(ROW_COLUMNS)}) "
                        f"SELECT * FROM file('{rows}', {COMPACT})")
-        seconds = time.perf_counter() - started
+        seconds, busy = time.perf_counter() - started, machine_busy_s() - busy
         stored = client.scalar("SELECT count() FROM events")
     finally:
         client.close()
     if stored != count:
         raise MeasurementError(f"sink ceiling: {stored} rows stored of {count}")
-    return {"msgs_per_s": count / seconds}
+    return {"msgs_per_s": count / seconds, "cpu_per_msg_s": busy / count}
 
 
 CASE = StreamCase()
