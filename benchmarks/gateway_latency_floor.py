@@ -8,7 +8,8 @@ generator drives, in turn:
 - nginx answering `return 200`: the generator's own floor on this machine;
 - the case's upstream (`perflab gateway upstream`, granian) directly;
 - nginx as a keep-alive proxy to that upstream (the case's nginx reference);
-- the gateway's final step in front of that upstream.
+- the gateway's final step in front of that upstream, and its baseline (the
+  case's p99 bar: the final step's p99 at least 5x below the baseline's).
 
 Each line is the median of the rounds. A server's tail can be no shorter than
 that of what it waits on: the gateway's p99 is bounded below by the upstream's,
@@ -63,14 +64,14 @@ def main() -> int:
              "--items", str(ITEMS)], f"{upstream}/items", work / "upstream.log"))
         config = work / "gateway.toml"
         config.write_text(CONFIG.format(port=port))
-        gateway_port = free_port()
-        gateway = f"http://127.0.0.1:{gateway_port}"
-        stack.enter_context(start_process(
-            [*perflab_command(), "gateway", "serve", "--config", str(config),
-             "--port", str(gateway_port), "--impl", DEFAULT], f"{gateway}/metrics",
-            work / "gateway.log"))
-        targets = {"upstream (granian), direct": f"{upstream}/items",
-                   f"gateway ({DEFAULT}) -> upstream": f"{gateway}/api/items"}
+        targets = {"upstream (granian), direct": f"{upstream}/items"}
+        for impl in (DEFAULT, "baseline"):
+            gateway = f"http://127.0.0.1:{free_port()}"
+            stack.enter_context(start_process(
+                [*perflab_command(), "gateway", "serve", "--config", str(config),
+                 "--port", gateway.rsplit(":", 1)[1], "--impl", impl], f"{gateway}/metrics",
+                work / f"gateway-{impl}.log"))
+            targets[f"gateway ({impl}) -> upstream"] = f"{gateway}/api/items"
         try:
             static = stack.enter_context(run_nginx(work / "static", STATIC, "/"))
             proxy = stack.enter_context(run_nginx(work / "proxy", NGINX_PROXY, "/api/items",
