@@ -28,6 +28,7 @@ class Impl:
     skip_empty_body: bool  # a request without a body header is not waited on for a body
     callbacks: bool  # own core only: upstream calls finish in callbacks, not in a task
     batch_writes: bool  # own core only: a loop round's socket writes made together at its end
+    hit_path: bool  # own core only: a cache hit answered in one call, no Request or Response
 
 
 def _ladder() -> tuple[Impl, ...]:
@@ -37,7 +38,7 @@ def _ladder() -> tuple[Impl, ...]:
                   gc_freeze=False, raw_client=False, interface="asgi", picker=False,
                   protocol_client=False, counter_ids=False,
                   skip_empty_body=False, callbacks=False,
-                  batch_writes=False)]
+                  batch_writes=False, hit_path=False)]
 
     def then(name: str, description: str, **change: Any) -> None:
         steps.append(replace(steps[-1], name=name, description=description, **change))
@@ -72,6 +73,9 @@ def _ladder() -> tuple[Impl, ...]:
     then("batch-writes", "socket writes (answers to clients, requests to the upstream) held "
          "until the loop round's callbacks have run, then made together: one wake-up of "
          "each reader instead of one per write", batch_writes=True)
+    then("hit-path", "a cache hit answered in one call from the parser's callback: request "
+         "id, auth, metrics and access log done inline, the answer rendered from the cached "
+         "body, no Request or Response object", hit_path=True)
     return tuple(steps)
 
 

@@ -6,7 +6,8 @@ a request is parsed in C as its bytes arrive, and one the gateway can answer at
 once (a cache hit, a 404, /metrics, a 401) is answered inside that same
 callback: no task, no coroutine. Only a request that waits on its upstream
 becomes a task, or, from the ladder's `no-task` step on, a callback of the
-upstream pool (`CallbackPool`), with the loop round's writes batched (`Writes`).
+upstream pool (`CallbackPool`), with the loop round's writes batched (`Writes`);
+from `hit-path` on, a cache hit is answered by one call (`Gateway.hit`).
 
 Bounded like the rest of the gateway: a request's head (`MAX_HEADER_BYTES`,
 431) and body (the config's `max_body`, 413), the requests a client may
@@ -50,6 +51,11 @@ log = logging.getLogger("perflab.gateway.server")
 _REASONS = {status.value: status.phrase.encode() for status in http.HTTPStatus}
 
 
+# A cache hit's answer (`Gateway.hit`): the bytes `response_bytes` makes for it.
+_HIT = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-request-id: %s\r\n"
+        b"content-length: %d\r\n\r\n%s")
+
+
 def response_bytes(resp: Response, close: bool) -> bytes:
     """The whole HTTP/1.1 answer: status line, headers, Content-Length, body."""
     head = b"".join([b"%s: %s\r\n" % header for header in resp.headers])
@@ -81,6 +87,7 @@ class HttpConnection(asyncio.Protocol):
         self.busy = False  # a request is waiting on its upstream: the next ones wait for it
         self.task: asyncio.Task[Response] | None = None  # that request's, without callbacks
         self.callbacks = gateway.impl.callbacks
+        self.hits = gateway.impl.hit_path
         self.writes = gateway.writes
         self.ended = False  # answered its last request, or refused one: reads no more
         self.write_paused = self.read_paused = False
@@ -180,6 +187,13 @@ class HttpConnection(asyncio.Protocol):
         if self.ended:  # pipelined after a request that closes the connection: never answered
             return
         self.in_head = True
+        parser = self.parser
+        if (self.hits and not self.body and not self.queue and not self.busy
+                and parser.should_keep_alive() and not parser.should_upgrade()):
+            hit = self.gateway.hit(parser.get_method(), self.url, self.headers)
+            if hit is not None:
+                self._write(_HIT % (hit[0].encode("latin-1"), len(hit[1]), hit[1]))
+                return
         req = self._request(bytes(self.body) if self.body else b"")
         self.body.clear()
         keep_alive = self.parser.should_keep_alive() and not self.parser.should_upgrade()
