@@ -46,6 +46,7 @@ def answer(impl: str, request: bytes, api_keys: list[str] | None = None) -> tupl
         conn.data_received(request)
     finally:
         loop.close()
+        gateway.metrics.gc.remove()  # its GC watch is this test process's otherwise
     return b"".join(transport.written), gateway
 
 

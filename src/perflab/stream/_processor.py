@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import math
 import os
 import signal
 import time
@@ -141,8 +142,9 @@ class Summary:
             out[f"latency_{name}_ms"] = lat[min(int(q * len(lat)), len(lat) - 1)] if lat else None
         out["latency_max_ms"] = lat[-1] if lat else None
         out["msgs_per_s"] = self.consumed / self.seconds if self.seconds else 0.0
-        machine_cpu = self.last_batch_busy - self.first_batch_busy
-        out["machine_cpu_per_msg_s"] = machine_cpu / self.consumed if self.consumed else None
+        per_msg = (self.last_batch_busy - self.first_batch_busy) / max(self.consumed, 1)
+        # None, not NaN (strict JSON), where the machine's CPU could not be read
+        out["machine_cpu_per_msg_s"] = per_msg if self.consumed and math.isfinite(per_msg) else None
         return out
 
 
