@@ -33,6 +33,8 @@ Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 Answer = tuple[int, str, bytes]  # status, content type, body
 # Called once per request: (the answer, whether the connection can be reused), or the error.
 Settle = Callable[[tuple[Answer, bool] | None, Exception | None], None]
+# CallbackPool's caller: the answer, or the error (TimeoutError or UpstreamError).
+Done = Callable[[Answer | None, Exception | None], None]
 
 
 def _parse_head(head: bytes) -> tuple[int, dict[bytes, bytes]]:
@@ -335,12 +337,16 @@ class ProtocolPool:
             raise
         finally:
             timer.cancel()
+        self._release(key, conn, reusable)
+        return answer
+
+    def _release(self, key: tuple[str, int], conn: _Connection, reusable: bool) -> None:
+        """Back to the idle pool when it can be reused and there is room; else closed."""
         idle = self.idle.setdefault(key, [])
         if reusable and not conn.lost and len(idle) < self.max_idle:
             idle.append(conn)
         elif conn.transport is not None:
             conn.transport.close()
-        return answer
 
     async def close(self) -> None:
         for conns in self.idle.values():
@@ -365,7 +371,7 @@ class CallbackPool(ProtocolPool):
         self.loop: asyncio.AbstractEventLoop | None = None
 
     def start(self, host: str, port: int, request: bytes, timeout: float,
-              done: Callable[[Answer | None, Exception | None], None]) -> None:
+              done: Done) -> None:
         """`done(answer, None)`, or `done(None, TimeoutError | UpstreamError)`; called once."""
         if self.loop is None:  # asked once: CPython checks getpid() (a syscall) on every call
             self.loop = asyncio.get_running_loop()
@@ -381,14 +387,14 @@ class CallbackPool(ProtocolPool):
 
     def _connect_then_send(self, loop: asyncio.AbstractEventLoop, key: tuple[str, int],
                            request: bytes, deadline: float,
-                           done: Callable[[Answer | None, Exception | None], None]) -> None:
+                           done: Done) -> None:
         task = loop.create_task(self._connect(loop, key, request, deadline, done))
         self.connecting.add(task)  # a task only weakly referenced by the loop could vanish
         task.add_done_callback(self.connecting.discard)
 
     async def _connect(self, loop: asyncio.AbstractEventLoop, key: tuple[str, int],
                        request: bytes, deadline: float,
-                       done: Callable[[Answer | None, Exception | None], None]) -> None:
+                       done: Done) -> None:
         try:
             conn = await self._open(loop, key, deadline)
         except (TimeoutError, UpstreamError) as exc:
@@ -399,7 +405,7 @@ class CallbackPool(ProtocolPool):
 
     def _send(self, loop: asyncio.AbstractEventLoop, key: tuple[str, int], conn: _Connection,
               request: bytes, deadline: float,
-              done: Callable[[Answer | None, Exception | None], None], retry: bool) -> None:
+              done: Done, retry: bool) -> None:
         def settle(answer: tuple[Answer, bool] | None, exc: Exception | None) -> None:
             timer.cancel()
             if answer is None:
@@ -410,11 +416,7 @@ class CallbackPool(ProtocolPool):
                 else:
                     done(None, exc)
                 return
-            idle = self.idle.setdefault(key, [])
-            if answer[1] and not conn.lost and len(idle) < self.max_idle:
-                idle.append(conn)
-            elif conn.transport is not None:
-                conn.transport.close()
+            self._release(key, conn, answer[1])
             done(answer[0], None)
 
         def expire() -> None:
