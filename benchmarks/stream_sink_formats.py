@@ -20,6 +20,7 @@ from pathlib import Path
 
 from perflab.measure._collectors import machine_busy_s
 from perflab.stream._events import events
+from perflab.stream._protobuf import _varint
 from perflab.stream._schema import ddl
 
 # The schema of perflab.stream._protobuf, as ClickHouse reads it (a .proto file).
@@ -40,15 +41,6 @@ STRUCTURE = ("id String, timestamp Int64, data Tuple(user_id UInt64, event_type 
 SELECT = ("SELECT 'events', 0, rowNumberInAllBlocks(), id, timestamp, data.user_id, "
           "data.event_type, data.amount, toInt64(data.amount * 100), data.country, data.page, "
           "metadata FROM file('{path}', '{fmt}', '{structure}')")
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        low, n = n & 0x7F, n >> 7
-        out.append(low | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
 
 
 def main() -> int:
