@@ -2,12 +2,12 @@
 
     .venv/bin/python benchmarks/stream_sink_formats.py [--messages 300000] [-n 3]
 
-The stream case's last steps hand ClickHouse the raw JSON messages; protobuf
-messages are decoded in Python. This measures the untried alternative: chDB
-parsing the protobuf messages itself (length-delimited, `FORMAT Protobuf`),
-into the same `events` table the processor fills, against the same events as
-JSON. Per format, alternated, median of n: rows/s and the machine's busy CPU
-per row (/proc/stat). The events table uses the processor's own DDL.
+The stream case's last steps hand ClickHouse the raw messages. This measures
+ClickHouse's side alone: chDB parsing the same events as JSON and as
+length-delimited protobuf (`FORMAT Protobuf`) from a file, into the `events`
+table the processor fills, with no envelope, no view and no Python. Per
+format, alternated, median of n: rows/s and the machine's busy CPU per row
+(/proc/stat). The events table uses the processor's own DDL.
 """
 
 from __future__ import annotations
@@ -20,21 +20,9 @@ from pathlib import Path
 
 from perflab.measure._collectors import machine_busy_s
 from perflab.stream._events import events
-from perflab.stream._protobuf import _varint
-from perflab.stream._schema import ddl
+from perflab.stream._protobuf import varint
+from perflab.stream._schema import PROTOBUF_SCHEMA, ddl
 
-# The schema of perflab.stream._protobuf, as ClickHouse reads it (a .proto file).
-PROTO = """syntax = "proto2";
-package perflab;
-message EventData {
-  required uint64 user_id = 1; required string event_type = 2; required double amount = 3;
-  required string country = 4; required string page = 5; map<string, string> extra = 6;
-}
-message Event {
-  required string id = 1; required int64 timestamp = 2; required EventData data = 3;
-  map<string, string> metadata = 4;
-}
-"""
 STRUCTURE = ("id String, timestamp Int64, data Tuple(user_id UInt64, event_type String, "
              "amount Float64, country String, page String), metadata Map(String, String)")
 # The columns the processor's materialized view derives from a raw message (_schema.ddl)
@@ -52,15 +40,15 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        (work / "event.proto").write_text(PROTO)
         pb = work / "events.pb"
-        pb.write_bytes(b"".join(_varint(len(v)) + v
+        pb.write_bytes(b"".join(varint(len(v)) + v
                                 for _, v, _ in events(opts.messages, 0.0, "protobuf")))
         js = work / "events.json"
         js.write_bytes(b"".join(v + b"\n" for _, v, _ in events(opts.messages, 0.0, "json")))
         formats = {
             "JSONEachRow": (js, "input_format_json_ignore_unknown_keys_in_named_tuple=1"),
-            "Protobuf": (pb, f"format_schema='{work / 'event.proto'}:Event'"),
+            "Protobuf": (pb, f"format_schema_source='string', format_schema='{PROTOBUF_SCHEMA}', "
+                             "format_schema_message_name='Event'"),
         }
         seen: dict[str, list[tuple[float, float]]] = {name: [] for name in formats}
         for round_ in range(opts.n):

@@ -17,7 +17,7 @@ from perflab.services.kafka import local_broker
 from perflab.stream._decode import DECODERS
 from perflab.stream._events import BAD_KINDS, event_bytes
 from perflab.stream._impl import DEFAULT, IMPLS
-from perflab.stream._processor import _deliver, _Work
+from perflab.stream._processor import _deliver, _prepare, _Work
 from perflab.stream._produce import produce
 from perflab.stream._schema import ddl, frame_raw
 from perflab.stream.case import FAST_JOIN
@@ -153,6 +153,66 @@ def test_clickhouse_refuses_what_python_refuses(tmp_path):
         ok = _Work(1, raw=frame_raw("t", [(0, 1, event_bytes(1)[0], 0)]), rows_count=1)
         assert _deliver(client, "events", ok) == (1, 0)
         assert client.scalar("SELECT count() FROM events") == 1
+    finally:
+        client.close()
+
+
+def _mutated(rng, value: bytes) -> bytes:
+    """`value` with one to three random cuts, overwrites, insertions or additions."""
+    out = bytearray(value)
+    for _ in range(rng.randrange(1, 4)):
+        kind, at = rng.randrange(4), rng.randrange(len(out) or 1)
+        if kind == 0:
+            del out[at:at + rng.randrange(1, 20)]
+        elif kind == 1 and out:
+            out[at] = rng.randrange(256)
+        elif kind == 2:
+            out.insert(at, rng.randrange(256))
+        else:
+            out += bytes(rng.randrange(256) for _ in range(rng.randrange(1, 6)))
+    return bytes(out)
+
+
+def test_clickhouse_stores_protobuf_exactly_as_python_would(tmp_path):
+    """ClickHouse's protobuf reader is lenient: fuzzed messages must land as Python decides.
+
+    Each message goes alone through the processor's raw path (ClickHouse parses
+    it, Python decodes it if refused) into `events`, and through the Python
+    decoder alone into `python`: same rows, same dead letters.
+    """
+    import dataclasses
+    import random
+
+    from perflab.stream._events import event
+    from perflab.stream._protobuf import encode_event
+
+    rng = random.Random(7)
+    messages = [event_bytes(n, bad_every=1, fmt="protobuf")[0] for n in range(len(BAD_KINDS))]
+    good = encode_event(event(1))
+    messages += [good, good + b"\x0a\x03abc", good + b"\x22\x0b\x0a\x06source\x12\x01X",
+                 good + b"\xf8\x01\x05"]  # a field twice, a map key twice, an unknown field
+    messages += [_mutated(rng, encode_event(event(n))) for n in range(300)]
+    impl = dataclasses.replace(IMPLS[DEFAULT], decoder="protobuf")
+    decode = DECODERS["protobuf"]()
+    client = connect(f"chdb://{tmp_path}")
+    try:
+        for statement in ddl("events") + ddl("python"):
+            client.command(statement)
+        raw_batches = 0
+        for offset, value in enumerate(messages):
+            batch = [(0, offset, value, 0)]
+            work = _prepare(impl, decode, "t", batch)
+            raw_batches += work.raw is not None
+            if _deliver(client, "events", work) is None:
+                _deliver(client, "events", _prepare(impl, decode, "t", batch, allow_raw=False))
+            _deliver(client, "python", _prepare(impl, decode, "t", batch, allow_raw=False))
+        assert raw_batches > 20  # the raw path was taken, not only the fallback
+        for table in ("{}", "{}_dead"):
+            columns = ("* EXCEPT metadata, mapSort(metadata)" if table == "{}" else
+                       "partition, offset, reason")
+            select = f"SELECT {columns} FROM {table} ORDER BY offset"
+            ours = query(tmp_path, select.format("events"))
+            assert ours == query(tmp_path, select.format("python")) and ours
     finally:
         client.close()
 

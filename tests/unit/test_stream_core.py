@@ -110,6 +110,75 @@ def test_frame_raw_leaves_anything_doubtful_to_python(value):
     assert frame_raw("t", [(0, 0, event_bytes(0)[0], 0), (0, 1, value, 0)]) is None
 
 
+def _envelopes(body: bytes) -> list[tuple[str, int, int, bytes]]:
+    """(topic, partition, offset, message) of each length-delimited Envelope, read by hand."""
+    import struct
+
+    def read_varint(pos: int) -> tuple[int, int]:
+        value = shift = 0
+        while True:
+            byte = body[pos]
+            value, shift, pos = value | (byte & 0x7F) << shift, shift + 7, pos + 1
+            if byte < 0x80:
+                return value, pos
+
+    out, pos = [], 0
+    while pos < len(body):
+        size, pos = read_varint(pos)
+        end = pos + size
+        assert body[pos] == 0x0A  # field 1, length-delimited: the topic
+        length, pos = read_varint(pos + 1)
+        topic, pos = body[pos:pos + length].decode(), pos + length
+        assert (body[pos], body[pos + 5], body[pos + 14]) == (0x15, 0x19, 0x22)
+        partition, offset = struct.unpack_from("<I", body, pos + 1)[0], struct.unpack_from(
+            "<Q", body, pos + 6)[0]
+        length, pos = read_varint(pos + 15)
+        out.append((topic, partition, offset, body[pos:pos + length]))
+        assert pos + length == end
+        pos = end
+    return out
+
+
+def test_frame_envelopes_wraps_each_message_with_where_it_came_from():
+    from perflab.stream._protobuf import frame_envelopes
+
+    batch = [*_batch(10, fmt="protobuf"), (3, 2**40, event_bytes(11, fmt="protobuf")[0], 0)]
+    body = frame_envelopes("perflab-events", batch)
+    assert body is not None
+    assert _envelopes(body) == [("perflab-events", p, o, v) for p, o, v, _ in batch]
+
+
+def _protobuf_doubtful() -> list[bytes]:
+    good = event_bytes(1, fmt="protobuf")[0]
+    bad = [event_bytes(n, bad_every=1, fmt="protobuf")[0] for n in range(len(BAD_KINDS))]
+    return [v for v, kind in zip(bad, BAD_KINDS, strict=True) if kind != "invalid UTF-8"] + [
+        good + b"\x0a\x03abc",  # id sent twice: ClickHouse reads it empty
+        good + b"\x22\x0b\x0a\x06source\x12\x01X",  # a map key sent twice
+        good + b"\xf8\x01\x05",  # an unknown field
+        b"\x0a\x90\x00" + good[2:],  # not canonical: the id's length as a 2-byte varint
+    ]
+
+
+@pytest.mark.parametrize("value", [*_protobuf_doubtful(), None])
+def test_frame_envelopes_leaves_what_clickhouse_may_misread_to_python(value):
+    """Only complete messages in canonical form go to ClickHouse's lenient reader."""
+    from perflab.stream._protobuf import frame_envelopes
+
+    assert frame_envelopes("t", [(0, 0, event_bytes(0, fmt="protobuf")[0], 0),
+                                 (0, 1, value, 0)]) is None
+
+
+def test_protobuf_decoder_dead_letters_invalid_utf8_in_a_map_key():
+    from perflab.stream._protobuf import Event
+
+    ev = Event.FromString(event_bytes(3, fmt="protobuf")[0])
+    ev.metadata["zz"] = "eu"
+    value = bytes(ev.SerializeToString()).replace(b"\x02zz", b"\x02z\xd8")  # in a key
+    out = DECODERS["protobuf"]()("t", [(0, 0, value, 0)])  # raised UnicodeDecodeError before
+    assert (out.rows_count, out.dead_count) == (0, 1)
+    assert b"invalid UTF-8" in out.dead
+
+
 def test_replay_roundtrip_and_shards(tmp_path):
     path = tmp_path / "r.replay"
     batch = _batch(40)

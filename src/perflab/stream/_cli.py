@@ -121,8 +121,8 @@ def _run(args: argparse.Namespace) -> int:
     if impl is None:
         raise UsageError(f"unknown --impl {args.impl!r}", hint=f"one of: {', '.join(IMPLS)}")
     if args.format == "protobuf":
-        # ClickHouse could parse protobuf too, given the schema file; Python decodes it here.
-        impl = dataclasses.replace(impl, decoder="protobuf", raw=False)
+        # The raw steps hand the messages to ClickHouse's protobuf parser instead (_schema.py)
+        impl = dataclasses.replace(impl, decoder="protobuf")
     replay = None
     if args.source:
         if not args.source.startswith("replay:"):

@@ -40,7 +40,7 @@ from perflab.stream._decode import (
     Message,
 )
 from perflab.stream._impl import Impl
-from perflab.stream._schema import RAW_SETTINGS, dead_table, frame_raw, raw_table
+from perflab.stream._schema import RAW_PATHS, dead_table, raw_format
 from perflab.stream._source import KafkaSource, ReplaySource, Source
 
 if TYPE_CHECKING:
@@ -202,10 +202,11 @@ def _open_source(options: Options, shard: tuple[int, int] | None = None) -> Sour
 
 @dataclass
 class _Work:
-    """One batch as the sink receives it: raw wrapper lines, or decoded bodies."""
+    """One batch as the sink receives it: raw wrapped messages, or decoded bodies."""
 
     count: int
     raw: bytes | None = None
+    raw_format: str = "json"  # the key of RAW_PATHS that framed `raw`
     rows: bytes = b""
     rows_count: int = 0
     rows_format: str = "JSONEachRow"
@@ -223,9 +224,11 @@ def _prepare(impl: Impl, decode: Decoder, topic: str, batch: list[Message],
              allow_raw: bool = True) -> _Work:
     settings = {"optimize_on_insert": 0} if impl.lazy_dedup else {}
     if impl.raw and allow_raw:
-        body = frame_raw(topic, batch)
+        wire = raw_format(impl.decoder)
+        body = RAW_PATHS[wire].frame(topic, batch)
         if body is not None:
-            return _Work(len(batch), raw=body, rows_count=len(batch), settings=settings)
+            return _Work(len(batch), raw=body, raw_format=wire, rows_count=len(batch),
+                         settings=settings)
     out = decode(topic, batch)
     return _Work(len(batch), rows=out.rows, rows_count=out.rows_count,
                  rows_format=out.rows_format, dead=out.dead, dead_count=out.dead_count,
@@ -242,8 +245,10 @@ def _deliver(sink: ClickHouse, table: str, work: _Work) -> tuple[int, int] | Non
     batch is not acknowledged.
     """
     if work.raw is not None:
+        path = RAW_PATHS[work.raw_format]
         try:
-            written = sink.insert(raw_table(table), work.raw, RAW_SETTINGS | work.settings)
+            written = sink.insert(path.table(table), work.raw, {**path.settings, **work.settings},
+                                  path.format)
         except ServiceError:
             return None
         # Each row is written twice, to the Null table and by the view into `table`;

@@ -8,6 +8,7 @@ of `data` (referrer, user agent, ...) travels in an `extra` map of strings.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,7 +16,8 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from perflab.stream._decode import COMPACT, BadMessage, DeadRow, Decoded, Message, Row, dead_row
 
-__all__ = ["Event", "EventData", "ProtobufDecoder", "bad_event", "encode_event"]
+__all__ = ["Event", "EventData", "ProtobufDecoder", "bad_event", "encode_event", "frame_envelopes",
+           "varint"]
 
 _F = descriptor_pb2.FieldDescriptorProto
 _KNOWN = ("user_id", "event_type", "amount", "country", "page")
@@ -87,16 +89,63 @@ def bad_event(ev: dict[str, Any], kind: str) -> bytes:
         body = bytes(data.SerializePartialToString()) + b"\x1a\x0512,50"
     else:  # missing field: no user_id
         body = bytes(data.SerializePartialToString())
-    return bytes(partial.SerializePartialToString()) + b"\x1a" + _varint(len(body)) + body
+    return bytes(partial.SerializePartialToString()) + b"\x1a" + varint(len(body)) + body
 
 
-def _varint(n: int) -> bytes:
+def varint(n: int) -> bytes:
+    """`n` as a protobuf base-128 varint."""
     out = bytearray()
     while True:
         byte, n = n & 0x7F, n >> 7
         out.append(byte | (0x80 if n else 0))
         if not n:
             return bytes(out)
+
+
+_VARINTS = [varint(n) for n in range(1 << 14)]  # every number a 2-byte varint holds
+# The tags, (field << 3) | wire type, of _schema.PROTOBUF_SCHEMA's Envelope
+_TOPIC, _PARTITION, _OFFSET, _MESSAGE = 0x0A, 0x15, 0x19, 0x22
+
+
+def frame_envelopes(topic: str, batch: Sequence[Message]) -> bytes | None:
+    """The batch as length-delimited Envelopes for ClickHouse, or None if Python must decode.
+
+    Only complete messages in canonical form go to ClickHouse: upb parses each
+    one, and its re-encoded size, unknown fields dropped, must be the message's
+    size (re-encoding also checks the required fields). ClickHouse ignores
+    `required`, and fuzzing found messages its reader reads otherwise than upb:
+    a field sent twice, a map key sent twice, a mistyped field inside a map
+    entry, corrupt bytes upb still parses. Each of those is longer than its
+    canonical form, so it goes to the Python decoder. Invalid UTF-8, which upb
+    lets through, the view in _schema.py refuses.
+    """
+    from google.protobuf.message import DecodeError, EncodeError
+
+    name = topic.encode()
+    head = bytes([_TOPIC]) + varint(len(name)) + name
+    pack = struct.Struct(f"<{len(head)}sBIBQB").pack
+    fixed = len(head) + 15  # the envelope's bytes before the message's length
+    parse, varints = Event.FromString, _VARINTS
+    parts: list[bytes] = []
+    append = parts.append
+    for partition, offset, value, _ in batch:
+        if value is None:
+            return None
+        try:
+            event = parse(value)
+            event.DiscardUnknownFields()
+            if event.ByteSize() != len(value):
+                return None
+        except (DecodeError, EncodeError):  # corrupt, or a required field missing
+            return None
+        size = len(value)
+        length = varints[size] if size < 16384 else varint(size)
+        total = fixed + len(length) + size
+        append(varints[total] if total < 16384 else varint(total))
+        append(pack(head, _PARTITION, partition, _OFFSET, offset, _MESSAGE))
+        append(length)
+        append(value)
+    return b"".join(parts)
 
 
 class ProtobufDecoder:
@@ -123,12 +172,17 @@ class ProtobufDecoder:
                     missing = ", ".join(ev.FindInitializationErrors())
                     raise BadMessage(f"missing field {missing}")
                 data = ev.data
+                # proto2 strings are not checked on parse: invalid UTF-8 comes back as bytes,
+                # or raises when a map is read
                 metadata = dict(ev.metadata)
-                # proto2 strings are not checked on parse: invalid UTF-8 comes back as bytes
                 texts = (ev.id, data.event_type, data.country, data.page, *metadata.values())
                 if any(type(text) is not str for text in texts) or any(
                         type(key) is not str for key in metadata):
                     raise BadMessage("invalid UTF-8 in a string field")
+            except UnicodeDecodeError:
+                reason = "invalid UTF-8 in a string field"
+                dead.append(DeadRow(**dead_row(topic, message, reason)))  # type: ignore[arg-type]
+                continue
             except (BadMessage, DecodeError) as exc:
                 reason = str(exc) if isinstance(exc, BadMessage) else f"invalid protobuf: {exc}"
                 dead.append(DeadRow(**dead_row(topic, message, reason)))  # type: ignore[arg-type]

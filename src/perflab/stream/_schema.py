@@ -1,28 +1,38 @@
-"""The ClickHouse side: tables, and the raw path where ClickHouse parses the messages.
+"""The ClickHouse side: tables, and the raw paths where ClickHouse parses the messages.
 
 Re-delivered messages are harmless: every table is a ReplacingMergeTree keyed
 by (topic, partition, offset), so a message inserted twice is one row after a
 merge, and `SELECT count() FROM events FINAL` counts each message once.
 
-The raw path (the ladder's last step) sends each message's bytes untouched,
-wrapped as `{"topic":..,"partition":..,"offset":..,"m":<message>}` lines into
-a Null table; a materialized view turns them into `events` rows inside
-ClickHouse, with ClickHouse's own JSON parser (strict settings below). Before
-wrapping, msgspec checks that each message is exactly one JSON value (no
-trailing bytes that could close the wrapper and forge a row) without building
-any object; a batch ClickHouse rejects is decoded again by the Python decoder,
-which sends each bad message to `events_dead` with its reason.
+The raw paths (the ladder's last steps) send each message's bytes untouched,
+wrapped with where it came from, into a Null table; a materialized view turns
+them into `events` rows inside ClickHouse, with ClickHouse's own parser. A
+batch ClickHouse rejects is decoded again by the Python decoder, which sends
+each bad message to `events_dead` with its reason; so ClickHouse must refuse
+at least what Python refuses.
+
+- JSON: `{"topic":..,"partition":..,"offset":..,"m":<message>}` lines, read with
+  strict settings (below). Before wrapping, msgspec checks that each message is
+  exactly one JSON value (no trailing bytes that could close the wrapper and
+  forge a row) without building any object.
+- Protobuf: each message as field 4 of an `Envelope` (fields 1-3: topic,
+  partition, offset), length-delimited. The message is a length-bounded field
+  of its own, so no bytes of it can reach the envelope's fields. Python passes
+  on only complete messages in canonical form (`_protobuf.frame_envelopes`):
+  ClickHouse ignores `required`, and reads some other messages otherwise than
+  upb. The view refuses a batch with invalid UTF-8 in a kept string.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import msgspec
 
 from perflab.stream._decode import Message
 
-__all__ = ["RAW_SETTINGS", "ddl", "dead_table", "frame_raw", "raw_table"]
+__all__ = ["RAW_PATHS", "ddl", "dead_table", "frame_raw", "raw_format"]
 
 EVENT_COLUMNS = """
     topic LowCardinality(String),
@@ -60,12 +70,51 @@ RAW_SETTINGS = {
 }
 
 
+# The events' schema as perflab.stream._protobuf builds it for Python, and the envelope.
+# Sent with each insert (format_schema_source = 'string'): no schema file on the server.
+PROTOBUF_SCHEMA = (
+    'syntax = "proto2"; package perflab; '
+    "message EventData { required uint64 user_id = 1; required string event_type = 2; "
+    "required double amount = 3; required string country = 4; required string page = 5; "
+    "map<string, string> extra = 6; } "
+    "message Event { required string id = 1; required int64 timestamp = 2; "
+    "required EventData data = 3; map<string, string> metadata = 4; } "
+    "message Envelope { required string topic = 1; required fixed32 partition = 2; "
+    "required fixed64 offset = 3; required Event m = 4; }")
+PROTOBUF_SETTINGS = {"format_schema_source": "string", "format_schema": PROTOBUF_SCHEMA,
+                     "format_schema_message_name": "Envelope"}
+PROTOBUF_MESSAGE = ("Tuple(id String, timestamp Int64, data Tuple(user_id UInt64, "
+                    "event_type String, amount Float64, country String, page String, "
+                    "extra Map(String, String)), metadata Map(String, String))")
+# upb does not check proto2 strings on parse (the Python decoder does), so the view must
+# refuse invalid UTF-8 in the strings a row keeps
+_TEXTS = ("m.id", "m.data.event_type", "m.data.country", "m.data.page")
+PROTOBUF_REFUSED = " OR ".join(
+    [f"NOT isValidUTF8({name})" for name in _TEXTS]
+    + [f"NOT arrayAll(s -> isValidUTF8(s), {part}(m.metadata))"
+       for part in ("mapKeys", "mapValues")])
+
+
 def dead_table(table: str) -> str:
     return f"{table}_dead"
 
 
-def raw_table(table: str) -> str:
-    return f"{table}_raw"
+@dataclass(frozen=True)
+class RawPath:
+    """How messages of one wire format reach ClickHouse's own parser."""
+
+    format: str  # ClickHouse's input format
+    suffix: str  # of the Null table the view reads, after the events table's name
+    settings: Mapping[str, int | str]
+    frame: Callable[[str, Sequence[Message]], bytes | None]  # None: Python must decode
+
+    def table(self, events: str) -> str:
+        return events + self.suffix
+
+
+def raw_format(decoder: str) -> str:
+    """The key of RAW_PATHS for a decoder: what the messages are on the wire."""
+    return "protobuf" if decoder == "protobuf" else "json"
 
 
 def _quote(name: str) -> str:
@@ -74,8 +123,9 @@ def _quote(name: str) -> str:
 
 def ddl(table: str) -> list[str]:
     """CREATE statements for `table`, its dead letters and its raw path (idempotent)."""
-    events, dead, raw = _quote(table), _quote(dead_table(table)), _quote(raw_table(table))
-    view = _quote(f"{table}_raw_mv")
+    events, dead = _quote(table), _quote(dead_table(table))
+    raw, pb = _quote(RAW_PATHS["json"].table(table)), _quote(RAW_PATHS["protobuf"].table(table))
+    view, pb_view = _quote(f"{table}_raw_mv"), _quote(f"{table}_raw_pb_mv")
     key = "ENGINE = ReplacingMergeTree ORDER BY (topic, partition, offset)"
     return [
         f"CREATE TABLE IF NOT EXISTS {events} ({EVENT_COLUMNS}) {key}",
@@ -89,6 +139,15 @@ def ddl(table: str) -> list[str]:
         "m.data.event_type AS event_type, m.data.amount AS amount, "
         "toInt64(m.data.amount * 100) AS amount_cents, m.data.country AS country, "
         f"m.data.page AS page, m.metadata AS metadata FROM {raw}",
+        f"CREATE TABLE IF NOT EXISTS {pb} (topic String, partition UInt32, offset UInt64, "
+        f"m {PROTOBUF_MESSAGE}) ENGINE = Null",
+        # throwIf refuses the whole batch: Python then decodes it and names each bad message
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {pb_view} TO {events} AS SELECT topic, "
+        "partition, offset, m.id AS id, m.timestamp AS timestamp_ms, m.data.user_id AS user_id, "
+        "m.data.event_type AS event_type, m.data.amount AS amount, "
+        "toInt64(m.data.amount * 100) AS amount_cents, m.data.country AS country, "
+        f"m.data.page AS page, m.metadata AS metadata FROM {pb} "
+        f"WHERE throwIf({PROTOBUF_REFUSED}, 'a message the Python decoder must judge') = 0",
     ]
 
 
@@ -112,3 +171,15 @@ def frame_raw(topic: str, batch: Sequence[Message]) -> bytes | None:
         append(b'{"topic":%b,"partition":%d,"offset":%d,"m":%b}\n'
                % (head, partition, offset, value))
     return b"".join(parts)
+
+
+def _frame_protobuf(topic: str, batch: Sequence[Message]) -> bytes | None:
+    from perflab.stream._protobuf import frame_envelopes  # protobuf loads only when asked
+
+    return frame_envelopes(topic, batch)
+
+
+RAW_PATHS = {
+    "json": RawPath("JSONEachRow", "_raw", RAW_SETTINGS, frame_raw),
+    "protobuf": RawPath("Protobuf", "_raw_pb", PROTOBUF_SETTINGS, _frame_protobuf),
+}

@@ -17,7 +17,8 @@ once. Each repetition runs the real command (`perflab stream run --impl NAME
 After every drain the rows in ClickHouse are counted (`FINAL`, so a message
 counts once): the command's summary must match the table.
 
-References: the structs step decoding the same events as protobuf, a bare
+References: the structs step decoding the same events as protobuf, the last
+step handing those protobuf events to ClickHouse's parser, a bare
 confluent-kafka `consume()` loop draining the same backlog
 (the broker's ceiling), chDB inserting the final rows from a file (the sink's
 ceiling), and the last step reading a replay file instead of the broker (the
@@ -159,6 +160,9 @@ class StreamCase:
         *ladder_variants(LADDER),
         Variant("protobuf", "reference",
                 "the structs step on protobuf messages (the guide's step 3), same topic size"),
+        Variant("protobuf-raw", "reference",
+                f"{DEFAULT} on the protobuf messages: ClickHouse parses them, Python only "
+                "checks that each is canonical"),
         Variant("bare-consume", "reference",
                 "confluent-kafka consume() loop, no decoding: the broker's ceiling"),
         Variant("sink-ceiling", "reference",
@@ -184,7 +188,7 @@ class StreamCase:
         "decode (json / msgspec)": ("json", "msgspec", "_decode.py"),
         "insert (chDB)": ("chdb", "clickhouse", "send_insert"),
         "consume (librdkafka)": ("confluent_kafka", "cimpl", "_source.py"),
-        "framing (raw path)": ("_schema.py",),
+        "framing (raw path)": ("_schema.py", "frame_envelopes"),
     }
 
     @contextlib.contextmanager
@@ -221,8 +225,9 @@ class StreamCase:
             if variant == "replay":
                 return _drain(DEFAULT, ["--source", f"replay:{p['replay']}"], chdb_dir,
                               int(p["messages"]))
-            if variant == "protobuf":
-                return _drain("structs", ["--brokers", p["brokers"], "--format", "protobuf"],
+            if variant in ("protobuf", "protobuf-raw"):
+                impl = "structs" if variant == "protobuf" else DEFAULT
+                return _drain(impl, ["--brokers", p["brokers"], "--format", "protobuf"],
                               chdb_dir, int(p["messages"]), TOPIC_PROTOBUF)
             count = _messages(variant, ctx.scale)
             metrics = _drain(variant, ["--brokers", p["brokers"]], chdb_dir, count)
