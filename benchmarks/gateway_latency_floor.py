@@ -9,7 +9,9 @@ generator drives, in turn:
 - the case's upstream (`perflab gateway upstream`, granian) directly;
 - nginx as a keep-alive proxy to that upstream (the case's nginx reference);
 - the gateway's final step in front of that upstream, and its baseline (the
-  case's p99 bar: the final step's p99 at least 5x below the baseline's).
+  case's p99 bar: the final step's p99 at least 5x below the baseline's);
+- the final step's cached route, which answers without the upstream (the
+  baseline has no cache: its cached route is its uncached one).
 
 Each line is the median of the rounds. A server's tail can be no shorter than
 that of what it waits on: the gateway's p99 is bounded below by the upstream's,
@@ -72,6 +74,8 @@ def main() -> int:
                  "--port", gateway.rsplit(":", 1)[1], "--impl", impl], f"{gateway}/metrics",
                 work / f"gateway-{impl}.log"))
             targets[f"gateway ({impl}) -> upstream"] = f"{gateway}/api/items"
+            if impl == DEFAULT:  # a cache hit: no upstream on the way
+                targets[f"gateway ({impl}), cached route"] = f"{gateway}/cached/items"
         try:
             static = stack.enter_context(run_nginx(work / "static", STATIC, "/"))
             proxy = stack.enter_context(run_nginx(work / "proxy", NGINX_PROXY, "/api/items",
