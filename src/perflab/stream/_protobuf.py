@@ -114,9 +114,9 @@ def frame_envelopes(topic: str, batch: Sequence[Message]) -> bytes | None:
     one, and its re-encoded size, unknown fields dropped, must be the message's
     size (re-encoding also checks the required fields). ClickHouse ignores
     `required`, and fuzzing found messages its reader reads otherwise than upb:
-    a field sent twice, a map key sent twice, a mistyped field inside a map
-    entry, corrupt bytes upb still parses. Each of those is longer than its
-    canonical form, so it goes to the Python decoder. Invalid UTF-8, which upb
+    a field sent twice, a map key sent twice, corrupt bytes upb still parses
+    (into other values). Each of those is longer than its canonical form, so
+    it goes to the Python decoder. Invalid UTF-8, which upb
     lets through, the view in _schema.py refuses.
     """
     from google.protobuf.message import DecodeError, EncodeError
