@@ -84,8 +84,8 @@ PROTOBUF_SCHEMA = (
 PROTOBUF_SETTINGS = {"format_schema_source": "string", "format_schema": PROTOBUF_SCHEMA,
                      "format_schema_message_name": "Envelope"}
 PROTOBUF_MESSAGE = ("Tuple(id String, timestamp Int64, data Tuple(user_id UInt64, "
-                    "event_type String, amount Float64, country String, page String, "
-                    "extra Map(String, String)), metadata Map(String, String))")
+                    "event_type String, amount Float64, country String, page String), "
+                    "metadata Map(String, String))")
 # upb does not check proto2 strings on parse (the Python decoder does), so the view must
 # refuse invalid UTF-8 in the strings a row keeps
 _TEXTS = ("m.id", "m.data.event_type", "m.data.country", "m.data.page")
