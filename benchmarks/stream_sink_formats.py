@@ -41,14 +41,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         pb = work / "events.pb"
+        schema = work / "events.proto"
+        schema.write_text(PROTOBUF_SCHEMA)
         pb.write_bytes(b"".join(varint(len(v)) + v
                                 for _, v, _ in events(opts.messages, 0.0, "protobuf")))
         js = work / "events.json"
         js.write_bytes(b"".join(v + b"\n" for _, v, _ in events(opts.messages, 0.0, "json")))
         formats = {
             "JSONEachRow": (js, "input_format_json_ignore_unknown_keys_in_named_tuple=1"),
-            "Protobuf": (pb, f"format_schema_source='string', format_schema='{PROTOBUF_SCHEMA}', "
-                             "format_schema_message_name='Event'"),
+            # a schema file: chDB caches a schema given as a string in the working directory
+            "Protobuf": (pb, f"format_schema='{schema}:Event'"),
         }
         seen: dict[str, list[tuple[float, float]]] = {name: [] for name in formats}
         for round_ in range(opts.n):

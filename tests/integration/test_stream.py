@@ -173,7 +173,7 @@ def _mutated(rng, value: bytes) -> bytes:
     return bytes(out)
 
 
-def test_clickhouse_stores_protobuf_exactly_as_python_would(tmp_path):
+def test_clickhouse_stores_protobuf_exactly_as_python_would(tmp_path, monkeypatch):
     """ClickHouse's protobuf reader is lenient: fuzzed messages must land as Python decides.
 
     Each message goes alone through the processor's raw path (ClickHouse parses
@@ -194,7 +194,10 @@ def test_clickhouse_stores_protobuf_exactly_as_python_would(tmp_path):
     messages += [_mutated(rng, encode_event(event(n))) for n in range(300)]
     impl = dataclasses.replace(IMPLS[DEFAULT], decoder="protobuf")
     decode = DECODERS["protobuf"]()
-    client = connect(f"chdb://{tmp_path}")
+    elsewhere = tmp_path / "cwd"  # chDB must keep the schema in its data directory
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    client = connect(f"chdb://{tmp_path / 'chdb'}")
     try:
         for statement in ddl("events") + ddl("python"):
             client.command(statement)
@@ -207,12 +210,13 @@ def test_clickhouse_stores_protobuf_exactly_as_python_would(tmp_path):
                 _deliver(client, "events", _prepare(impl, decode, "t", batch, allow_raw=False))
             _deliver(client, "python", _prepare(impl, decode, "t", batch, allow_raw=False))
         assert raw_batches > 20  # the raw path was taken, not only the fallback
+        assert list(elsewhere.iterdir()) == []
         for table in ("{}", "{}_dead"):
             columns = ("* EXCEPT metadata, mapSort(metadata)" if table == "{}" else
                        "partition, offset, reason")
             select = f"SELECT {columns} FROM {table} ORDER BY offset"
-            ours = query(tmp_path, select.format("events"))
-            assert ours == query(tmp_path, select.format("python")) and ours
+            ours = query(tmp_path / "chdb", select.format("events"))
+            assert ours == query(tmp_path / "chdb", select.format("python")) and ours
     finally:
         client.close()
 

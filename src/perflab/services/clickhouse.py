@@ -11,6 +11,7 @@ processes hand their batches to the one process that owns the client.
 from __future__ import annotations
 
 import contextlib
+import os
 import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -31,6 +32,8 @@ class ClickHouse(Protocol):
                fmt: str = "JSONEachRow", columns: Sequence[str] = ()) -> int | None:
         """Rows written, counting those a materialized view wrote (None: not reported)."""
     def scalar(self, sql: str) -> int: ...
+    def schema_settings(self, schema: str, message: str) -> Settings:
+        """Insert settings that give ClickHouse's Protobuf reader `schema` (.proto text)."""
     def close(self) -> None: ...
 
 
@@ -55,6 +58,7 @@ class ChdbClient:
 
         path.mkdir(parents=True, exist_ok=True)
         self.target = f"chdb://{path}"
+        self._path = path
         with _reported(f"cannot open chDB at {path}"):
             self._session: Any = session.Session(str(path))  # type: ignore[no-untyped-call]
 
@@ -78,6 +82,20 @@ class ChdbClient:
         with _reported("ClickHouse"):
             out = self._session.query(sql, "TSV")
         return int(str(out).strip() or 0)
+
+    def schema_settings(self, schema: str, message: str) -> Settings:
+        # A schema given as a string (format_schema_source) is cached by chDB in the
+        # process's working directory: a file in the data directory instead.
+        import hashlib
+
+        digest = hashlib.sha256(schema.encode()).hexdigest()
+        file = self._path / "format_schemas" / f"{digest}.proto"
+        if not file.exists():
+            file.parent.mkdir(exist_ok=True)
+            partial = file.with_suffix(f".{os.getpid()}")
+            partial.write_text(schema)
+            partial.replace(file)  # whole or absent, for another reader of the directory
+        return {"format_schema": f"{file}:{message}"}
 
     def close(self) -> None:
         self._session.close()
@@ -109,6 +127,11 @@ class HttpClient:
     def scalar(self, sql: str) -> int:
         with _reported("ClickHouse"):
             return int(self._client.command(sql))
+
+    def schema_settings(self, schema: str, message: str) -> Settings:
+        # The server caches it in its own format_schemas directory
+        return {"format_schema_source": "string", "format_schema": schema,
+                "format_schema_message_name": message}
 
     def close(self) -> None:
         self._client.close()

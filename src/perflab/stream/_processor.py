@@ -246,9 +246,10 @@ def _deliver(sink: ClickHouse, table: str, work: _Work) -> tuple[int, int] | Non
     """
     if work.raw is not None:
         path = RAW_PATHS[work.raw_format]
+        schema = sink.schema_settings(*path.schema) if path.schema else {}
         try:
-            written = sink.insert(path.table(table), work.raw, {**path.settings, **work.settings},
-                                  path.format)
+            written = sink.insert(path.table(table), work.raw,
+                                  {**path.settings, **schema, **work.settings}, path.format)
         except ServiceError:
             return None
         # Each row is written twice, to the Null table and by the view into `table`;

@@ -70,8 +70,8 @@ RAW_SETTINGS = {
 }
 
 
-# The events' schema as perflab.stream._protobuf builds it for Python, and the envelope.
-# Sent with each insert (format_schema_source = 'string'): no schema file on the server.
+# The events' schema as perflab.stream._protobuf builds it for Python, and the envelope
+# (given to ClickHouse by the client: ClickHouse.schema_settings).
 PROTOBUF_SCHEMA = (
     'syntax = "proto2"; package perflab; '
     "message EventData { required uint64 user_id = 1; required string event_type = 2; "
@@ -81,8 +81,6 @@ PROTOBUF_SCHEMA = (
     "required EventData data = 3; map<string, string> metadata = 4; } "
     "message Envelope { required string topic = 1; required fixed32 partition = 2; "
     "required fixed64 offset = 3; required Event m = 4; }")
-PROTOBUF_SETTINGS = {"format_schema_source": "string", "format_schema": PROTOBUF_SCHEMA,
-                     "format_schema_message_name": "Envelope"}
 PROTOBUF_MESSAGE = ("Tuple(id String, timestamp Int64, data Tuple(user_id UInt64, "
                     "event_type String, amount Float64, country String, page String), "
                     "metadata Map(String, String))")
@@ -107,6 +105,7 @@ class RawPath:
     suffix: str  # of the Null table the view reads, after the events table's name
     settings: Mapping[str, int | str]
     frame: Callable[[str, Sequence[Message]], bytes | None]  # None: Python must decode
+    schema: tuple[str, str] | None = None  # (.proto text, root message) for the format
 
     def table(self, events: str) -> str:
         return events + self.suffix
@@ -181,5 +180,6 @@ def _frame_protobuf(topic: str, batch: Sequence[Message]) -> bytes | None:
 
 RAW_PATHS = {
     "json": RawPath("JSONEachRow", "_raw", RAW_SETTINGS, frame_raw),
-    "protobuf": RawPath("Protobuf", "_raw_pb", PROTOBUF_SETTINGS, _frame_protobuf),
+    "protobuf": RawPath("Protobuf", "_raw_pb", {}, _frame_protobuf,
+                        (PROTOBUF_SCHEMA, "Envelope")),
 }
