@@ -358,3 +358,33 @@ def test_open_loop_counts_the_queue_behind_a_slow_server(upstream):
     assert paced.errors == 0 and paced.requests >= 8
     assert paced.latency["latency_max_s"] > 0.6
     assert paced.latency["latency_p50_s"] > 0.3
+
+
+@pytest.mark.parametrize("sweep", [False, True], ids=["timer-each", "sweep"])
+def test_callback_pool_times_out_a_silent_upstream_and_stops_its_timer(sweep):
+    """A real listening socket that never answers: each request times out, once."""
+    import asyncio
+
+    from perflab.gateway._client import SWEEP_S, CallbackPool
+
+    async def scenario(port):
+        pool = CallbackPool(4, 1 << 20, sweep=sweep)
+        loop = asyncio.get_running_loop()
+        outcomes = []
+        started = loop.time()
+        for timeout in (0.05, 0.2):
+            done = loop.create_future()
+            pool.start("127.0.0.1", port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", timeout,
+                       lambda answer, exc, done=done: done.set_result((answer, exc)))
+            outcomes.append((timeout, done))
+        for timeout, done in outcomes:
+            answer, exc = await asyncio.wait_for(done, 5)
+            assert answer is None and isinstance(exc, TimeoutError)
+            assert loop.time() - started >= timeout
+        await asyncio.sleep(3 * SWEEP_S)
+        assert pool.sweeper is None and not pool.in_flight  # nothing in flight: no timer
+        assert not pool.idle.get(("127.0.0.1", port))  # a timed-out connection is not reused
+        await pool.close()
+
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # the kernel accepts; nobody reads
+        asyncio.run(scenario(silent.getsockname()[1]))

@@ -253,7 +253,8 @@ class Gateway:
     def _raw_pool(self) -> RawPool | ProtocolPool:
         if self.raw is None:
             if self.impl.callbacks:
-                self.raw = CallbackPool(POOL_SIZE, MAX_UPSTREAM_BODY, self.writes)
+                self.raw = CallbackPool(POOL_SIZE, MAX_UPSTREAM_BODY, self.writes,
+                                        sweep=self.impl.sweep_timeouts)
             else:
                 pool = ProtocolPool if self.impl.protocol_client else RawPool
                 self.raw = pool(POOL_SIZE, MAX_UPSTREAM_BODY)

@@ -29,6 +29,7 @@ class Impl:
     callbacks: bool  # own core only: upstream calls finish in callbacks, not in a task
     batch_writes: bool  # own core only: a loop round's socket writes made together at its end
     hit_path: bool  # own core only: a cache hit answered in one call, no Request or Response
+    sweep_timeouts: bool  # own core only: upstream deadlines checked by one timer, not one each
 
 
 def _ladder() -> tuple[Impl, ...]:
@@ -38,7 +39,7 @@ def _ladder() -> tuple[Impl, ...]:
                   gc_freeze=False, raw_client=False, interface="asgi", picker=False,
                   protocol_client=False, counter_ids=False,
                   skip_empty_body=False, callbacks=False,
-                  batch_writes=False, hit_path=False)]
+                  batch_writes=False, hit_path=False, sweep_timeouts=False)]
 
     def then(name: str, description: str, **change: Any) -> None:
         steps.append(replace(steps[-1], name=name, description=description, **change))
@@ -76,6 +77,11 @@ def _ladder() -> tuple[Impl, ...]:
     then("hit-path", "a cache hit answered in one call from the parser's callback: request "
          "id, auth, metrics and access log done inline, the answer rendered from the cached "
          "body, no Request or Response object", hit_path=True)
+    then("one-worker", "1 worker process instead of 2: on 2 cores shared with the upstream and "
+         "the load generator, a second worker only takes CPU from them", workers=1)
+    then("sweep-timeouts", "upstream deadlines in a dict, looked at by one timer every 10 ms, "
+         "instead of a timer started and cancelled per request (2 µs each in uvloop)",
+         sweep_timeouts=True)
     return tuple(steps)
 
 

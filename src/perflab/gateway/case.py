@@ -38,7 +38,7 @@ from typing import ClassVar
 
 from perflab.cases import perflab_command
 from perflab.errors import MeasurementError, ServiceError, ToolUnavailable
-from perflab.gateway._impl import DEFAULT, LADDER
+from perflab.gateway._impl import LADDER
 from perflab.measure import Metric, RunContext, Variant, ladder_variants
 from perflab.services import free_port, scrape_metrics
 
@@ -154,8 +154,6 @@ class GatewayCase:
         Variant("granian-floor", "reference", "the upstream itself: granian and a few lines of "
                                               "Python answering precomputed bytes, the ceiling "
                                               "of an app served by granian"),
-        Variant("one-worker", "reference", "the last step with 1 worker process instead of 2: "
-                                           "a fifth less CPU per request, on one core"),
     )
     metrics = (
         Metric("req_per_s", "Throughput (uncached route)", "1/s", "higher"),
@@ -219,11 +217,7 @@ class GatewayCase:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         cmd = [*perflab_command(), "gateway", "serve", "--config", ctx.params["config"],
-               "--port", str(port)]
-        if variant == "one-worker":  # the trade-off of a second worker on these 2 cores
-            cmd += ["--impl", DEFAULT, "--workers", "1"]
-        else:
-            cmd += ["--impl", variant]
+               "--port", str(port), "--impl", variant]
         with start_process(cmd, f"{base}/metrics", ctx.workdir / f"gateway-{variant}.log"):
             before = scrape_metrics(base)
             out = self._drive(base, ctx.scale)
