@@ -163,10 +163,14 @@ class Gateway:
         self.metrics.observe(resp.status, time.perf_counter() - req.started)
 
     def _access_log(self, req: Request, resp: Response) -> None:
+        self._log_sampled(req.id, req.method, req.path, resp.status, req.started)
+
+    def _log_sampled(self, request_id: str, method: str, path: str, status: int,
+                     started: float) -> None:
         self.counter += 1
         if self.counter % ACCESS_LOG_SAMPLE == 0:
-            log.info("%s %s %s %d %.1fms", req.id, req.method, req.path, resp.status,
-                     (time.perf_counter() - req.started) * 1e3)
+            log.info("%s %s %s %d %.1fms", request_id, method, path, status,
+                     (time.perf_counter() - started) * 1e3)
 
     def begin(self, req: Request) -> Response | None:
         """The flat chain up to the upstream call: the answer when it is known at once (an
@@ -200,11 +204,58 @@ class Gateway:
         request_id: str = headers.get("x-request-id") or self._new_id()
         self.metrics.cache_hits += 1
         self.metrics.observe(200, time.perf_counter() - started)
-        self.counter += 1
-        if self.counter % ACCESS_LOG_SAMPLE == 0:
-            log.info("%s %s %s %d %.1fms", request_id, "GET", key.partition("?")[0], 200,
-                     (time.perf_counter() - started) * 1e3)
+        self._log_sampled(request_id, "GET", key.partition("?")[0], 200, started)
         return request_id, body
+
+    def fetch(self, method: bytes, target: bytes, headers: RequestHeaders,
+              reply: Callable[[Response], None]) -> bool:
+        """An upstream call in a few calls (the `miss-path` step); False leaves it to the chain.
+
+        For a request without a body that goes upstream, what the chain's hooks do is
+        done inline, as `hit` does for a hit: the request id, auth, the cache's miss,
+        metrics, the sampled access log; there is no `Request`, no walk through the hook
+        lists. The upstream call, field selection and errors are the chain's own code.
+        Anything else (a refused key, /metrics, a 404, a hit) is left to the chain.
+        `reply` gets the answer later, never before this returns.
+        """
+        started = time.perf_counter()
+        path, _, query = target.decode("latin-1").partition("?")
+        keys = self.config.api_keys
+        if path == "/metrics" or (keys is not None and headers.get("x-api-key") not in keys):
+            return False
+        found = match_route(self.config.routes, path)
+        if found is None:
+            return False
+        route, rest = found
+        verb = method.decode("latin-1")
+        cache_key = None
+        if self.cache is not None and verb == "GET" and route.cache_ttl > 0:
+            cache_key = f"{path}?{query}"
+            if self.cache.get(cache_key) is not None:
+                return False
+            self.metrics.cache_misses += 1
+        request_id: str = headers.get("x-request-id") or self._new_id()
+        forwarded = {"X-Request-Id": request_id}
+        if "content-type" in headers:
+            forwarded["Content-Type"] = headers.get("content-type")
+        metrics = self.metrics
+
+        def done(answer: tuple[int, str, bytes] | None, exc: Exception | None) -> None:
+            try:
+                resp = (self._failed(route, exc) if answer is None  # type: ignore[arg-type]
+                        else self._shaped(route, *answer))
+                if cache_key is not None and resp.status == 200:
+                    self.cache.put(cache_key, resp.body, route.cache_ttl)  # type: ignore[union-attr]
+            except Exception:  # a bug: the client still gets an answer
+                log.exception("request %s failed", request_id)
+                resp = self.error(500, "internal error")
+            self._log_sampled(request_id, verb, path, resp.status, started)
+            metrics.observe(resp.status, time.perf_counter() - started)
+            resp.headers.append((b"x-request-id", request_id.encode("latin-1")))
+            reply(resp)
+
+        self._call(route, rest, query, verb, forwarded, b"", done)
+        return True
 
     async def complete(self, req: Request) -> Response:
         """The upstream call of a request that `begin` could not answer, then the afters."""
@@ -264,9 +315,6 @@ class Gateway:
         """`complete` without a coroutine (`CallbackPool`): `reply` gets the finished answer."""
         route = req.route
         assert route is not None
-        host, port, netloc, base = self.bases[route.prefix]
-        target = (base + req.rest or "/") + (f"?{req.query}" if req.query else "")
-        request = request_bytes(req.method, netloc, target, _forwarded(req), req.body)
 
         def done(answer: tuple[int, str, bytes] | None, exc: Exception | None) -> None:
             try:
@@ -278,9 +326,18 @@ class Gateway:
                 resp = self.error(500, "internal error")
             reply(resp)
 
+        self._call(route, req.rest, req.query, req.method, _forwarded(req), req.body, done)
+
+    def _call(self, route: Route, rest: str, query: str, method: str, headers: dict[str, str],
+              body: bytes, done: Callable[[tuple[int, str, bytes] | None, Exception | None],
+                                          None]) -> None:
+        """The upstream call of `start` and `fetch`, on the callback pool."""
+        host, port, netloc, base = self.bases[route.prefix]
+        target = (base + rest or "/") + (f"?{query}" if query else "")
         pool = self._raw_pool()
         assert isinstance(pool, CallbackPool)
-        pool.start(host, port, request, route.timeout, done)
+        pool.start(host, port, request_bytes(method, netloc, target, headers, body),
+                   route.timeout, done)
 
     async def _aiohttp(self, route: Route, url: str, headers: dict[str, str],
                        req: Request) -> tuple[int, str, bytes]:

@@ -30,6 +30,7 @@ class Impl:
     batch_writes: bool  # own core only: a loop round's socket writes made together at its end
     hit_path: bool  # own core only: a cache hit answered in one call, no Request or Response
     sweep_timeouts: bool  # own core only: upstream deadlines checked by one timer, not one each
+    miss_path: bool  # own core only: an upstream call without a body in a few calls, no Request
 
 
 def _ladder() -> tuple[Impl, ...]:
@@ -39,7 +40,8 @@ def _ladder() -> tuple[Impl, ...]:
                   gc_freeze=False, raw_client=False, interface="asgi", picker=False,
                   protocol_client=False, counter_ids=False,
                   skip_empty_body=False, callbacks=False,
-                  batch_writes=False, hit_path=False, sweep_timeouts=False)]
+                  batch_writes=False, hit_path=False, sweep_timeouts=False,
+                  miss_path=False)]
 
     def then(name: str, description: str, **change: Any) -> None:
         steps.append(replace(steps[-1], name=name, description=description, **change))
@@ -82,6 +84,10 @@ def _ladder() -> tuple[Impl, ...]:
     then("sweep-timeouts", "upstream deadlines in a dict, looked at by one timer every 10 ms, "
          "instead of a timer started and cancelled per request (2 µs each in uvloop)",
          sweep_timeouts=True)
+    then("miss-path", "a request without a body that goes upstream starts its call in one call "
+         "from the parser's callback, as hit-path answers a hit: request id, auth, metrics and "
+         "access log inline, no Request object, no walk through the hook lists",
+         miss_path=True)
     return tuple(steps)
 
 

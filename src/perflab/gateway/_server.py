@@ -88,6 +88,8 @@ class HttpConnection(asyncio.Protocol):
         self.task: asyncio.Task[Response] | None = None  # that request's, without callbacks
         self.callbacks = gateway.impl.callbacks
         self.hits = gateway.impl.hit_path
+        self.misses = gateway.impl.miss_path
+        self._replied_kept = functools.partial(self._replied, keep_alive=True)  # one per connection
         self.writes = gateway.writes
         self.ended = False  # answered its last request, or refused one: reads no more
         self.write_paused = self.read_paused = False
@@ -190,10 +192,16 @@ class HttpConnection(asyncio.Protocol):
         parser = self.parser
         if (self.hits and not self.body and not self.queue and not self.busy
                 and parser.should_keep_alive() and not parser.should_upgrade()):
-            hit = self.gateway.hit(parser.get_method(), self.url, self.headers)
+            method = parser.get_method()
+            hit = self.gateway.hit(method, self.url, self.headers)
             if hit is not None:
                 self._write(_HIT % (hit[0].encode("latin-1"), len(hit[1]), hit[1]))
                 return
+            if self.misses:
+                self.busy = True  # what follows on this connection waits for the answer
+                if self.gateway.fetch(method, self.url, self.headers, self._replied_kept):
+                    return
+                self.busy = False
         req = self._request(bytes(self.body) if self.body else b"")
         self.body.clear()
         keep_alive = self.parser.should_keep_alive() and not self.parser.should_upgrade()
