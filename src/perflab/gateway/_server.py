@@ -7,7 +7,8 @@ once (a cache hit, a 404, /metrics, a 401) is answered inside that same
 callback: no task, no coroutine. Only a request that waits on its upstream
 becomes a task, or, from the ladder's `no-task` step on, a callback of the
 upstream pool (`CallbackPool`), with the loop round's writes batched (`Writes`);
-from `hit-path` on, a cache hit is answered by one call (`Gateway.hit`).
+from `hit-path` on, a cache hit is answered by one call (`Gateway.hit`), and from
+`miss-path` on, an upstream call without a body is started by one (`Gateway.fetch`).
 
 Bounded like the rest of the gateway: a request's head (`MAX_HEADER_BYTES`,
 431) and body (the config's `max_body`, 413), the requests a client may
