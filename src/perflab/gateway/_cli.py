@@ -17,7 +17,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--workers", type=int, default=None,
-                       help="worker processes (default: the variant's, 2 for the final one)")
+                       help="worker processes (default: the variant's, 1 for the final one)")
     serve.add_argument("--impl", default=None, help=argparse.SUPPRESS)  # a ladder step
     up = sub.add_parser("upstream", help="run the deterministic JSON upstream service")
     up.add_argument("--host", default="127.0.0.1")
