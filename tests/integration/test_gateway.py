@@ -106,6 +106,25 @@ def test_every_variant_routes_selects_fields_and_reports_errors(upstream, tmp_pa
         assert status == 200 and json.loads(body)[0] == {"id": 0, "name": "user-00000"}
         status, _, body = get(f"{base}/nowhere")
         assert status == 404 and json.loads(body)["error"] == "no route for /nowhere"
+        assert_head_then_get(base, "/api/items/3", {"id": 3, "name": "user-00003"})
+
+
+def assert_head_then_get(base, path, doc):
+    """A HEAD gets the GET's length and no body, and the connection serves a GET after it."""
+    import http.client
+
+    conn = http.client.HTTPConnection(base.removeprefix("http://"), timeout=10)
+    try:
+        conn.request("HEAD", path)
+        head = conn.getresponse()
+        assert head.status == 200 and head.read() == b""
+        conn.request("GET", path)  # the same connection: nothing of a body was left on it
+        resp = conn.getresponse()
+        body = resp.read()
+        assert resp.status == 200 and json.loads(body) == doc
+        assert int(head.headers["content-length"]) == len(body)
+    finally:
+        conn.close()
 
 
 def test_prefix_rest_of_path_and_query_go_upstream(gateway):

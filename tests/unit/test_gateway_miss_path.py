@@ -120,3 +120,30 @@ def test_an_allowed_key_goes_upstream():
     request = b"GET /api/items HTTP/1.1\r\nHost: x\r\nX-API-Key: k\r\n\r\n"
     sent, got, _ = exchange("miss-path", request, upstream_answer(ITEMS), api_keys=["k"])
     assert sent.startswith(b"GET /v1/items ") and got.startswith(b"HTTP/1.1 200")
+
+
+def test_a_head_goes_upstream_as_a_get_and_comes_back_without_a_body():
+    request = b"HEAD /api/items HTTP/1.1\r\nHost: x\r\nX-Request-Id: abc\r\n\r\n"
+    _, as_get, _ = exchange("miss-path", request.replace(b"HEAD", b"GET"), upstream_answer(ITEMS))
+    for impl in ("miss-path", "sweep-timeouts"):
+        sent, got, _ = exchange(impl, request, upstream_answer(ITEMS))
+        assert sent.startswith(b"GET /v1/items HTTP/1.1\r\n")
+        # the GET's answer, Content-Length of the selected fields included, but no body
+        assert got.startswith(b"HTTP/1.1 200 OK\r\n") and got.endswith(b"\r\n\r\n")
+        assert as_get == got + b'[{"id":1,"name":"a"},{"id":2,"name":"b"}]'
+
+
+@pytest.mark.parametrize("status", [204, 304])
+def test_an_answer_without_content_is_whole_at_its_head(status):
+    answer = b"HTTP/1.1 %d Whatever\r\ncontent-type: application/json\r\n\r\n" % status
+    _, got, _ = exchange("miss-path", b"GET /raw/x HTTP/1.1\r\nHost: x\r\n\r\n", answer)
+    assert got.startswith(b"HTTP/1.1 %d " % status) and got.endswith(b"\r\n\r\n")
+    assert b"content-length" not in got
+
+
+def test_an_interim_answer_is_skipped():
+    answer = (b"HTTP/1.1 103 Early Hints\r\nlink: </x>\r\n\r\n"
+              + upstream_answer(b"ok", b"text/plain"))
+    _, got, _ = exchange("miss-path", b"GET /raw/x HTTP/1.1\r\nHost: x\r\n\r\n", answer)
+    assert got.startswith(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n")
+    assert got.endswith(b"\r\n\r\nok")

@@ -336,24 +336,25 @@ class Gateway:
         target = (base + rest or "/") + (f"?{query}" if query else "")
         pool = self._raw_pool()
         assert isinstance(pool, CallbackPool)
-        pool.start(host, port, request_bytes(method, netloc, target, headers, body),
+        pool.start(host, port,
+                   request_bytes(_upstream_method(method), netloc, target, headers, body),
                    route.timeout, done)
 
-    async def _aiohttp(self, route: Route, url: str, headers: dict[str, str],
-                       req: Request) -> tuple[int, str, bytes]:
+    async def _aiohttp(self, route: Route, method: str, url: str, headers: dict[str, str],
+                       body: bytes) -> tuple[int, str, bytes]:
         import aiohttp
 
         try:
             async with self._client().request(
-                req.method, url, data=req.body or None, headers=headers,
+                method, url, data=body or None, headers=headers,
                 timeout=aiohttp.ClientTimeout(total=route.timeout), allow_redirects=False,
             ) as up:
                 if (up.content_length or 0) > MAX_UPSTREAM_BODY:
                     raise UpstreamError("upstream response too large")
-                body = await up.content.read(MAX_UPSTREAM_BODY + 1)
-                if len(body) > MAX_UPSTREAM_BODY or not up.content.at_eof():
+                answer = await up.content.read(MAX_UPSTREAM_BODY + 1)
+                if len(answer) > MAX_UPSTREAM_BODY or not up.content.at_eof():
                     raise UpstreamError("upstream response too large")
-                return up.status, up.headers.get("Content-Type", "application/json"), body
+                return up.status, up.headers.get("Content-Type", "application/json"), answer
         except TimeoutError:
             raise  # a 504, not a 502 (TimeoutError is an OSError, and aiohttp's are ClientErrors)
         except (aiohttp.ClientError, OSError) as exc:
@@ -371,13 +372,14 @@ class Gateway:
 
     async def _upstream(self, route: Route, rest: str, req: Request) -> Response:
         url = route.upstream + rest + (f"?{req.query}" if req.query else "")
-        headers = _forwarded(req)
+        headers, method = _forwarded(req), _upstream_method(req.method)
         try:
             if self.impl.raw_client:
                 status, content_type, body = await self._raw_pool().request(
-                    req.method, url, headers, req.body, route.timeout)
+                    method, url, headers, req.body, route.timeout)
             else:
-                status, content_type, body = await self._aiohttp(route, url, headers, req)
+                status, content_type, body = await self._aiohttp(route, method, url, headers,
+                                                                 req.body)
         except (TimeoutError, UpstreamError) as exc:
             return self._failed(route, exc)
         return self._shaped(route, status, content_type, body)
@@ -491,8 +493,10 @@ class Gateway:
             scope["method"], scope["path"], scope["query_string"].decode("latin-1"), headers,
             sum(len(k) + len(v) for k, v in raw_headers),
             lambda limit: self._read_body(receive, limit))
+        # With its length the server needs no chunked framing, and a HEAD's answer keeps it.
+        length = [(b"content-length", b"%d" % len(resp.body))]
         await send({"type": "http.response.start", "status": resp.status,
-                    "headers": resp.headers})
+                    "headers": resp.headers + length})
         await send({"type": "http.response.body", "body": resp.body})
 
     # -- RSGI (granian's own interface: plain attributes, one call to answer) ---------------
@@ -524,6 +528,15 @@ class Gateway:
 
     def __rsgi_del__(self, loop: Any) -> None:
         loop.run_until_complete(self.close())
+
+
+def _upstream_method(method: str) -> str:
+    """A HEAD is asked upstream as a GET, as nginx's `proxy_cache_convert_head` does.
+
+    Its fields are then selected as a GET's, and the Content-Length the client gets
+    is the GET's; the server sends the answer without its body.
+    """
+    return "GET" if method == "HEAD" else method
 
 
 def _forwarded(req: Request) -> dict[str, str]:

@@ -49,8 +49,15 @@ def _parse_head(head: bytes) -> tuple[int, dict[bytes, bytes]]:
     return status, headers
 
 
-def _framing(headers: dict[bytes, bytes], max_body: int) -> int | str:
-    """How the body ends: its length (at most `max_body`), "chunked", or "close"."""
+def _framing(status: int, headers: dict[bytes, bytes], max_body: int) -> int | str:
+    """How the body ends: its length (at most `max_body`), "chunked", or "close".
+
+    A 204 or 304 answer has no body, whatever its headers say (RFC 9112, 6.3). Nor
+    has the answer to a HEAD, which these clients never send: the gateway asks a
+    GET instead.
+    """
+    if status in (204, 304):
+        return 0
     if b"content-length" in headers:
         size = int(headers[b"content-length"])
         if size > max_body:
@@ -120,9 +127,10 @@ class RawPool:
         reusable = False
         try:
             writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status, headers = _parse_head(head)
-            framing = _framing(headers, self.max_body)
+            status, headers = _parse_head(await reader.readuntil(b"\r\n\r\n"))
+            while status < 200:  # interim (100 Continue, 103 Early Hints): the answer follows
+                status, headers = _parse_head(await reader.readuntil(b"\r\n\r\n"))
+            framing = _framing(status, headers, self.max_body)
             if isinstance(framing, int):
                 data = await reader.readexactly(framing)
             elif framing == "chunked":
@@ -242,7 +250,10 @@ class _Connection(asyncio.Protocol):
                     raise UpstreamError("bad answer: head too large")
                 return None
             status, headers = _parse_head(bytes(buffer[:end]))
-            self.head = (status, headers, end + 4, _framing(headers, self.max_body))
+            if status < 200:  # interim (100 Continue, 103 Early Hints): the answer follows
+                del buffer[:end + 4]
+                return self._answer(closed)
+            self.head = (status, headers, end + 4, _framing(status, headers, self.max_body))
         status, headers, start, framing = self.head
         if isinstance(framing, int):
             if len(buffer) - start < framing:

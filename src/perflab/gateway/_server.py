@@ -57,12 +57,21 @@ _HIT = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-request-id: %s\
         b"content-length: %d\r\n\r\n%s")
 
 
-def response_bytes(resp: Response, close: bool) -> bytes:
-    """The whole HTTP/1.1 answer: status line, headers, Content-Length, body."""
-    head = b"".join([b"%s: %s\r\n" % header for header in resp.headers])
-    return b"HTTP/1.1 %d %s\r\n%scontent-length: %d\r\n%s\r\n%s" % (
-        resp.status, _REASONS.get(resp.status, b""), head, len(resp.body),
-        b"connection: close\r\n" if close else b"", resp.body)
+def response_bytes(resp: Response, close: bool, head: bool = False) -> bytes:
+    """The whole HTTP/1.1 answer: status line, headers, Content-Length, body.
+
+    The answer to a HEAD (`head`) has the body's Content-Length and no body; a 204
+    or 304 has neither (RFC 9110, 8.6 and 9.3.2).
+    """
+    lines = b"".join([b"%s: %s\r\n" % header for header in resp.headers])
+    if resp.status in (204, 304):
+        body = b""
+    else:
+        lines += b"content-length: %d\r\n" % len(resp.body)
+        body = b"" if head else resp.body
+    return b"HTTP/1.1 %d %s\r\n%s%s\r\n%s" % (
+        resp.status, _REASONS.get(resp.status, b""), lines,
+        b"connection: close\r\n" if close else b"", body)
 
 
 class _Refused(Exception):
@@ -93,6 +102,7 @@ class HttpConnection(asyncio.Protocol):
         self._replied_kept = functools.partial(self._replied, keep_alive=True)  # one per connection
         self.writes = gateway.writes
         self.ended = False  # answered its last request, or refused one: reads no more
+        self.head_request = False  # the request being answered is a HEAD: no body in its answer
         self.write_paused = self.read_paused = False
         self.active = True  # read or wrote since the idle sweep last looked
         # the request being parsed
@@ -200,6 +210,7 @@ class HttpConnection(asyncio.Protocol):
                 return
             if self.misses:
                 self.busy = True  # what follows on this connection waits for the answer
+                self.head_request = method == b"HEAD"
                 if self.gateway.fetch(method, self.url, self.headers, self._replied_kept):
                     return
                 self.busy = False
@@ -234,6 +245,7 @@ class HttpConnection(asyncio.Protocol):
             if refused is None:
                 self._answer(req, keep_alive)
                 continue
+            self.head_request = req.method == "HEAD"
             self._send(self.gateway.refuse(req, refused.status, str(refused) or None), True)
             self._after_writes(self._linger)
 
@@ -247,6 +259,7 @@ class HttpConnection(asyncio.Protocol):
 
     def _answer(self, req: Request, keep_alive: bool) -> None:
         """At once when the gateway can; else in a task, and what follows waits for it."""
+        self.head_request = req.method == "HEAD"
         resp = self.gateway.begin(req)
         if resp is None:
             self.busy = True
@@ -284,7 +297,7 @@ class HttpConnection(asyncio.Protocol):
     def _send(self, resp: Response, close: bool) -> None:
         if self.transport.is_closing():
             return
-        self._write(response_bytes(resp, close))
+        self._write(response_bytes(resp, close, self.head_request))
         if close:
             self.ended = True
             self.queue.clear()
