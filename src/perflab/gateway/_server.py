@@ -64,14 +64,13 @@ def response_bytes(resp: Response, close: bool, head: bool = False) -> bytes:
     or 304 has neither (RFC 9110, 8.6 and 9.3.2).
     """
     lines = b"".join([b"%s: %s\r\n" % header for header in resp.headers])
-    if resp.status in (204, 304):
-        body = b""
-    else:
-        lines += b"content-length: %d\r\n" % len(resp.body)
-        body = b"" if head else resp.body
-    return b"HTTP/1.1 %d %s\r\n%s%s\r\n%s" % (
-        resp.status, _REASONS.get(resp.status, b""), lines,
-        b"connection: close\r\n" if close else b"", body)
+    close_line = b"connection: close\r\n" if close else b""
+    if resp.status == 204 or resp.status == 304:
+        return b"HTTP/1.1 %d %s\r\n%s%s\r\n" % (
+            resp.status, _REASONS.get(resp.status, b""), lines, close_line)
+    return b"HTTP/1.1 %d %s\r\n%scontent-length: %d\r\n%s\r\n%s" % (
+        resp.status, _REASONS.get(resp.status, b""), lines, len(resp.body), close_line,
+        b"" if head else resp.body)
 
 
 class _Refused(Exception):
