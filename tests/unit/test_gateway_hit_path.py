@@ -10,25 +10,9 @@ from perflab.gateway._app import Gateway
 from perflab.gateway._config import parse_config
 from perflab.gateway._impl import IMPLS
 from perflab.gateway._server import HttpConnection
+from tests.unit.gateway_transport import Transport
 
 BODY = b'[{"id": 1}]'
-
-
-class Transport:
-    def __init__(self) -> None:
-        self.written: list[bytes] = []
-
-    def write(self, data: bytes) -> None:
-        self.written.append(data)
-
-    def is_closing(self) -> bool:
-        return False
-
-    def can_write_eof(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        pass
 
 
 def answer(impl: str, request: bytes, api_keys: list[str] | None = None) -> tuple[bytes, Gateway]:

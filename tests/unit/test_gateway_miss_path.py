@@ -11,26 +11,10 @@ from perflab.gateway._client import _Connection
 from perflab.gateway._config import parse_config
 from perflab.gateway._impl import IMPLS
 from perflab.gateway._server import HttpConnection
+from tests.unit.gateway_transport import Transport
 
 UPSTREAM = ("127.0.0.1", 9)
 ITEMS = b'[{"id": 1, "name": "a", "bio": "x"}, {"id": 2, "name": "b", "bio": "y"}]'
-
-
-class Transport:
-    def __init__(self) -> None:
-        self.written: list[bytes] = []
-
-    def write(self, data: bytes) -> None:
-        self.written.append(data)
-
-    def is_closing(self) -> bool:
-        return False
-
-    def can_write_eof(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        pass
 
 
 def upstream_answer(body: bytes, content_type: bytes = b"application/json") -> bytes:
