@@ -121,32 +121,35 @@ def _quote(name: str) -> str:
 
 
 def ddl(table: str) -> list[str]:
-    """CREATE statements for `table`, its dead letters and its raw path (idempotent)."""
+    """CREATE statements for `table`, its dead letters and its raw paths (idempotent)."""
     events, dead = _quote(table), _quote(dead_table(table))
-    raw, pb = _quote(RAW_PATHS["json"].table(table)), _quote(RAW_PATHS["protobuf"].table(table))
-    view, pb_view = _quote(f"{table}_raw_mv"), _quote(f"{table}_raw_pb_mv")
     key = "ENGINE = ReplacingMergeTree ORDER BY (topic, partition, offset)"
     return [
         f"CREATE TABLE IF NOT EXISTS {events} ({EVENT_COLUMNS}) {key}",
         f"CREATE TABLE IF NOT EXISTS {dead} (topic LowCardinality(String), partition UInt32, "
         f"offset UInt64, reason String, raw String) {key}",
-        f"CREATE TABLE IF NOT EXISTS {raw} (topic String, partition UInt32, offset UInt64, "
-        f"m {RAW_MESSAGE}) ENGINE = Null",
-        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {view} TO {events} AS SELECT topic, "
-        "partition, offset, m.id AS id, accurateCast(m.timestamp, 'Int64') AS timestamp_ms, "
-        "accurateCast(m.data.user_id, 'UInt64') AS user_id, "
-        "m.data.event_type AS event_type, m.data.amount AS amount, "
-        "toInt64(m.data.amount * 100) AS amount_cents, m.data.country AS country, "
-        f"m.data.page AS page, m.metadata AS metadata FROM {raw}",
-        f"CREATE TABLE IF NOT EXISTS {pb} (topic String, partition UInt32, offset UInt64, "
-        f"m {PROTOBUF_MESSAGE}) ENGINE = Null",
+        *_raw_path(events, _quote(RAW_PATHS["json"].table(table)), _quote(f"{table}_raw_mv"),
+                   RAW_MESSAGE, "accurateCast(m.timestamp, 'Int64')",
+                   "accurateCast(m.data.user_id, 'UInt64')"),
         # throwIf refuses the whole batch: Python then decodes it and names each bad message
-        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {pb_view} TO {events} AS SELECT topic, "
-        "partition, offset, m.id AS id, m.timestamp AS timestamp_ms, m.data.user_id AS user_id, "
+        *_raw_path(events, _quote(RAW_PATHS["protobuf"].table(table)),
+                   _quote(f"{table}_raw_pb_mv"), PROTOBUF_MESSAGE, "m.timestamp",
+                   "m.data.user_id", f" WHERE throwIf({PROTOBUF_REFUSED}, "
+                   "'a message the Python decoder must judge') = 0"),
+    ]
+
+
+def _raw_path(events: str, raw: str, view: str, message: str, timestamp: str, user_id: str,
+              where: str = "") -> list[str]:
+    """A raw path's Null table, and the view that fills `events` from it."""
+    return [
+        f"CREATE TABLE IF NOT EXISTS {raw} (topic String, partition UInt32, offset UInt64, "
+        f"m {message}) ENGINE = Null",
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {view} TO {events} AS SELECT topic, "
+        f"partition, offset, m.id AS id, {timestamp} AS timestamp_ms, {user_id} AS user_id, "
         "m.data.event_type AS event_type, m.data.amount AS amount, "
         "toInt64(m.data.amount * 100) AS amount_cents, m.data.country AS country, "
-        f"m.data.page AS page, m.metadata AS metadata FROM {pb} "
-        f"WHERE throwIf({PROTOBUF_REFUSED}, 'a message the Python decoder must judge') = 0",
+        f"m.data.page AS page, m.metadata AS metadata FROM {raw}{where}",
     ]
 
 
