@@ -235,9 +235,6 @@ class Gateway:
                 return False
             self.metrics.cache_misses += 1
         request_id: str = headers.get("x-request-id") or self._new_id()
-        forwarded = {"X-Request-Id": request_id}
-        if "content-type" in headers:
-            forwarded["Content-Type"] = headers.get("content-type")
         metrics = self.metrics
 
         def done(answer: tuple[int, str, bytes] | None, exc: Exception | None) -> None:
@@ -254,7 +251,7 @@ class Gateway:
             resp.headers.append((b"x-request-id", request_id.encode("latin-1")))
             reply(resp)
 
-        self._call(route, rest, query, verb, forwarded, b"", done)
+        self._call(route, rest, query, verb, _forwarded(request_id, headers), b"", done)
         return True
 
     async def complete(self, req: Request) -> Response:
@@ -326,7 +323,8 @@ class Gateway:
                 resp = self.error(500, "internal error")
             reply(resp)
 
-        self._call(route, req.rest, req.query, req.method, _forwarded(req), req.body, done)
+        self._call(route, req.rest, req.query, req.method, _forwarded(req.id, req.headers),
+                   req.body, done)
 
     def _call(self, route: Route, rest: str, query: str, method: str, headers: dict[str, str],
               body: bytes, done: Callable[[tuple[int, str, bytes] | None, Exception | None],
@@ -372,7 +370,7 @@ class Gateway:
 
     async def _upstream(self, route: Route, rest: str, req: Request) -> Response:
         url = route.upstream + rest + (f"?{req.query}" if req.query else "")
-        headers, method = _forwarded(req), _upstream_method(req.method)
+        headers, method = _forwarded(req.id, req.headers), _upstream_method(req.method)
         try:
             if self.impl.raw_client:
                 status, content_type, body = await self._raw_pool().request(
@@ -539,12 +537,12 @@ def _upstream_method(method: str) -> str:
     return "GET" if method == "HEAD" else method
 
 
-def _forwarded(req: Request) -> dict[str, str]:
+def _forwarded(request_id: str, headers: RequestHeaders) -> dict[str, str]:
     """The headers an upstream call carries: the request id, and the body's type if any."""
-    headers = {"X-Request-Id": req.id}
-    if "content-type" in req.headers:
-        headers["Content-Type"] = req.headers.get("content-type")
-    return headers
+    forwarded = {"X-Request-Id": request_id}
+    if "content-type" in headers:
+        forwarded["Content-Type"] = headers.get("content-type")
+    return forwarded
 
 
 def _after(afters: list[After], req: Request, resp: Response) -> Response:
