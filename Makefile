@@ -9,10 +9,18 @@ SYNCED := $(VENV)/.synced
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test lint env lock clean references
+.PHONY: run test lint env lock clean references docs
 
+# A kept run: results/<date>-<host>-<commit>/ (results.json, summary.md, index.html),
+# then the README's and docs' generated tables refreshed from it.
 run: references $(SYNCED)
-	$(VENV)/bin/perflab run --scale quick
+	$(VENV)/bin/perflab run --scale quick --keep
+	$(VENV)/bin/perflab report --docs
+
+# Every generated region of README.md and docs/*.md, from the newest kept results
+# (or the directory a region names); tests/unit/test_generated_docs.py fails until then.
+docs: $(SYNCED)
+	$(VENV)/bin/perflab report --docs
 
 # The gateway's peers are Debian packages, not Python ones: nginx (the reference) and
 # wrk (the load generator). Installed when we may (root with apt); else, or if that

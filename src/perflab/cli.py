@@ -38,6 +38,7 @@ class Command:
 
 COMMANDS: dict[str, Command] = {
     "run": Command("perflab.commands.run", "run the case studies and write the report"),
+    "report": Command("perflab.commands.report", "a results file as Markdown or HTML; make docs"),
     "compare": Command("perflab.commands.compare", "compare two results files (benchstat-style)"),
     "amdahl": Command("perflab.commands.amdahl", "overall speedup from Amdahl's law"),
     "profile": Command("perflab.commands.profile", "profile one variant of a case"),

@@ -57,7 +57,7 @@ def test_a_crashing_step_fails_the_case_with_its_error(tmp_path):
 
 def test_budget_stops_after_the_minimum_repetitions(tmp_path):
     options = RunOptions(workdir=tmp_path, repetitions=6, warmups=0, budget_s=0.0,
-                         variants=["baseline"])
+                         variants=["baseline"], adaptive=False)
     result = run_case("tests.toycase:CASE", options)
     assert len(result.variant("baseline").metrics["wall_s"].samples) == 4
     assert "time budget" in result.notes[0]
@@ -68,3 +68,24 @@ def test_unknown_variant_and_scale(tmp_path):
         run_case("tests.toycase:CASE", RunOptions(workdir=tmp_path, variants=["nope"]))
     with pytest.raises(UsageError, match="unknown scale"):
         run_case("tests.toycase:CASE", RunOptions(workdir=tmp_path, scale="huge"))
+
+
+def test_adaptive_stopping_keeps_the_verdicts(tmp_path):
+    """Quick scale stops once every verdict is settled; a no-op is still ~, a real step is not."""
+    options = RunOptions(workdir=tmp_path, repetitions=5, warmups=0,
+                         variants=["baseline", "faster", "noop"])
+    result = run_case("tests.toycase:CASE", options)
+    rows = ladder_table(result).lines()
+    assert "4.00x" in next(r for r in rows if r.startswith("faster"))
+    assert "~" in next(r for r in rows if r.startswith("noop")).split()
+    n = len(result.variant("baseline").metrics["ops"].samples)
+    assert n in (4, 5)
+    assert (n == 4) == any("every verdict settled" in note for note in result.notes)
+
+
+def test_full_scale_runs_every_repetition_by_default(tmp_path):
+    options = RunOptions(workdir=tmp_path, repetitions=5, warmups=0, variants=["baseline"],
+                         adaptive=None, scale="full")
+    result = run_case("tests.toycase:CASE", options)
+    assert len(result.variant("baseline").metrics["ops"].samples) == 5
+    assert not result.notes

@@ -1,4 +1,10 @@
-"""Progress of a running ladder on stderr: one live line on a terminal, plain lines elsewhere."""
+"""Progress of a run on stderr: which case and step runs, and an estimate of the time left.
+
+One live line on a terminal, plain lines elsewhere. The estimate for the running
+case is its remaining executions times the mean time each variant has taken so
+far (child start-up included); cases not started yet count with what the caller
+expects of them (their time in the last kept run, or their budget).
+"""
 
 from __future__ import annotations
 
@@ -8,25 +14,58 @@ from typing import TextIO
 
 from perflab.measure._runner import ProgressEvent
 
-__all__ = ["ProgressPrinter"]
+__all__ = ["ProgressPrinter", "format_duration"]
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds // 60:.0f} min {seconds % 60:02.0f} s"
 
 
 class ProgressPrinter:
-    def __init__(self, stream: TextIO = sys.stderr) -> None:
+    def __init__(self, stream: TextIO = sys.stderr, *, case_index: int = 1, cases: int = 1,
+                 later_s: float = 0.0) -> None:
         self.stream = stream
         self.live = stream.isatty()
         self.started = time.monotonic()
+        self.case_index = case_index
+        self.cases = cases
+        self.later_s = later_s  # expected time of the cases after this one
+        self.durations: dict[str, list[float]] = {}
+
+    def case_left_s(self, event: ProgressEvent) -> float | None:
+        """Expected seconds until this case ends; None before any execution finished."""
+        means = [sum(d) / len(d) for d in self.durations.values() if d]
+        if not means:
+            return None
+        # Variants not timed yet count at the mean of those that were.
+        per_round = sum(means) + sum(means) / len(means) * max(0, event.variants - len(means))
+        done = event.position if event.seconds is not None else event.position - 1
+        rest_of_round = per_round * (1 - done / max(event.variants, 1))
+        return rest_of_round + per_round * (event.rounds - event.round)
 
     def __call__(self, event: ProgressEvent) -> None:
+        if event.elapsed_s is not None:
+            self.durations.setdefault(event.variant, []).append(event.elapsed_s)
         phase = "warm-up" if event.warmup else f"rep {event.round}/{event.rounds}"
         elapsed = time.monotonic() - self.started
-        head = f"[{elapsed:6.1f}s] {event.case}: {phase} {event.variant}"
+        where = f"case {self.case_index}/{self.cases} {event.case}"
+        step = f"step {event.position}/{event.variants} {event.variant}"
+        head = f"[{format_duration(elapsed):>10}] {where}: {phase}, {step}"
+        left = self.case_left_s(event)
+        eta = ""
+        if left is not None:
+            eta = f" · case ~{format_duration(left)} left"
+            if self.case_index < self.cases:
+                eta += f", run ~{format_duration(left + self.later_s)} left"
         if event.seconds is None:
             if self.live:
-                self.stream.write(f"\r\033[K{head} …")
+                self.stream.write(f"\r\033[K{head} …{eta}")
                 self.stream.flush()
             return
-        line = f"{head} {event.seconds:.3f} s"
+        line = f"{head} {event.seconds:.3f} s{eta}"
         if self.live:
             self.stream.write(f"\r\033[K{line}")
         else:
@@ -37,3 +76,4 @@ class ProgressPrinter:
         if self.live:
             self.stream.write("\r\033[K")
             self.stream.flush()
+

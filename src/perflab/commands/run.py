@@ -13,14 +13,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--case", action="append", dest="cases", metavar="NAME",
                         help="run only this case (repeatable; also module:attribute)")
     add_scale_option(parser)
-    parser.add_argument("--out", type=Path, default=Path("perflab-report"),
-                        help="directory for results.json and index.html (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="directory for results.json, summary.md and index.html "
+                             "(default: perflab-report/)")
+    parser.add_argument("--keep", action="store_true",
+                        help="write to results/<date>-<host>-<commit>/ instead: a kept run, "
+                             "which `make docs` reads")
     parser.add_argument("--repetitions", "-r", type=int, default=5,
                         help="measured repetitions per variant (default: %(default)s)")
     parser.add_argument("--warmups", type=int, default=1,
                         help="unmeasured rounds first (default: %(default)s)")
     parser.add_argument("--budget", type=float, default=None,
                         help="seconds per case before stopping early (default: the case's)")
+    parser.add_argument("--no-adaptive", dest="adaptive", action="store_false", default=None,
+                        help="run every repetition even when every verdict is settled "
+                             "(default: adaptive stopping at quick scale, not at full)")
     parser.add_argument("--no-report", action="store_true", help="skip the HTML report")
 
 
@@ -28,7 +35,7 @@ def main(args: argparse.Namespace) -> int:
     from perflab.cases import REGISTRY, resolve
     from perflab.commands._progress import ProgressPrinter
     from perflab.errors import PerflabError
-    from perflab.measure import Results, RunOptions, run_case, save
+    from perflab.measure import Results, RunOptions, kept_dir_name, run_case, save
     from perflab.measure._environment import collect_environment
     from perflab.measure._tables import (
         geomean_improvement,
@@ -37,6 +44,8 @@ def main(args: argparse.Namespace) -> int:
         ladder_table,
         references_table,
     )
+    from perflab.measure._worker import load_case
+    from perflab.report import results_markdown
 
     names = args.cases or list(REGISTRY)
     if not names:
@@ -49,12 +58,17 @@ def main(args: argparse.Namespace) -> int:
         repetitions=args.repetitions,
         warmups=args.warmups,
         budget_s=args.budget,
+        adaptive=args.adaptive,
     )
     environment = collect_environment()
+    out_dir = args.out or (Path("results") / kept_dir_name(environment) if args.keep
+                           else Path("perflab-report"))
+    expected = [_expected_s(load_case(ref), args.scale, Path(".")) for ref in refs]
     results = []
     failures = []
-    for ref in refs:
-        progress = ProgressPrinter()
+    for index, ref in enumerate(refs):
+        progress = ProgressPrinter(case_index=index + 1, cases=len(refs),
+                                   later_s=sum(expected[index + 1:]))
         try:
             case = run_case(ref, options, progress)
         except PerflabError as exc:
@@ -71,16 +85,42 @@ def main(args: argparse.Namespace) -> int:
                 print("\n".join(table.lines()), end="\n\n")
         for note in case.notes:
             print(f"note: {note}")
+        if case.elapsed_s is not None:
+            print(f"{case.name}: {case.elapsed_s:.0f} s")
 
     overall = geomean_improvement(results)
     if overall is not None and len(results) > 1:
         print(f"geometric mean of baseline→final improvement across cases: {overall:.2f}x")
     out = Results(environment, results)
-    save(out, args.out / "results.json")
-    print(f"results: {args.out / 'results.json'}")
+    save(out, out_dir / "results.json")
+    (out_dir / "summary.md").write_text(results_markdown(out), encoding="utf-8")
+    print(f"results: {out_dir / 'results.json'} (summary: {out_dir / 'summary.md'})")
     if not args.no_report:
         from perflab.report import write_report
 
-        write_report(out, args.out / "index.html")
-        print(f"report:  {args.out / 'index.html'}")
+        write_report(out, out_dir / "index.html")
+        print(f"report:  {out_dir / 'index.html'}")
     return 1 if failures else 0
+
+
+def _expected_s(case: object, scale: str, root: Path) -> float:
+    """What a case should take, for the progress estimate.
+
+    Its time in the newest kept run at this scale, or else its budget.
+    """
+    from perflab.errors import ResultsFileError
+    from perflab.measure._runner import FULL_BUDGET_FACTOR
+    from perflab.report._regions import KeptResults
+
+    name = str(getattr(case, "name", ""))
+    kept = KeptResults(root)
+    for directory in kept.directories():
+        try:
+            cases = kept.results(directory).cases
+        except ResultsFileError:
+            continue
+        for c in cases:
+            if c.name == name and c.scale == scale and c.elapsed_s is not None:
+                return c.elapsed_s
+    budget = float(getattr(case, "budget_s", 0.0))
+    return budget * (FULL_BUDGET_FACTOR if scale == "full" else 1)

@@ -11,13 +11,15 @@ from perflab.measure._case import (
     ladder_variants,
     no_session,
 )
-from perflab.measure._collectors import Collector, LatencyHistogram
+from perflab.measure._collectors import Collector, GcWatch, LatencyHistogram, machine_busy_s
 from perflab.measure._records import (
+    RESULTS_FILE,
     SCHEMA,
     CaseResult,
     MetricSamples,
     Results,
     VariantResult,
+    kept_dir_name,
     load,
     save,
 )
@@ -29,15 +31,23 @@ from perflab.measure._stats import (
     mann_whitney_p,
     median_ci,
 )
-from perflab.measure._tables import compare_tables, guide_table, ladder_table, references_table
+from perflab.measure._tables import (
+    compare_tables,
+    guide_table,
+    ladder_table,
+    references_table,
+    summary_table,
+)
 
 __all__ = [
     "KINDS",
+    "RESULTS_FILE",
     "SCALES",
     "SCHEMA",
     "Case",
     "CaseResult",
     "Collector",
+    "GcWatch",
     "LatencyHistogram",
     "Metric",
     "MetricSamples",
@@ -51,9 +61,11 @@ __all__ = [
     "geometric_mean",
     "guide_table",
     "is_significant",
+    "kept_dir_name",
     "ladder_table",
     "ladder_variants",
     "load",
+    "machine_busy_s",
     "mann_whitney_p",
     "median_ci",
     "no_session",
@@ -62,4 +74,5 @@ __all__ = [
     "run_case",
     "save",
     "speedup_limit",
+    "summary_table",
 ]

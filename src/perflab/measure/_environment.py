@@ -55,6 +55,7 @@ def collect_environment() -> dict[str, Any]:
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
+        "host": platform.node(),
         "os": f"{platform.system()} {platform.release()}",
         "cpu_model": _cpu_model(),
         "cpu_count": os.cpu_count(),

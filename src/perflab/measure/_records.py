@@ -9,7 +9,8 @@ The minimal contract of `results.json` (outside tools rely on it):
           "metrics": {METRIC: {"unit", "median", "ci_low", "ci_high", "samples": [...]}}}]}]}
 
 Beyond it each case also records its title, its table metrics (label, unit,
-which direction is better) and notes (e.g. a repetition budget that ran out).
+which direction is better), notes (e.g. why its rounds stopped early) and
+`elapsed_s`, its wall time in the run.
 """
 
 from __future__ import annotations
@@ -24,9 +25,37 @@ from perflab.errors import ResultsFileError
 from perflab.measure._case import KINDS, Metric
 from perflab.measure._stats import Summary, median_ci
 
-__all__ = ["SCHEMA", "CaseResult", "MetricSamples", "Results", "VariantResult", "load", "save"]
+__all__ = [
+    "RESULTS_FILE",
+    "SCHEMA",
+    "CaseResult",
+    "MetricSamples",
+    "Results",
+    "VariantResult",
+    "kept_dir_name",
+    "load",
+    "save",
+]
 
 SCHEMA = "perflab.results/1"
+RESULTS_FILE = "results.json"
+
+
+def kept_dir_name(environment: Mapping[str, Any], suffix: str = "") -> str:
+    """`<date>-<host>-<commit>[-suffix]`: sorts by time, says where and what was measured.
+
+    The date is the run's `created` time in UTC to the minute (`2026-12-01T2257Z`).
+    """
+    import datetime as dt
+    import re
+
+    created = environment.get("created")
+    now = dt.datetime.now(dt.UTC)
+    when = dt.datetime.fromisoformat(created) if isinstance(created, str) else now
+    stamp = when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H%MZ")
+    host = re.sub(r"[^A-Za-z0-9.]+", "-", str(environment.get("host") or "host")).strip("-")
+    commit = str(environment.get("git_commit") or "nocommit")[:7]
+    return "-".join(part for part in (stamp, host or "host", commit, suffix) if part)
 
 
 @dataclass(frozen=True)
@@ -67,6 +96,7 @@ class CaseResult:
     variants: Sequence[VariantResult]
     table: Sequence[Metric]
     notes: Sequence[str] = ()
+    elapsed_s: float | None = None  # the case's wall time in `perflab run`, set-up included
 
     def variant(self, name: str) -> VariantResult:
         for v in self.variants:
@@ -108,6 +138,7 @@ def to_json(results: Results) -> dict[str, Any]:
                     for m in c.table
                 ],
                 "notes": list(c.notes),
+                **({"elapsed_s": c.elapsed_s} if c.elapsed_s is not None else {}),
                 "variants": [_variant_json(v) for v in c.variants],
             }
             for c in results.cases
@@ -129,6 +160,10 @@ def _require(obj: Any, key: str, kind: type, where: str, path: str) -> Any:
             f"{where}.{key}: expected {kind.__name__}, got {type(value).__name__}", path=path
         )
     return value
+
+
+def _optional_float(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
 
 
 def from_json(data: Any, path: str = "<results>") -> Results:
@@ -181,6 +216,7 @@ def from_json(data: Any, path: str = "<results>") -> Results:
                 variants=variants,
                 table=table,
                 notes=tuple(str(n) for n in c.get("notes", [])),
+                elapsed_s=_optional_float(c.get("elapsed_s")),
             )
         )
     return Results(environment=env, cases=cases)

@@ -5,8 +5,11 @@ drift on a noisy machine spreads over all variants instead of biasing the one
 measured last. The first `warmups` rounds are run and thrown away (page cache,
 pyc files, lazily started services). Every measured sample is kept raw.
 
-A case has a time budget: once at least `MIN_REPETITIONS` rounds are in and
-the budget is spent, the remaining rounds are skipped and a note says so.
+Two rules end a case's rounds early, and a note says which did:
+- adaptive stopping (quick scale by default): once every verdict the case's
+  tables print is settled, see `_stopping` for the rule and its error rate;
+- a time budget: once at least `MIN_REPETITIONS` rounds are in and the
+  budget is spent.
 """
 
 from __future__ import annotations
@@ -25,13 +28,12 @@ from typing import Any
 from perflab.errors import MeasurementError, UsageError
 from perflab.measure._case import SCALES, RunContext, Variant
 from perflab.measure._records import CaseResult, MetricSamples, VariantResult
+from perflab.measure._stopping import MIN_REPETITIONS, interim_significance_allowed, settled
+from perflab.measure._tables import verdict_pairs
 from perflab.measure._worker import load_case
 
-__all__ = ["MIN_REPETITIONS", "Progress", "RunOptions", "run_case"]
+__all__ = ["MIN_REPETITIONS", "Progress", "ProgressEvent", "RunOptions", "run_case"]
 
-# With 3 samples a side, Mann-Whitney's smallest two-sided p is 0.1: never
-# significant. 4 a side can reach 0.029, so a budget never cuts below that.
-MIN_REPETITIONS = 4
 # A case's budget is set for quick scale; full scale gets this many times more.
 FULL_BUDGET_FACTOR = 5
 # Far beyond any quick-scale variant; a hung child must not hang `perflab run`.
@@ -58,6 +60,7 @@ class RunOptions:
     budget_s: float | None = None  # None: the case's own budget
     variants: Sequence[str] | None = None  # None: the whole ladder
     trace_allocations: bool = False
+    adaptive: bool | None = None  # None: on at quick scale, off at full scale
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,9 @@ class ProgressEvent:
     rounds: int
     warmup: bool
     seconds: float | None  # wall time of the finished execution, None when starting
+    variants: int = 1  # executions in a round
+    position: int = 1  # 1-based place of this variant in its round
+    elapsed_s: float | None = None  # the finished execution, child start-up included
 
 
 Progress = Callable[[ProgressEvent], None]
@@ -133,6 +139,8 @@ def run_case(
     budget = options.budget_s if options.budget_s is not None else case.budget_s * (
         FULL_BUDGET_FACTOR if options.scale == "full" else 1)
     rounds = options.warmups + options.repetitions
+    adaptive = options.adaptive if options.adaptive is not None else options.scale == "quick"
+    interim_ok = interim_significance_allowed(MIN_REPETITIONS, options.repetitions)
     samples: dict[str, list[dict[str, float]]] = {v.name: [] for v in variants}
     errors: dict[str, str] = {}
     notes: list[str] = []
@@ -140,17 +148,20 @@ def run_case(
     workdir = options.workdir / case.name / options.scale
     workdir.mkdir(parents=True, exist_ok=True)
     base_ctx = RunContext(options.scale, workdir)
+    case_started = time.monotonic()
     with case.session(base_ctx) as params:
         ctx = RunContext(options.scale, workdir, dict(params))
         started = time.monotonic()
         for index in range(rounds):
             warmup = index < options.warmups
-            for v in variants:
+            for position, v in enumerate(variants, 1):
                 if v.name in errors:
                     continue
-                event = ProgressEvent(case.name, v.name, index + 1, rounds, warmup, None)
+                event = ProgressEvent(case.name, v.name, index + 1, rounds, warmup, None,
+                                      len(variants), position)
                 if progress:
                     progress(event)
+                child_started = time.monotonic()
                 result = _run_child(case_ref, v.name, ctx, options)
                 if "error" in result:
                     if v.kind != "reference":
@@ -158,26 +169,48 @@ def run_case(
                     errors[v.name] = result["error"]
                     continue
                 if progress:
-                    progress(replace(event, seconds=result["metrics"].get("wall_s")))
+                    progress(replace(event, seconds=result["metrics"].get("wall_s"),
+                                     elapsed_s=time.monotonic() - child_started))
                 if not warmup:
                     samples[v.name].append(result["metrics"])
             measured = index + 1 - options.warmups
-            elapsed = time.monotonic() - started
-            if measured >= MIN_REPETITIONS and elapsed > budget and index + 1 < rounds:
+            if measured < MIN_REPETITIONS or index + 1 >= rounds:
+                continue
+            if adaptive and _all_settled(_result(case, options, variants, samples, errors, ()),
+                                         options.repetitions - measured,
+                                         interim_ok and measured == MIN_REPETITIONS):
+                notes.append(
+                    f"stopped after {measured} of {options.repetitions} repetitions: "
+                    "every verdict settled (adaptive stopping)"
+                )
+                break
+            if time.monotonic() - started > budget:
                 notes.append(
                     f"time budget of {budget:.0f} s spent after {measured} of "
                     f"{options.repetitions} repetitions"
                 )
                 break
 
+    measured_case = _result(case, options, variants, samples, errors, notes)
+    return replace(measured_case, elapsed_s=round(time.monotonic() - case_started, 3))
+
+
+def _result(case: Any, options: RunOptions, variants: Sequence[Variant],
+            samples: dict[str, list[dict[str, float]]], errors: dict[str, str],
+            notes: Sequence[str]) -> CaseResult:
     return CaseResult(
         name=case.name,
         title=case.title,
         scale=options.scale,
         variants=[_variant_result(v, samples[v.name], errors.get(v.name)) for v in variants],
         table=list(case.metrics),
-        notes=notes,
+        notes=list(notes),
     )
+
+
+def _all_settled(partial: CaseResult, remaining: int, interim_ok: bool) -> bool:
+    return all(settled(a.samples, b.samples, remaining, interim_ok=interim_ok)
+               for a, b in verdict_pairs(partial))
 
 
 def _variant_result(v: Variant, runs: list[dict[str, float]], error: str | None) -> VariantResult:

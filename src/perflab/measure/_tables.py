@@ -32,6 +32,8 @@ __all__ = [
     "ladder_metrics",
     "ladder_table",
     "references_table",
+    "summary_table",
+    "verdict_pairs",
 ]
 
 
@@ -155,6 +157,71 @@ def references_table(case: CaseResult, metric: Metric | None = None) -> Table | 
         ])
     final_name = final.name if final else "final"
     return Table(["Reference", "What it is", metric.label, f"{final_name} vs it", "p"], rows)
+
+
+def verdict_pairs(case: CaseResult) -> list[tuple[MetricSamples, MetricSamples]]:
+    """Every comparison the case's tables print a verdict on, as (old, new) samples.
+
+    Each step against the one before it and against the baseline (ladder
+    metrics), the baseline against the final step (every table metric), and
+    each reference against the final step (the first metric).
+    """
+    steps = ladder(case)
+    pairs: list[tuple[MetricSamples | None, MetricSamples | None]] = []
+    for metric in ladder_metrics(case):
+        for i in range(1, len(steps)):
+            new = steps[i].metrics.get(metric.name)
+            pairs.append((steps[i - 1].metrics.get(metric.name), new))
+            pairs.append((steps[0].metrics.get(metric.name), new))
+    if len(steps) >= 2:
+        pairs += [(steps[0].metrics.get(m.name), steps[-1].metrics.get(m.name))
+                  for m in case.table]
+    if steps and case.table:
+        first = case.table[0].name
+        pairs += [(ref.metrics.get(first), steps[-1].metrics.get(first))
+                  for ref in case.variants if ref.kind == "reference" and not ref.error]
+    return [(a, b) for a, b in pairs if a is not None and b is not None]
+
+
+def _peer_verdicts(case: CaseResult, metric: Metric, final: VariantResult | None) -> str:
+    cells = []
+    for ref in (v for v in case.variants if v.kind == "reference"):
+        m = ref.metrics.get(metric.name)
+        f = final.metrics.get(metric.name) if final else None
+        if ref.error or m is None or f is None:
+            cells.append(f"{ref.name}: not available")
+        else:
+            cells.append(f"{ref.name}: {effect(m, f, metric.better).text(metric.unit)}")
+    return "; ".join(cells) or "none"
+
+
+def summary_table(cases: Sequence[CaseResult]) -> Table:
+    """One row per case: its first metric, baseline and final step, and the verdict on each peer.
+
+    A peer's verdict is the final step against it: above 1x the final step is
+    better, `~` when the difference is not significant.
+    """
+    rows = []
+    for case in cases:
+        if not case.table:
+            continue
+        metric = case.table[0]
+        steps = ladder(case)
+        before = steps[0] if steps else None
+        after = steps[-1] if len(steps) > 1 else None
+        old = before.metrics.get(metric.name) if before else None
+        new = after.metrics.get(metric.name) if after else None
+        improvement = effect(old, new, metric.better).text(metric.unit) if old and new else "n/a"
+        rows.append([
+            case.name,
+            metric.label,
+            f"{before.name}: {_cell(before, metric)}" if before else "n/a",
+            f"{after.name}: {_cell(after, metric)}" if after else "n/a",
+            improvement,
+            _peer_verdicts(case, metric, after or before),
+        ])
+    return Table(["Case", "Metric", "Baseline", "Final step", "Improvement",
+                  "Final step vs each peer"], rows)
 
 
 def _key(case: CaseResult, v: VariantResult) -> str:

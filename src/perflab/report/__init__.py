@@ -1,5 +1,12 @@
-"""A self-contained HTML report (tables and inline SVG charts) from saved results."""
+"""Results for people: the HTML report, Markdown summaries, the docs' generated regions.
+
+    _html       the self-contained HTML report (tables, inline SVG charts)
+    _plots      the ladder charts (matplotlib, as SVG)
+    _markdown   results as Markdown: summary.md and the docs' tables
+    _regions    the generated regions of README.md and docs/*.md (`make docs`)
+"""
 
 from perflab.report._html import render_report, write_report
+from perflab.report._markdown import results_markdown
 
-__all__ = ["render_report", "write_report"]
+__all__ = ["render_report", "results_markdown", "write_report"]
