@@ -7,10 +7,10 @@ name is accepted, a `module:attribute` reference works too (tests use that).
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 from perflab.errors import UsageError
+
+# Moved to perflab.services; re-exported while tool branches still import it from here.
+from perflab.services import perflab_command
 
 __all__ = ["REGISTRY", "perflab_command", "resolve"]
 
@@ -31,8 +31,3 @@ def resolve(name: str) -> str:
     known = ", ".join(REGISTRY) or "none registered yet"
     raise UsageError(f"unknown case {name!r}", hint=f"cases: {known}")
 
-
-def perflab_command() -> list[str]:
-    """How a case runs the real tool: this environment's console script, as a user would."""
-    script = Path(sys.executable).with_name("perflab")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "perflab"]

@@ -25,7 +25,7 @@ from perflab.bounded._cache import ByteLRU
 from perflab.bounded._impl import DEFAULT, IMPLS, Impl
 from perflab.bounded._ingest import BadInput, StreamAggregator, aggregate_whole
 from perflab.bounded._memory import malloc_trim, memory_limit, parse_size, rss_bytes
-from perflab.measure._collectors import GcWatch
+from perflab.measure import GcWatch
 
 __all__ = ["BoundedService", "create_app", "value_for"]
 

@@ -128,7 +128,7 @@ async def _drive(port: int, duration: float, max_requests: int | None, connectio
                  uploaders: int, alive: Callable[[], bool]) -> dict[str, Any]:
     import aiohttp
 
-    from perflab.measure._collectors import LatencyHistogram
+    from perflab.measure import LatencyHistogram
 
     hist = LatencyHistogram()
     counts = {"requests": 0, "served": 0, "shed": 0, "5xx": 0, "client_errors": 0, "uploads": 0}
@@ -187,7 +187,7 @@ def soak(variant: str, limit: int, *, duration: float = 30.0, max_requests: int 
          log: Path | None = None) -> SoakResult:
     import subprocess
 
-    from perflab.gateway.case import free_port, wait_ready
+    from perflab.services import free_port, wait_ready
 
     confinement = _Confinement(limit)
     port = free_port()

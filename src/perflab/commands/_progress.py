@@ -49,7 +49,8 @@ class ProgressPrinter:
     def __call__(self, event: ProgressEvent) -> None:
         if event.elapsed_s is not None:
             self.durations.setdefault(event.variant, []).append(event.elapsed_s)
-        phase = "warm-up" if event.warmup else f"rep {event.round}/{event.rounds}"
+        reps = event.rounds - event.warmups
+        phase = "warm-up" if event.warmup else f"rep {event.round - event.warmups}/{reps}"
         elapsed = time.monotonic() - self.started
         where = f"case {self.case_index}/{self.cases} {event.case}"
         step = f"step {event.position}/{event.variants} {event.variant}"

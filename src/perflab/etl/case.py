@@ -17,11 +17,11 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import ClassVar
 
-from perflab.cases import perflab_command
 from perflab.errors import MeasurementError, ToolUnavailable
 from perflab.etl._gen import TABLE_DDL, generate
 from perflab.etl._impl import LADDER
 from perflab.measure import Metric, RunContext, Variant
+from perflab.services import perflab_command
 
 __all__ = ["CASE", "EtlCase"]
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from perflab.gateway._config import Route
-from perflab.measure._collectors import GcWatch
+from perflab.measure import GcWatch
 
 __all__ = ["FieldPicker", "Metrics", "TTLCache", "match_route", "select_fields"]
 

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from perflab.errors import UsageError
-from perflab.measure._collectors import LatencyHistogram
+from perflab.measure import LatencyHistogram
 
 __all__ = ["LoadResult", "run_load"]
 

@@ -30,17 +30,14 @@ import re
 import shutil
 import signal
 import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import ClassVar
 
-from perflab.cases import perflab_command
-from perflab.errors import MeasurementError, ServiceError, ToolUnavailable
+from perflab.errors import MeasurementError, ToolUnavailable
 from perflab.gateway._impl import LADDER
 from perflab.measure import Metric, RunContext, Variant, ladder_variants
-from perflab.services import free_port, scrape_metrics
+from perflab.services import free_port, perflab_command, scrape_metrics, wait_ready
 
 __all__ = ["CASE", "GatewayCase", "free_port", "run_nginx", "start_process", "wait_ready"]
 
@@ -88,21 +85,6 @@ NGINX_PROXY = """http {{
     }}
 }}
 """
-
-
-def wait_ready(url: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as resp:
-                resp.read()
-                return
-        except OSError as exc:
-            if getattr(exc, "code", None):  # an HTTP error status: the server is up
-                return
-            if time.monotonic() > deadline:
-                raise ServiceError(f"{url} did not answer within {timeout:.0f} s") from exc
-            time.sleep(0.05)
 
 
 @contextlib.contextmanager

@@ -1,4 +1,18 @@
-"""The measurement workflow core: pure data and statistics, no case knowledge."""
+"""The measurement workflow core: pure data and statistics, no case knowledge.
+
+    _case         what a case declares: variants, metrics, the session and run hooks
+    _collectors   what one execution records: time, CPU, RSS, GC, allocations, latency
+    _worker       the child process that runs one execution
+    _runner       a case's rounds of fresh processes, interleaved; budget and stopping
+    _stopping     the adaptive stopping rule: when every printed verdict is settled
+    _stats        medians, their confidence intervals, Mann-Whitney U, geometric means
+    _records      results as immutable data and versioned JSON; kept directories' names
+    _tables       the guide, ladder, references, summary and compare tables
+    _format       human units and fixed-width text tables
+    _environment  the machine and software a run was measured on
+    _profile      cProfile of one variant, grouped into the case's categories
+    _amdahl       Amdahl's law
+"""
 
 from perflab.measure._amdahl import overall_speedup, speedup_limit
 from perflab.measure._case import (

@@ -74,6 +74,7 @@ class ProgressEvent:
     variants: int = 1  # executions in a round
     position: int = 1  # 1-based place of this variant in its round
     elapsed_s: float | None = None  # the finished execution, child start-up included
+    warmups: int = 0  # of the `rounds`
 
 
 Progress = Callable[[ProgressEvent], None]
@@ -158,7 +159,7 @@ def run_case(
                 if v.name in errors:
                     continue
                 event = ProgressEvent(case.name, v.name, index + 1, rounds, warmup, None,
-                                      len(variants), position)
+                                      len(variants), position, warmups=options.warmups)
                 if progress:
                     progress(event)
                 child_started = time.monotonic()

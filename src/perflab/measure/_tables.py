@@ -219,9 +219,10 @@ def summary_table(cases: Sequence[CaseResult]) -> Table:
             f"{after.name}: {_cell(after, metric)}" if after else "n/a",
             improvement,
             _peer_verdicts(case, metric, after or before),
+            format_value(case.elapsed_s, "s") if case.elapsed_s is not None else "n/a",
         ])
     return Table(["Case", "Metric", "Baseline", "Final step", "Improvement",
-                  "Final step vs each peer"], rows)
+                  "Final step vs each peer", "Run time"], rows)
 
 
 def _key(case: CaseResult, v: VariantResult) -> str:

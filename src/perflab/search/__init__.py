@@ -10,6 +10,7 @@ each module is imported by whoever needs it.
     _files      searching one file (line-by-line text engine, whole-buffer bytes engine)
     _output     formatting matches (plain, -n, -l, -c, --json, colour)
     _parallel   sequential, thread and process drivers
+    _fork       an ordered map over forked worker processes, for a CLI that starts fast
     _corpus     the deterministic benchmark corpus
     case        the ladder declared to the harness
 """

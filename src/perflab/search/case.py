@@ -24,11 +24,11 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import ClassVar
 
-from perflab.cases import perflab_command
 from perflab.errors import MeasurementError, ToolUnavailable
 from perflab.measure import Metric, RunContext, Variant, ladder_variants
 from perflab.search._corpus import LITERAL, REGEX, SCALES, ensure_corpus
 from perflab.search._impl import LADDER
+from perflab.services import perflab_command
 
 __all__ = ["CASE", "SearchCase"]
 

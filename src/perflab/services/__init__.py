@@ -1,14 +1,30 @@
-"""Real components with an embedded default: a private PostgreSQL cluster, ..."""
+"""Real components with an embedded default, and the process helpers every case shares.
+
+    postgres    a private PostgreSQL cluster that perflab starts and stops itself
+    kafka       a local Kafka-protocol broker (Tansu) that perflab starts and stops
+    clickhouse  ClickHouse: chDB in-process by default, any server over HTTP
+
+Here: free ports, waiting for a server, scraping Prometheus text, and how a
+case runs the real `perflab` command.
+"""
 
 from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 from perflab.errors import ServiceError
 
-__all__ = ["free_port", "scrape_metrics", "wait_listening"]
+__all__ = ["free_port", "perflab_command", "scrape_metrics", "wait_listening", "wait_ready"]
+
+
+def perflab_command() -> list[str]:
+    """How a case runs the real tool: this environment's console script, as a user would."""
+    script = Path(sys.executable).with_name("perflab")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "perflab"]
 
 
 def free_port() -> int:
@@ -38,6 +54,24 @@ def wait_listening(port: int, name: str, timeout: float, *,
                 raise ServiceError(f"{name} did not accept connections: {exc}",
                                    hint=hint) from exc
             time.sleep(0.02)
+
+
+def wait_ready(url: str, timeout: float = 20.0) -> None:
+    """Wait until an HTTP server answers `url` (any status: an error status means it is up)."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                resp.read()
+                return
+        except OSError as exc:
+            if getattr(exc, "code", None):  # an HTTP error status: the server is up
+                return
+            if time.monotonic() > deadline:
+                raise ServiceError(f"{url} did not answer within {timeout:.0f} s") from exc
+            time.sleep(0.05)
 
 
 def scrape_metrics(base_url: str) -> dict[str, float]:

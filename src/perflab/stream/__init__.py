@@ -9,4 +9,5 @@
     _produce    `perflab stream produce`
     _impl       the ladder of variants
     _cli        `perflab stream broker | produce | run`
+    case        the ladder declared to the harness, and its ceilings
 """

@@ -172,7 +172,7 @@ def _tune_gc(impl: Impl) -> None:
 @contextlib.contextmanager
 def _accounted(impl: Impl, summary: Summary) -> Iterator[None]:
     """GC tuning as the variant says, then this process's CPU and GC added to `summary`."""
-    from perflab.measure._collectors import GcWatch
+    from perflab.measure import GcWatch
 
     watch = GcWatch()
     _tune_gc(impl)
@@ -318,7 +318,7 @@ def _consume(options: Options, source: Source, send: Callable[[_Work], Waiter],
     framed; a batch is still sent only once the one before it has been answered
     (and acknowledged), so the answers come in order.
     """
-    from perflab.measure._collectors import machine_busy_s
+    from perflab.measure import machine_busy_s
 
     impl, size = options.impl, options.effective_batch
     decode = DECODERS[impl.decoder]()

@@ -41,9 +41,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from perflab.cases import perflab_command
 from perflab.errors import MeasurementError
 from perflab.measure import Metric, RunContext, Variant, ladder_variants
+from perflab.services import perflab_command
 from perflab.stream._impl import DEFAULT, IMPLS, LADDER
 
 __all__ = ["CASE", "StreamCase"]
@@ -298,7 +298,7 @@ def _live(variant: str, brokers: str, chdb_dir: Path, seconds: float) -> dict[st
 def _bare_consume(brokers: str, count: int) -> dict[str, float]:
     from confluent_kafka import Consumer
 
-    from perflab.measure._collectors import machine_busy_s
+    from perflab.measure import machine_busy_s
     from perflab.services.kafka import CLIENT_DEFAULTS
 
     consumer = Consumer({"bootstrap.servers": brokers, "group.id": f"bare-{uuid.uuid4().hex}",
@@ -322,7 +322,7 @@ def _bare_consume(brokers: str, count: int) -> dict[str, float]:
 
 
 def _sink_ceiling(chdb_dir: Path, rows: Path, count: int) -> dict[str, float]:
-    from perflab.measure._collectors import machine_busy_s
+    from perflab.measure import machine_busy_s
     from perflab.services.clickhouse import connect
     from perflab.stream._decode import COMPACT, ROW_COLUMNS
     from perflab.stream._schema import ddl
