@@ -1,20 +1,50 @@
-"""The HTML report, rendered by a real browser (headless Chromium)."""
+"""The HTML report, rendered by a real browser (headless Chromium), narrow and wide."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 
 import pytest
 
-from perflab.report import write_report
+from perflab.report import render_report
 
 pytestmark = pytest.mark.integration
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# Headless Chromium lays a window out no narrower than 500 CSS px: a phone held upright
+# is a little narrower, a split-screen laptop window about this.
+NARROW, WIDE = 500, 1400
+
+# Run in the page after layout: what was rendered, and whether anything sticks out.
+PROBE = """<script>
+(() => {
+  const vw = document.documentElement.clientWidth;
+  const box = el => el.getBoundingClientRect();
+  const visible = el => box(el).width > 0 && box(el).height > 0;
+  const out = {
+    viewport: vw,
+    page_width: document.documentElement.scrollWidth,
+    tables: {},
+    svgs: [...document.querySelectorAll("figure svg")].map(s => [box(s).width, box(s).height]),
+    outside: [...document.querySelectorAll("body *")]
+      .filter(el => !el.closest(".scroll") && box(el).right > vw + 0.5)
+      .map(el => el.tagName + "." + el.className),
+  };
+  for (const t of document.querySelectorAll("table")) {
+    const k = t.className;
+    out.tables[k] = (out.tables[k] || 0) + (visible(t) ? 1 : 0);
+  }
+  out.first_h2 = document.querySelector("h2").textContent;
+  document.body.insertAdjacentHTML("beforeend",
+    "<pre id=probe>" + JSON.stringify(out).replace(/</g, "\\\\u003c") + "</pre>");
+})();
+</script>"""
 
 
 @pytest.fixture
@@ -31,17 +61,26 @@ def _render(browser, path, tmp_path, *extra):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
-def test_report_tables_and_charts_render(browser, tmp_path, sample_results):
+@pytest.mark.parametrize("width", [NARROW, WIDE], ids=["narrow", "wide"])
+def test_report_renders_summary_tables_and_charts_without_overflow(
+        browser, tmp_path, sample_results, width):
     page = tmp_path / "index.html"
-    write_report(sample_results, page)
-    # --dump-dom prints the DOM after the page has been parsed and laid out.
-    dom = _render(browser, page, tmp_path, "--dump-dom").stdout
-    assert dom.count('<table class="guide">') == 1
-    assert dom.count('<table class="ladder">') == 2  # the first metric, and Rate (ladder=True)
-    assert dom.count('<table class="references">') == 1
-    assert "<td>75% less</td>" in dom
-    assert dom.count("<svg") >= 1 and "halve" in dom
+    page.write_text(render_report(sample_results).replace("</body>", PROBE + "</body>"))
+    dom = _render(browser, page, tmp_path, f"--window-size={width},1200", "--dump-dom").stdout
+    probe = json.loads(re.search(r"<pre id=\"probe\">(.*?)</pre>", dom, re.S).group(1))
 
-    shot = tmp_path / "shot.png"
-    _render(browser, page, tmp_path, f"--screenshot={shot}", "--window-size=1200,1600")
+    assert width - 20 <= probe["viewport"] <= width  # less a vertical scroll bar
+    assert probe["first_h2"] == "Summary"  # the report opens with the summary
+    # rendered (not just present): the summary, the guide table and references in it,
+    # a ladder table for the first metric and for Rate (ladder=True)
+    assert probe["tables"] == {"summary": 1, "guide": 1, "references": 1, "ladder": 2}
+    assert len(probe["svgs"]) == 2 and all(w > 100 and h > 50 for w, h in probe["svgs"])
+    assert all(w <= width for w, _ in probe["svgs"])  # charts scale to the window
+    assert probe["page_width"] <= width, "the page scrolls sideways"
+    assert probe["outside"] == []
+    assert "<td>75% less</td>" in dom and "halve" in dom
+    assert "peer: 0.50x (worse); absent: not available" in dom
+
+    shot = tmp_path / f"shot-{width}.png"
+    _render(browser, page, tmp_path, f"--screenshot={shot}", f"--window-size={width},1600")
     assert shot.stat().st_size > 10_000  # a blank page is a few KiB
