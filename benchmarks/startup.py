@@ -1,10 +1,15 @@
-"""Start-up time of a perflab command: median and spread of N fresh runs.
+"""Start-up time of perflab commands against the bare interpreter: medians of N fresh runs.
 
-    .venv/bin/python benchmarks/startup.py [-n 20] -- --version
+    .venv/bin/python benchmarks/startup.py [-n 20]                 # the default commands
     .venv/bin/python benchmarks/startup.py -n 30 -- search x /tmp/empty
+    .venv/bin/python benchmarks/startup.py --keep                  # kept, for the docs
 
-Runs `.venv/bin/perflab` (the console script, no shim) directly. Outside the
-test suite on purpose: a timing is a benchmark, never an assertion.
+Runs `.venv/bin/perflab` (the console script, no shim) directly, the commands
+alternated run by run so drift spreads over all of them. With `--keep` the
+samples are written as a results file, `results/<date>-<host>-<commit>-startup/`,
+which the docs' `<!-- perflab:generated case=startup table=values -->` regions
+show (`make docs`). Outside the test suite on purpose: a timing is a
+benchmark, never an assertion.
 """
 
 from __future__ import annotations
@@ -12,28 +17,72 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-from perflab.measure import median_ci
+from perflab.measure import (
+    CaseResult,
+    Metric,
+    MetricSamples,
+    Results,
+    VariantResult,
+    kept_dir_name,
+    median_ci,
+    save,
+)
+from perflab.measure._environment import collect_environment
+
+
+def _commands(extra: list[str], empty: Path) -> list[tuple[str, str, list[str]]]:
+    """(name, description, argv) of each command measured."""
+    exe = Path(sys.executable).with_name("perflab")
+    if extra:
+        return [("command", " ".join(["perflab", *extra]), [str(exe), *extra])]
+    return [
+        ("python", "the interpreter alone: python -c pass", [sys.executable, "-c", "pass"]),
+        ("version", "perflab --version: the CLI's table, no command imported",
+         [str(exe), "--version"]),
+        ("search", "perflab search x EMPTY_DIR: the search command's imports",
+         [str(exe), "search", "x", str(empty)]),
+    ]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("-n", type=int, default=20, help="runs (default: 20)")
-    parser.add_argument("args", nargs="*", default=["--version"])
+    parser.add_argument("-n", type=int, default=20, help="runs of each command (default: 20)")
+    parser.add_argument("--keep", action="store_true",
+                        help="write results/<date>-<host>-<commit>-startup/results.json")
+    parser.add_argument("args", nargs="*", help="one perflab command line instead of the default")
     opts = parser.parse_args()
-    exe = Path(sys.executable).with_name("perflab")
-    cmd = [str(exe), *opts.args]
-    subprocess.run(cmd, capture_output=True)  # warm the page cache and pyc files
-    samples = []
-    for _ in range(opts.n):
-        start = time.perf_counter()
-        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        samples.append(time.perf_counter() - start)
-    s = median_ci(samples)
-    print(f"{' '.join(cmd)}: median {s.median * 1e3:.1f} ms "
-          f"[{s.ci_low * 1e3:.1f}, {s.ci_high * 1e3:.1f}] ({s.confidence:.0%} CI), n={s.n}")
+    with tempfile.TemporaryDirectory() as empty:
+        commands = _commands(opts.args, Path(empty))
+        for _, _, cmd in commands:
+            subprocess.run(cmd, capture_output=True)  # warm the page cache and pyc files
+        samples: dict[str, list[float]] = {name: [] for name, _, _ in commands}
+        for _ in range(opts.n):
+            for name, _, cmd in commands:
+                start = time.perf_counter()
+                subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                samples[name].append(time.perf_counter() - start)
+    for name, description, _ in commands:
+        s = median_ci(samples[name])
+        print(f"{description}: median {s.median * 1e3:.1f} ms "
+              f"[{s.ci_low * 1e3:.1f}, {s.ci_high * 1e3:.1f}] ({s.confidence:.0%} CI), n={s.n}")
+    if opts.keep:
+        environment = collect_environment()
+        case = CaseResult(
+            name="startup",
+            title="Start-up time of perflab commands",
+            scale="benchmark",
+            variants=[VariantResult(name, "reference", description,
+                                    {"wall_s": MetricSamples("s", tuple(samples[name]))})
+                      for name, description, _ in commands],
+            table=[Metric("wall_s", "Start-up (wall)", "s")],
+        )
+        path = Path("results") / kept_dir_name(environment, "startup") / "results.json"
+        save(Results(environment, [case]), path)
+        print(f"kept: {path}")
     return 0
 
 

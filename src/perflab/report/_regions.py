@@ -10,11 +10,13 @@ Attributes (space-separated `key=value`):
 
 - `table`: `guide`, `ladder` (every ladder metric, or `metric=NAME`),
   `references`, `values` (each variant's medians: benchmarks), `summary`
-  (one row per case, no `case`: optional `cases=a,b`), `amdahl` (no results:
-  `fractions=0.4,0.1` and `speedups=10,inf`, the formula's values);
+  (one row per case, no `case`: optional `cases=a,b`); computed, no results:
+  `amdahl` (`fractions=0.4,0.1` and `speedups=10,inf`, the formula's values),
+  `stopping` (`rounds=5,6`: the stopping rule's exact false-verdict rates);
 - `case`: the case (or benchmark) name in the results file;
 - `results`: a kept directory (`results/DIR`) to take it from; without it, the
-  newest kept directory that has the case.
+  newest kept directory that has the case (for `summary`: the newest with a
+  case that has a ladder, i.e. a `perflab run`, not a benchmark).
 
 Kept results live in `results/<date>-<host>-<commit>[-suffix]/results.json`;
 newest means the greatest directory name (it begins with the UTC date).
@@ -47,7 +49,7 @@ __all__ = ["KeptResults", "Region", "find_regions", "regenerate", "render_region
 
 START = re.compile(r"<!-- perflab:generated(?P<attrs>[^>]*?)-->[ \t]*\n")
 END = "<!-- perflab:end -->"
-TABLES = ("guide", "ladder", "references", "values", "summary", "amdahl")
+TABLES = ("guide", "ladder", "references", "values", "summary", "amdahl", "stopping")
 NEEDS_CASE = ("guide", "ladder", "references", "values")
 
 
@@ -78,9 +80,13 @@ class KeptResults:
             self._loaded[directory] = load(directory / RESULTS_FILE)
         return self._loaded[directory]
 
-    def newest(self) -> Path | None:
-        dirs = self.directories()
-        return dirs[0] if dirs else None
+    def newest_run(self) -> Path | None:
+        """The newest directory a `perflab run` kept: one with a case that has a baseline."""
+        for directory in self.directories():
+            if any(v.kind == "baseline" for c in self.results(directory).cases
+                   for v in c.variants):
+                return directory
+        return None
 
     def find(self, case: str, pinned: str | None) -> tuple[Path, CaseResult] | None:
         candidates = [self.root / pinned] if pinned else self.directories()
@@ -187,15 +193,34 @@ def _amdahl_table(attrs: Mapping[str, str]) -> Table:
                   "Limit (part removed)"], rows)
 
 
+def _stopping_table(attrs: Mapping[str, str]) -> Table:
+    from perflab.measure._stopping import MIN_REPETITIONS, two_look_size
+
+    rows = []
+    for last in (int(x) for x in attrs.get("rounds", "5").split(",") if x):
+        one = two_look_size(0, last)  # one look, at the last round only
+        two = two_look_size(MIN_REPETITIONS, last) if last > MIN_REPETITIONS else None
+        allowed = two is not None and two <= 0.05
+        rows.append([
+            str(last),
+            f"{one:.4f}" if one is not None else "n/a",
+            f"{two:.4f}" if two is not None else "not computed (too many rankings)",
+            "yes" if allowed else "no: only exact `~` stops",
+        ])
+    return Table(["Repetitions", "Looking once, at the end",
+                  f"Looking at {MIN_REPETITIONS} and at the end", "Interim significance stop"],
+                 rows)
+
+
 def render_region(attrs: Mapping[str, str], kept: KeptResults, page: Path) -> str:
     """The Markdown between the markers, blank lines around it."""
     table = attrs["table"]
-    if table == "amdahl":
-        body = markdown_table(_amdahl_table(attrs))
-        return "\n" + "\n".join(body) + "\n\n"
+    if table in ("amdahl", "stopping"):
+        computed = _amdahl_table(attrs) if table == "amdahl" else _stopping_table(attrs)
+        return "\n" + "\n".join(markdown_table(computed)) + "\n\n"
     pinned = attrs.get("results")
     if table == "summary":
-        directory = kept.root / pinned if pinned else kept.newest()
+        directory = kept.root / pinned if pinned else kept.newest_run()
         if directory is None:
             return "\n_No kept results yet: `make run`, then `make docs`._\n\n"
         results = kept.results(directory)
