@@ -94,7 +94,7 @@ def test_run_end_to_end_writes_results_and_report(tmp_path):
     assert "case 1/1 toy: rep 2/3, step 2/4 faster" in proc.stderr
     assert "left" in proc.stderr
     data = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert data["cases"][0]["elapsed_s"] > 0
+    assert data["cases"][0]["elapsed_s"] > 0 and data["elapsed_s"] > 0
     assert "| Case | Metric |" in (tmp_path / "out" / "summary.md").read_text()
     assert data["schema"] == "perflab.results/1"
     assert data["environment"]["cpu_count"] == os.cpu_count()

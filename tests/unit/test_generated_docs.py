@@ -102,3 +102,26 @@ def test_report_command_writes_markdown_and_checks_docs(tmp_path, sample_results
     assert "README.md:3: region case=demo table=guide" in capsys.readouterr().err
     assert cli.main(["report", "--docs", "--root", str(tmp_path)]) == 0
     assert cli.main(["report", "--docs", "--check", "--root", str(tmp_path)]) == 0
+
+
+def test_verdicts_side_by_side(tmp_path, sample_results, capsys):
+    from perflab.measure import MetricSamples
+
+    case = sample_results.cases[0]
+    noop = case.variant("noop")
+    faster = dataclasses.replace(noop, metrics={
+        **noop.metrics, "wall_s": MetricSamples("s", (2.0, 2.1, 1.9, 2.05, 1.95))})
+    other = dataclasses.replace(case, scale="full", variants=[
+        faster if v.name == "noop" else v for v in case.variants])
+    save(sample_results, tmp_path / "quick.json")
+    save(Results({}, [other]), tmp_path / "full.json")
+    status = cli.main(["report", "--verdicts", str(tmp_path / "quick.json"),
+                       str(tmp_path / "full.json")])
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "Verdict (quick)  Verdict (full)" in out
+    rows = {tuple(line.split()[:4]): line for line in out.splitlines() if line.startswith("demo")}
+    assert rows[("demo", "halve", "baseline", "Total")].endswith("same")
+    assert "DIFFERS" in rows[("demo", "noop", "halve", "Total")]  # ~ at quick, 2.50x at full
+    assert rows[("demo", "noop", "halve", "Rate")].endswith("same")
+    assert "of 6 verdicts the same" in out

@@ -3,6 +3,7 @@
     perflab report results/DIR/results.json --markdown     # summary.md on stdout
     perflab report results/DIR/results.json --html OUT     # the HTML report
     perflab report --docs [--check] [PAGE.md ...]          # `make docs`
+    perflab report --verdicts QUICK.json FULL.json         # the same verdicts?
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "(default: README.md and docs/*.md) from results/")
     parser.add_argument("--check", action="store_true",
                         help="with --docs: change nothing, fail if a region is stale")
+    parser.add_argument("--verdicts", nargs=2, type=Path, metavar=("FIRST", "SECOND"),
+                        help="every printed verdict of two results files side by side "
+                             "(e.g. quick and full scale); exit 1 when one differs")
     parser.add_argument("--root", type=Path, default=Path("."),
                         help="the directory holding results/ (default: the current one)")
 
@@ -54,6 +58,15 @@ def main(args: argparse.Namespace) -> int:
 
     if args.docs is not None:
         return _docs(args)
+    if args.verdicts:
+        from perflab.measure import load
+        from perflab.measure._tables import verdicts_table
+
+        table = verdicts_table(load(args.verdicts[0]), load(args.verdicts[1]))
+        print("\n".join(table.lines()))
+        differ = sum(row[-1] != "same" for row in table.rows)
+        print(f"{len(table.rows) - differ} of {len(table.rows)} verdicts the same")
+        return 1 if differ else 0
     if args.results is None or not (args.markdown or args.html):
         raise UsageError("give a results.json and --markdown or --html OUT, or --docs")
     from perflab.measure import load

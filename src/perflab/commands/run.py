@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from perflab.commands._common import add_scale_option, cache_dir
@@ -33,7 +34,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from perflab.cases import REGISTRY, resolve
-    from perflab.commands._progress import ProgressPrinter
+    from perflab.commands._progress import ProgressPrinter, format_duration
     from perflab.errors import PerflabError
     from perflab.measure import Results, RunOptions, kept_dir_name, run_case, save
     from perflab.measure._environment import collect_environment
@@ -43,6 +44,7 @@ def main(args: argparse.Namespace) -> int:
         ladder_metrics,
         ladder_table,
         references_table,
+        summary_table,
     )
     from perflab.measure._worker import load_case
     from perflab.report import results_markdown
@@ -60,6 +62,7 @@ def main(args: argparse.Namespace) -> int:
         budget_s=args.budget,
         adaptive=args.adaptive,
     )
+    started = time.monotonic()
     environment = collect_environment()
     out_dir = args.out or (Path("results") / kept_dir_name(environment) if args.keep
                            else Path("perflab-report"))
@@ -88,10 +91,15 @@ def main(args: argparse.Namespace) -> int:
         if case.elapsed_s is not None:
             print(f"{case.name}: {case.elapsed_s:.0f} s")
 
+    if len(results) > 1:
+        print("\nSummary: each case's first metric, baseline against the final step\n")
+        print("\n".join(summary_table(results).lines()), end="\n\n")
     overall = geomean_improvement(results)
     if overall is not None and len(results) > 1:
         print(f"geometric mean of baseline→final improvement across cases: {overall:.2f}x")
-    out = Results(environment, results)
+    elapsed = round(time.monotonic() - started, 1)
+    print(f"whole run: {format_duration(elapsed)}")
+    out = Results(environment, results, elapsed_s=elapsed)
     save(out, out_dir / "results.json")
     (out_dir / "summary.md").write_text(results_markdown(out), encoding="utf-8")
     print(f"results: {out_dir / 'results.json'} (summary: {out_dir / 'summary.md'})")

@@ -109,6 +109,7 @@ class CaseResult:
 class Results:
     environment: Mapping[str, Any]
     cases: Sequence[CaseResult] = field(default_factory=tuple)
+    elapsed_s: float | None = None  # the whole `perflab run`'s wall time
 
 
 def _variant_json(v: VariantResult) -> dict[str, Any]:
@@ -127,6 +128,7 @@ def to_json(results: Results) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "environment": dict(results.environment),
+        **({"elapsed_s": results.elapsed_s} if results.elapsed_s is not None else {}),
         "cases": [
             {
                 "name": c.name,
@@ -219,7 +221,7 @@ def from_json(data: Any, path: str = "<results>") -> Results:
                 elapsed_s=_optional_float(c.get("elapsed_s")),
             )
         )
-    return Results(environment=env, cases=cases)
+    return Results(environment=env, cases=cases, elapsed_s=_optional_float(data.get("elapsed_s")))
 
 
 def load(path: Path) -> Results:

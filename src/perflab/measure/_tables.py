@@ -13,6 +13,7 @@ An effect is printed as a ratio only when Mann-Whitney says it is significant
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ __all__ = [
     "references_table",
     "summary_table",
     "verdict_pairs",
+    "verdicts_table",
 ]
 
 
@@ -223,6 +225,60 @@ def summary_table(cases: Sequence[CaseResult]) -> Table:
         ])
     return Table(["Case", "Metric", "Baseline", "Final step", "Improvement",
                   "Final step vs each peer", "Run time"], rows)
+
+
+def _verdicts(case: CaseResult) -> dict[tuple[str, str, str], str]:
+    """(step, against, metric) -> the verdict the tables print."""
+    out: dict[tuple[str, str, str], str] = {}
+    steps = ladder(case)
+    for metric in ladder_metrics(case):
+        for prev, v in itertools.pairwise(steps):
+            a, b = prev.metrics.get(metric.name), v.metrics.get(metric.name)
+            if a and b:
+                out[(v.name, prev.name, metric.label)] = effect(a, b, metric.better).text()
+    if steps and case.table:
+        metric = case.table[0]
+        final = steps[-1].metrics.get(metric.name)
+        for ref in (r for r in case.variants if r.kind == "reference"):
+            m = ref.metrics.get(metric.name)
+            verdict = "not available"
+            if final and m and not ref.error:
+                verdict = effect(m, final, metric.better).text(metric.unit)
+            out[(steps[-1].name, ref.name, metric.label)] = verdict
+    return out
+
+
+def verdicts_table(first: Results, second: Results) -> Table:
+    """Each printed verdict of two runs side by side (e.g. quick against full scale).
+
+    Only the verdict is compared, not the ratio: `~` or significant, and which way.
+    """
+    others = {c.name: c for c in second.cases}
+    rows = []
+    for case in first.cases:
+        other = others.get(case.name)
+        if other is None:
+            continue
+        mine, theirs = _verdicts(case), _verdicts(other)
+        for key, verdict in mine.items():
+            step, against, metric = key
+            then = theirs.get(key, "absent")
+            same = _kind(verdict) == _kind(then)
+            rows.append([case.name, step, against, metric, verdict, then,
+                         "same" if same else "DIFFERS"])
+    return Table(["Case", "Step", "Against", "Metric", f"Verdict ({_scale(first)})",
+                  f"Verdict ({_scale(second)})", ""], rows)
+
+
+def _kind(verdict: str) -> str:
+    if verdict in ("~", "n/a", "not available", "absent"):
+        return verdict
+    return "worse" if "worse" in verdict or "more" in verdict else "better"
+
+
+def _scale(results: Results) -> str:
+    scales = sorted({c.scale for c in results.cases})
+    return "/".join(scales) or "?"
 
 
 def _key(case: CaseResult, v: VariantResult) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from perflab.measure._format import Table
+from perflab.measure._format import Table, format_value
 from perflab.measure._records import CaseResult, Results
 from perflab.measure._tables import (
     guide_table,
@@ -67,7 +67,10 @@ def case_markdown(case: CaseResult, level: int = 2) -> list[str]:
 def results_markdown(results: Results, cases: Sequence[str] | None = None) -> str:
     """summary.md: the summary table, then every case's tables."""
     chosen = [c for c in results.cases if cases is None or c.name in cases]
-    lines = ["# perflab results", "", f"Measured {environment_line(results.environment)}.", ""]
+    whole = (f" The whole run took {format_value(results.elapsed_s, 's')}."
+             if results.elapsed_s is not None else "")
+    lines = ["# perflab results", "",
+             f"Measured {environment_line(results.environment)}.{whole}", ""]
     lines += ["Medians over repetitions, each in a fresh process; ±: the 95% confidence "
               "interval of the median (or the widest there is below 6 samples); `~`: no "
               "significant difference (two-sided Mann-Whitney U, p ≥ 0.05). "

@@ -140,7 +140,11 @@ def _link(directory: Path, page: Path, root: Path) -> str:
 def _source(directory: Path, case: CaseResult | None, results: Results, page: Path,
             root: Path) -> str:
     scale = f"{case.scale} scale, " if case is not None else ""
-    return f"_From {_link(directory, page, root)}: {scale}{environment_line(results.environment)}._"
+    whole = ""
+    if case is None and results.elapsed_s is not None:
+        whole = f"; the whole run took {format_value(results.elapsed_s, 's')}"
+    env = environment_line(results.environment)
+    return f"_From {_link(directory, page, root)}: {scale}{env}{whole}._"
 
 
 def _values_table(case: CaseResult) -> Table:
