@@ -28,7 +28,7 @@ EXIT_BROKEN_PIPE = 141
 
 
 class Command:
-    # A plain class: `typing.NamedTuple` would cost ~3 ms of start-up.
+    # A plain class: `typing.NamedTuple` costs start-up time (see benchmarks/startup.py).
     __slots__ = ("help", "module")
 
     def __init__(self, module: str, help: str) -> None:
@@ -51,7 +51,7 @@ COMMANDS: dict[str, Command] = {
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
-    """argparse's formatter without its `shutil` import (~2 ms of every start-up)."""
+    """argparse's formatter without its `shutil` import (start-up: see benchmarks/startup.py)."""
 
     def __init__(self, prog: str) -> None:
         try:
