@@ -90,6 +90,14 @@ def test_malformed_markers_name_the_line_and_column(marker, message):
     assert str(info.value).startswith("page.md:3:3: ")
 
 
+def test_a_pinned_directory_that_is_not_kept_names_the_page_line(tmp_path):
+    page = tmp_path / "README.md"
+    page.write_text("# t\n<!-- perflab:generated case=demo table=guide results=results/gone -->\n"
+                    "<!-- perflab:end -->\n")
+    with pytest.raises(InputError, match=r"README\.md:2:1: .*results=results/gone"):
+        stale_regions(page, KeptResults(tmp_path))
+
+
 def test_report_command_writes_markdown_and_checks_docs(tmp_path, sample_results, capsys):
     _kept(tmp_path, sample_results, "2026-11-27T0000Z-host-abc1234")
     results = tmp_path / "results" / "2026-11-27T0000Z-host-abc1234" / "results.json"

@@ -246,12 +246,21 @@ def render_region(attrs: Mapping[str, str], kept: KeptResults, page: Path) -> st
     return "\n" + "\n\n".join(parts) + "\n\n" + source + "\n\n"
 
 
+def _render_at(region: Region, kept: KeptResults, page: Path) -> str:
+    """render_region, with a bad `results=` reported at the region's line."""
+    pinned = region.attrs.get("results")
+    if pinned and not (kept.root / pinned / RESULTS_FILE).is_file():
+        raise InputError(f"generated region: results={pinned} has no {RESULTS_FILE}",
+                         path=str(page), line=region.line, column=1)
+    return render_region(region.attrs, kept, page)
+
+
 def regenerate(text: str, page: Path, kept: KeptResults) -> str:
     out = []
     last = 0
     for region in find_regions(text, str(page)):
         out.append(text[last:region.body_start])
-        out.append(render_region(region.attrs, kept, page))
+        out.append(_render_at(region, kept, page))
         last = region.body_end
     out.append(text[last:])
     return "".join(out)
@@ -262,7 +271,7 @@ def stale_regions(page: Path, kept: KeptResults) -> list[str]:
     text = page.read_text(encoding="utf-8")
     stale = []
     for region in find_regions(text, str(page)):
-        if text[region.body_start:region.body_end] != render_region(region.attrs, kept, page):
+        if text[region.body_start:region.body_end] != _render_at(region, kept, page):
             attrs = " ".join(f"{k}={v}" for k, v in region.attrs.items())
             stale.append(f"{page}:{region.line}: region {attrs} differs from the kept results")
     return stale
