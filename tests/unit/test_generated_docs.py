@@ -26,6 +26,12 @@ def _kept(tmp_path, results: Results, name: str) -> None:
 
 PAGE = """# Demo
 
+```
+<!-- perflab:generated case=demo table=guide -->
+an example in a code block: left alone
+<!-- perflab:end -->
+```
+
 <!-- perflab:generated case=demo table=guide -->
 <!-- perflab:end -->
 
@@ -52,7 +58,7 @@ def test_regenerate_fills_regions_and_a_hand_edit_is_caught(tmp_path, sample_res
     assert "peer: 0.50x (worse); absent: not available" in text
     assert "| 40% | 10.00x | 1.56x | 1.67x |" in text and "| 40% | removed | 1.67x |" in text
     assert "(../results/2026-11-27T0000Z-host-abc1234/results.json)" in text
-    assert "Prose stays." in text
+    assert "Prose stays." in text and "an example in a code block: left alone" in text
     assert stale_regions(page, kept) == []
     assert regenerate(text, page, kept) == text  # idempotent
 
@@ -107,7 +113,7 @@ def test_report_command_writes_markdown_and_checks_docs(tmp_path, sample_results
     page = tmp_path / "README.md"
     page.write_text(PAGE)
     assert cli.main(["report", "--docs", "--check", "--root", str(tmp_path)]) == 1
-    assert "README.md:3: region case=demo table=guide" in capsys.readouterr().err
+    assert "README.md:9: region case=demo table=guide" in capsys.readouterr().err
     assert cli.main(["report", "--docs", "--root", str(tmp_path)]) == 0
     assert cli.main(["report", "--docs", "--check", "--root", str(tmp_path)]) == 0
 

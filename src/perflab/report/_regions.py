@@ -109,8 +109,29 @@ def _parse_attrs(text: str, where: tuple[str, int, int]) -> dict[str, str]:
     return attrs
 
 
+def _fenced(text: str) -> list[tuple[int, int]]:
+    """Offsets of fenced code blocks: a marker shown there is an example, not a region."""
+    spans = []
+    start = None
+    offset = 0
+    for line in text.splitlines(keepends=True):
+        if line.lstrip().startswith(("```", "~~~")):
+            if start is None:
+                start = offset
+            else:
+                spans.append((start, offset + len(line)))
+                start = None
+        offset += len(line)
+    if start is not None:
+        spans.append((start, len(text)))
+    return spans
+
+
 def find_regions(text: str, path: str = "<page>") -> Iterator[Region]:
+    fences = _fenced(text)
     for match in START.finditer(text):
+        if any(a <= match.start() < b for a, b in fences):
+            continue
         line = text.count("\n", 0, match.start()) + 1
         column = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
         attrs = _parse_attrs(match.group("attrs"), (path, line, column))
@@ -122,7 +143,8 @@ def find_regions(text: str, path: str = "<page>") -> Iterator[Region]:
             raise InputError(f"generated region: table={table} needs case=NAME",
                              path=path, line=line, column=column)
         end = text.find(END, match.end())
-        nested = START.search(text, match.end())
+        nested = next((m for m in START.finditer(text, match.end())
+                       if not any(a <= m.start() < b for a, b in fences)), None)
         if end < 0 or (nested is not None and nested.start() < end):
             raise InputError(f"generated region: no {END} after it",
                              path=path, line=line, column=column)
