@@ -1,5 +1,6 @@
 """The adaptive stopping rule: exact sizes, settled verdicts, and the runner's use of them."""
 
+import dataclasses
 import itertools
 import math
 
@@ -96,6 +97,19 @@ def test_progress_estimates_the_time_left():
     out = printer.stream.text
     assert "case 1/2 c: warm-up, step 2/2 b" in out
     assert "case ~12 s left, run ~1 min 52 s left" in out
+
+
+def test_progress_estimate_stops_where_the_budget_would():
+    printer = ProgressPrinter(_Sink())
+    # 1 warm-up + 9 repetitions, 1 variant of 10 s, a budget of 45 s: the runner stops after
+    # the first round past 45 s with >= 4 measured, i.e. the 5th round ends at 50 s.
+    ev = ProgressEvent("c", "a", 1, 10, True, 10.0, variants=1, position=1, elapsed_s=10.0,
+                       warmups=1, budget_s=45.0)
+    printer(ev)
+    printer.rounds_started -= 10.0  # as if the warm-up took its 10 s
+    assert printer.case_left_s(ev) == pytest.approx(40.0, abs=0.5)
+    unlimited = dataclasses.replace(ev, budget_s=None)
+    assert printer.case_left_s(unlimited) == pytest.approx(90.0)
 
 
 class _Sink:

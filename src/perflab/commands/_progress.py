@@ -2,8 +2,10 @@
 
 One live line on a terminal, plain lines elsewhere. The estimate for the running
 case is its remaining executions times the mean time each variant has taken so
-far (child start-up included); cases not started yet count with what the caller
-expects of them (their time in the last kept run, or their budget).
+far (child start-up included), up to the round where its time budget would stop
+it; cases not started yet count with what the caller expects of them (their
+time in the last kept run, or their budget). Adaptive stopping may end a case
+sooner than estimated.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import sys
 import time
 from typing import TextIO
 
-from perflab.measure._runner import ProgressEvent
+from perflab.measure._runner import MIN_REPETITIONS, ProgressEvent
 
 __all__ = ["ProgressPrinter", "format_duration"]
 
@@ -34,6 +36,7 @@ class ProgressPrinter:
         self.cases = cases
         self.later_s = later_s  # expected time of the cases after this one
         self.durations: dict[str, list[float]] = {}
+        self.rounds_started: float | None = None  # the first execution's start
 
     def case_left_s(self, event: ProgressEvent) -> float | None:
         """Expected seconds until this case ends; None before any execution finished."""
@@ -43,10 +46,22 @@ class ProgressPrinter:
         # Variants not timed yet count at the mean of those that were.
         per_round = sum(means) + sum(means) / len(means) * max(0, event.variants - len(means))
         done = event.position if event.seconds is not None else event.position - 1
-        rest_of_round = per_round * (1 - done / max(event.variants, 1))
-        return rest_of_round + per_round * (event.rounds - event.round)
+        left = per_round * (1 - done / max(event.variants, 1))
+        if event.budget_s is None or self.rounds_started is None:
+            return left + per_round * (event.rounds - event.round)
+        # The runner stops after a round with at least MIN_REPETITIONS measured once the
+        # budget is spent: follow it round by round.
+        spent = time.monotonic() - self.rounds_started
+        last = event.round
+        while last < event.rounds and not (
+                last - event.warmups >= MIN_REPETITIONS and spent + left > event.budget_s):
+            last += 1
+            left += per_round
+        return left
 
     def __call__(self, event: ProgressEvent) -> None:
+        if self.rounds_started is None:
+            self.rounds_started = time.monotonic()
         if event.elapsed_s is not None:
             self.durations.setdefault(event.variant, []).append(event.elapsed_s)
         reps = event.rounds - event.warmups

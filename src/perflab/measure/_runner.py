@@ -75,6 +75,7 @@ class ProgressEvent:
     position: int = 1  # 1-based place of this variant in its round
     elapsed_s: float | None = None  # the finished execution, child start-up included
     warmups: int = 0  # of the `rounds`
+    budget_s: float | None = None  # the case's time budget for its rounds
 
 
 Progress = Callable[[ProgressEvent], None]
@@ -159,7 +160,8 @@ def run_case(
                 if v.name in errors:
                     continue
                 event = ProgressEvent(case.name, v.name, index + 1, rounds, warmup, None,
-                                      len(variants), position, warmups=options.warmups)
+                                      len(variants), position, warmups=options.warmups,
+                                      budget_s=budget)
                 if progress:
                     progress(event)
                 child_started = time.monotonic()
