@@ -21,17 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from perflab.measure import (
-    CaseResult,
-    Metric,
-    MetricSamples,
-    Results,
-    VariantResult,
-    kept_dir_name,
-    median_ci,
-    save,
-)
-from perflab.measure._environment import collect_environment
+from perflab.measure import Metric, keep_benchmark, median_ci
 
 
 def _commands(extra: list[str], empty: Path) -> list[tuple[str, str, list[str]]]:
@@ -70,18 +60,11 @@ def main() -> int:
         print(f"{description}: median {s.median * 1e3:.1f} ms "
               f"[{s.ci_low * 1e3:.1f}, {s.ci_high * 1e3:.1f}] ({s.confidence:.0%} CI), n={s.n}")
     if opts.keep:
-        environment = collect_environment()
-        case = CaseResult(
-            name="startup",
-            title="Start-up time of perflab commands",
-            scale="benchmark",
-            variants=[VariantResult(name, "reference", description,
-                                    {"wall_s": MetricSamples("s", tuple(samples[name]))})
-                      for name, description, _ in commands],
-            table=[Metric("wall_s", "Start-up (wall)", "s")],
+        path = keep_benchmark(
+            "startup", "Start-up time of perflab commands",
+            [Metric("wall_s", "Start-up (wall)", "s")],
+            {name: (description, {"wall_s": samples[name]}) for name, description, _ in commands},
         )
-        path = Path("results") / kept_dir_name(environment, "startup") / "results.json"
-        save(Results(environment, [case]), path)
         print(f"kept: {path}")
     return 0
 

@@ -139,3 +139,18 @@ def test_verdicts_side_by_side(tmp_path, sample_results, capsys):
     assert "DIFFERS" in rows[("demo", "noop", "halve", "Total")]  # ~ at quick, 2.50x at full
     assert rows[("demo", "noop", "halve", "Rate")].endswith("same")
     assert "of 6 verdicts the same" in out
+
+
+def test_a_kept_benchmark_is_shown_by_a_values_region(tmp_path):
+    from perflab.measure import Metric, keep_benchmark
+
+    path = keep_benchmark("probe", "A probe", [Metric("wall_s", "Wall", "s")],
+                          {"a": ("first", {"wall_s": [0.001] * 5}),
+                           "b": ("second", {"wall_s": [0.002] * 5})},
+                          root=tmp_path / "results")
+    assert path.name == "results.json" and path.parent.name.endswith("-probe")
+    page = tmp_path / "README.md"
+    text = regenerate("<!-- perflab:generated case=probe table=values -->\n"
+                      "<!-- perflab:end -->\n", page, KeptResults(tmp_path))
+    assert "| a | first | 1 ms ±0% |" in text and "| b | second | 2 ms ±0% |" in text
+    assert "benchmark scale" in text

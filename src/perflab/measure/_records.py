@@ -32,6 +32,7 @@ __all__ = [
     "MetricSamples",
     "Results",
     "VariantResult",
+    "keep_benchmark",
     "kept_dir_name",
     "load",
     "save",
@@ -110,6 +111,34 @@ class Results:
     environment: Mapping[str, Any]
     cases: Sequence[CaseResult] = field(default_factory=tuple)
     elapsed_s: float | None = None  # the whole `perflab run`'s wall time
+
+
+def keep_benchmark(name: str, title: str, table: Sequence[Metric],
+                   variants: Mapping[str, tuple[str, Mapping[str, Sequence[float]]]],
+                   root: Path = Path("results")) -> Path:
+    """Keep a benchmark's samples as `root/<date>-<host>-<commit>-NAME/results.json`.
+
+    `variants` maps each thing compared to (its description, {metric: samples});
+    a `<!-- perflab:generated case=NAME table=values -->` region shows them.
+    Returns the file written.
+    """
+    from perflab.measure._environment import collect_environment
+
+    environment = collect_environment()
+    units = {m.name: m.unit for m in table}
+    case = CaseResult(
+        name=name, title=title, scale="benchmark", table=list(table),
+        variants=[
+            VariantResult(variant, "reference", description, {
+                metric: MetricSamples(units.get(metric, ""), tuple(float(x) for x in xs))
+                for metric, xs in samples.items()
+            })
+            for variant, (description, samples) in variants.items()
+        ],
+    )
+    path = root / kept_dir_name(environment, name) / RESULTS_FILE
+    save(Results(environment, [case]), path)
+    return path
 
 
 def _variant_json(v: VariantResult) -> dict[str, Any]:
