@@ -41,6 +41,7 @@ from perflab.gateway._proxy import (
     parse_target,
     response_fields,
     valid_request_id,
+    vary_names,
 )
 from perflab.gateway._writes import WRITES, Writes
 
@@ -264,11 +265,14 @@ class Gateway:
         if route.cache_ttl and (method == b"GET" or method == b"HEAD") and (
                 route.route.cache_authorized or b"authorization" not in req.index):
             cache_key = f"{req.path}?{req.query}"  # HEAD is asked as a GET: the same entry
-            hit = self.cache.get(cache_key)
-            if hit is not None:
-                self.metrics.cache_hits += 1
-                self.finish(req, hit)
-                return
+            entry = self.cache.get(cache_key)
+            if entry is not None:
+                hit, vary = entry
+                index = req.index
+                if not vary or all(index.get(name) == value for name, value in vary):
+                    self.metrics.cache_hits += 1
+                    self.finish(req, hit)
+                    return
             self.metrics.cache_misses += 1
         target = (route.base + rest or "/").encode("latin-1")
         if req.query:
@@ -288,7 +292,9 @@ class Gateway:
                 if cache_key is not None and answer is not None and resp.status == 200:
                     ttl = cache_ttl(answer.headers, route.cache_ttl)
                     if ttl > 0:
-                        self.cache.put(cache_key, resp, ttl)
+                        vary = tuple((name, req.index.get(name))
+                                     for name in vary_names(answer.headers))
+                        self.cache.put(cache_key, (resp, vary), ttl)
             except Exception:  # a bug: the client still gets an answer
                 log.exception("request %s failed", req.id.decode("latin-1"))
                 resp = self.error(500, "internal error")

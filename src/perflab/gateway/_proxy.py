@@ -25,6 +25,7 @@ __all__ = [
     "remove_dot_segments",
     "response_fields",
     "valid_request_id",
+    "vary_names",
 ]
 
 # RFC 9110 7.6.1, plus Proxy-Connection (pre-standard, still sent) and Keep-Alive.
@@ -218,6 +219,13 @@ def cache_ttl(headers: Sequence[tuple[bytes, bytes]], route_ttl: float) -> float
         if age is not None:
             ttl = min(ttl, float(age))
     return ttl
+
+
+def vary_names(headers: Sequence[tuple[bytes, bytes]]) -> tuple[bytes, ...]:
+    """The request fields an answer varies on (RFC 9111 4.1): a cached entry serves only a
+    request that sends the same values for them (Vary: * is never cached, see cache_ttl)."""
+    return tuple(sorted({token.strip().lower() for name, value in headers if name == b"vary"
+                         for token in value.split(b",") if token.strip()}))
 
 
 def valid_request_id(value: bytes) -> bool:
