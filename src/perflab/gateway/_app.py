@@ -269,7 +269,10 @@ class Gateway:
             if entry is not None:
                 hit, vary = entry
                 index = req.index
-                if not vary or all(index.get(name) == value for name, value in vary):
+                for name, value in vary:
+                    if index.get(name) != value:
+                        break
+                else:
                     self.metrics.cache_hits += 1
                     self.finish(req, hit)
                     return

@@ -111,7 +111,8 @@ class HttpConnection(asyncio.Protocol):
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.index: dict[bytes, bytes] = {}
-        self.header_bytes = 0
+        self.header_bytes = 0  # bytes of a head read so far, over several reads
+        self.big_read = False  # the read being parsed is larger than a head may be
         self.body: bytearray | None = None
         self.http10 = False
 
@@ -143,6 +144,7 @@ class HttpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.ended:
             return
+        self.big_read = len(data) > MAX_HEADER_BYTES
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:  # answered as a plain request, then closed
@@ -169,29 +171,28 @@ class HttpConnection(asyncio.Protocol):
         self.mark = self.server.tick
         self.url = b""
         self.headers = []
-        self.index = {}
-        self.header_bytes = 0
 
     def on_url(self, url: bytes) -> None:
         self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.header_bytes += len(name) + len(value)
-        if self.header_bytes > MAX_HEADER_BYTES:
-            raise _Refused(431, f"request head larger than {MAX_HEADER_BYTES} bytes")
-        name = name.lower()
-        self.headers.append((name, value))
-        self.index[name] = value
+        self.headers.append((name, value))  # lower-cased once the head is whole
 
     def on_headers_complete(self) -> None:
         self.in_head_bytes = False
         self.header_bytes = 0
+        # A head within one read of at most MAX_HEADER_BYTES is within the bound; a head
+        # over several reads is counted in data_received: only a larger read needs a sum.
+        if self.big_read and sum(len(n) + len(v) for n, v in self.headers) > MAX_HEADER_BYTES:
+            raise _Refused(431, f"request head larger than {MAX_HEADER_BYTES} bytes")
+        self.headers = headers = [(name.lower(), value) for name, value in self.headers]
+        self.index = index = dict(headers)
         self.http10 = self.parser.get_http_version() == "1.0"
-        declared = self.index.get(b"content-length")
+        declared = index.get(b"content-length")
         limit = self.server.config.max_body
         if declared is not None and int(declared) > limit:  # llhttp checked its digits
             raise _Refused(413, f"request body larger than {limit} bytes")
-        expect = self.index.get(b"expect")
+        expect = index.get(b"expect")
         if (expect is not None and expect.lower() == b"100-continue"
                 and not self.queue and not self.busy):
             self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
