@@ -171,7 +171,7 @@ class Gateway:
         self.buffers = BUFFERS[impl.buffers]()
         self.new_id = REQUEST_IDS[impl.ids]()
         self.cache = CACHES[impl.cache](config.cache_entries)
-        self.client = Client(POOLS[impl.pool], impl.timeouts, MAX_UPSTREAM_BODY)
+        self.client = Client(POOLS[impl.pool], MAX_UPSTREAM_BODY)
         self.writes: Writes | None = None  # made by `start`, on the server's loop
         self.routes = [
             _Route(r, self.client.upstream(r.upstream, r.ca_file),

@@ -2,7 +2,7 @@
 
 A variant is a handful of choices, each the name of one implementation in a
 small table behind one Protocol; the tables live beside what they choose
-(`_codec.CODECS`, `_buffers.BUFFERS`, `_client.POOLS` and `TIMEOUTS`,
+(`_codec.CODECS`, `_buffers.BUFFERS`, `_client.POOLS`,
 `_middleware.MIDDLEWARES`, `_ids.REQUEST_IDS`, `_writes.WRITES`, `_serve.SERVERS`,
 `_app.CACHES`, `_app.GC_SETUPS`). A name is looked up once, at start-up
 (`resolve`); nothing on a request's path asks which step it is in.
@@ -11,7 +11,6 @@ small table behind one Protocol; the tables live beside what they choose
     codec       stdlib | orjson | msgspec (field selection decoding only the kept keys)
     buffers     fresh | pooled (request-body buffers reused, the guide's sync.Pool)
     pool        none (a connection per upstream call) | keep-alive
-    timeouts    timer (one loop timer per upstream call) | sweep (one timer for all)
     middleware  nested (a closure per layer per request) | flat (hook lists, no closure)
     cache       off | ttl (the bounded TTL cache, with RFC 9111's rules)
     ids         uuid4 | counter (random per-worker prefix and a counter)
@@ -31,7 +30,6 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "codec": ("stdlib", "orjson", "msgspec"),
     "buffers": ("fresh", "pooled"),
     "pool": ("none", "keep-alive"),
-    "timeouts": ("timer", "sweep"),
     "middleware": ("nested", "flat"),
     "cache": ("off", "ttl"),
     "ids": ("uuid4", "counter"),
@@ -48,7 +46,6 @@ class Impl:
     codec: str = "stdlib"
     buffers: str = "fresh"
     pool: str = "none"
-    timeouts: str = "timer"
     middleware: str = "nested"
     cache: str = "off"
     ids: str = "uuid4"
@@ -86,8 +83,6 @@ def _ladder() -> tuple[Impl, ...]:
          "the rest in C", codec="msgspec")
     then("counter-ids", "request ids from a random per-worker prefix and a counter, not uuid4",
          ids="counter")
-    then("sweep-timeouts", "upstream deadlines looked at by one timer every few ms instead of "
-         "a loop timer started and cancelled per call", timeouts="sweep")
     then("gc-freeze", "gc.freeze() after start-up: full collections skip the app's own objects",
          gc="freeze")
     return tuple(steps)
