@@ -180,7 +180,7 @@ class _Connection(asyncio.Protocol):
             raise UpstreamError("bad answer: more than one answer")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name.lower(), value))
+        self.headers.append((name, value))  # lower-cased once the head is whole
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
@@ -188,7 +188,8 @@ class _Connection(asyncio.Protocol):
             self.headers = []
             return
         self.headers_done = True
-        for name, value in self.headers:
+        self.headers = headers = [(name.lower(), value) for name, value in self.headers]
+        for name, value in headers:
             if name == b"content-length":
                 self.framed = True
             elif name == b"transfer-encoding":

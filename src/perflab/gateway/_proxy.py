@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = [
     "HOP_BY_HOP",
@@ -139,15 +139,17 @@ class Forwarding:
     allow: frozenset[bytes] | None = None  # forward_headers; None: every end-to-end header
     drop: frozenset[bytes] = frozenset()  # drop_headers
     identity: bool = False  # the route rewrites bodies (fields): ask for no content-coding
+    # Never forwarded as sent: hop-by-hop, replaced by the gateway, dropped by the route.
+    skip: frozenset[bytes] = field(init=False)
+
+    def __post_init__(self) -> None:
+        skip = HOP_BY_HOP | _REPLACED_UP | self.drop | {b"x-forwarded-for"}
+        object.__setattr__(self, "skip", skip | {b"accept-encoding"} if self.identity else skip)
 
 
-def connection_named(headers: Sequence[tuple[bytes, bytes]]) -> frozenset[bytes]:
+def connection_named(value: bytes) -> frozenset[bytes]:
     """The field names a Connection header lists: hop-by-hop too (RFC 9110 7.6.1)."""
-    names: set[bytes] = set()
-    for name, value in headers:
-        if name == b"connection":
-            names.update(token.strip().lower() for token in value.split(b","))
-    return frozenset(names)
+    return frozenset(token.strip().lower() for token in value.split(b","))
 
 
 def forwarded_head(method: bytes, target: bytes, headers: Sequence[tuple[bytes, bytes]],
@@ -158,23 +160,26 @@ def forwarded_head(method: bytes, target: bytes, headers: Sequence[tuple[bytes, 
     A repeated field stays repeated, in order. X-Forwarded-For gets the client's
     address appended to what earlier proxies put there (nginx's
     $proxy_add_x_forwarded_for); X-Forwarded-Proto and -Host say what the client used.
+    One pass; the fields a Connection header names are taken out after it, if any.
     """
-    named = connection_named(headers) if any(n == b"connection" for n, _ in headers) else None
-    allow, drop = rules.allow, rules.drop
+    skip, allow = rules.skip, rules.allow
+    kept = []
+    xff = b""
+    connection = None
+    for name, value in headers:
+        if name in skip:
+            if name == b"x-forwarded-for":
+                xff += value + b", "
+            elif name == b"connection":
+                connection = value if connection is None else connection + b"," + value
+        elif allow is None or name in allow:
+            kept.append((name, value))
+    if connection is not None:
+        named = connection_named(connection)
+        kept = [(name, value) for name, value in kept if name not in named]
     lines = [b"%s %s HTTP/1.1\r\nhost: %s\r\n" % (
         method, target, host if rules.preserve_host else rules.host)]
-    xff = b""
-    for name, value in headers:
-        if name in HOP_BY_HOP or name in _REPLACED_UP:
-            continue
-        if name == b"x-forwarded-for":
-            xff += value + b", "
-            continue
-        if ((allow is not None and name not in allow) or name in drop
-                or (named is not None and name in named)
-                or (rules.identity and name == b"accept-encoding")):
-            continue
-        lines.append(b"%s: %s\r\n" % (name, value))
+    lines += [b"%s: %s\r\n" % field for field in kept]
     lines.append(b"x-forwarded-for: %s%s\r\nx-forwarded-proto: %s\r\nx-forwarded-host: %s\r\n"
                  b"x-request-id: %s\r\n" % (xff, client, proto, host, request_id))
     if body_length or method not in (b"GET", b"HEAD"):
@@ -185,16 +190,26 @@ def forwarded_head(method: bytes, target: bytes, headers: Sequence[tuple[bytes, 
     return b"".join(lines)
 
 
+_DOWN_SKIP = HOP_BY_HOP | _REPLACED_DOWN
+
+
 def response_fields(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """The upstream's end-to-end fields, as the client gets them (length and id added later).
 
     Hop-by-hop fields and those its Connection names go; every other field stays,
     repeated ones (Set-Cookie) as several, in order.
     """
-    named = connection_named(headers) if any(n == b"connection" for n, _ in headers) else None
-    return [(name, value) for name, value in headers
-            if name not in HOP_BY_HOP and name not in _REPLACED_DOWN
-            and (named is None or name not in named)]
+    kept = []
+    connection = None
+    for name, value in headers:
+        if name not in _DOWN_SKIP:
+            kept.append((name, value))
+        elif name == b"connection":
+            connection = value if connection is None else connection + b"," + value
+    if connection is not None:
+        named = connection_named(connection)
+        kept = [(name, value) for name, value in kept if name not in named]
+    return kept
 
 
 _MAX_AGE = re.compile(rb"(?:^|,)\s*(s-maxage|max-age)\s*=\s*\"?(\d+)")
