@@ -59,13 +59,15 @@ def test_targets_refused(target):
 
 
 def test_check_head():
-    check_head([(b"host", b"x"), (b"transfer-encoding", b"chunked")], http10=False)
+    ok = [(b"host", b"x"), (b"transfer-encoding", b"chunked"), (b"cookie", b"a"),
+          (b"cookie", b"b")]
+    check_head(ok, dict(ok), http10=False)
     for headers, http10 in (([], False), ([(b"host", b"x"), (b"host", b"y")], False),
                             ([(b"host", b"x"), (b"transfer-encoding", b"gzip, chunked")], False),
                             ([(b"transfer-encoding", b"chunked")], True)):
         with pytest.raises(BadRequest):
-            check_head(headers, http10)
-    check_head([], http10=True)  # HTTP/1.0 needs no Host
+            check_head(headers, dict(headers), http10)
+    check_head([], {}, http10=True)  # HTTP/1.0 needs no Host
 
 
 HEAD = [(b"host", b"gw.example"), (b"accept", b"*/*"), (b"cookie", b"a=1"),

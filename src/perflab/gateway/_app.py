@@ -22,10 +22,10 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from perflab.gateway._accesslog import AccessLogWriter
-from perflab.gateway._buffers import BUFFERS
+from perflab.gateway._buffers import BUFFERS, Buffers
 from perflab.gateway._client import POOLS, Answer, Client, Upstream, UpstreamError
 from perflab.gateway._codec import CODECS
 from perflab.gateway._config import Config, Route, load_config
@@ -45,7 +45,7 @@ from perflab.gateway._proxy import (
 )
 from perflab.gateway._writes import WRITES, Writes
 
-__all__ = ["GC_SETUPS", "Gateway", "Request", "Response", "create_app", "render"]
+__all__ = ["GC_SETUPS", "App", "Gateway", "Request", "Response", "create_app", "render"]
 
 MAX_UPSTREAM_BODY = 16 << 20  # an upstream answer larger than this is refused (502)
 # Request headers beyond this are refused (431); nginx's default allows 4 x 8 KiB lines.
@@ -122,6 +122,23 @@ def render(resp: Response, request_id: bytes, close: bool, head: bool = False) -
     return b"HTTP/1.1 %d %s\r\n%sx-request-id: %s\r\ncontent-length: %d\r\n%s\r\n%s" % (
         status, _REASONS.get(status, b""), resp.block, request_id, len(resp.body),
         close_line, b"" if head else resp.body)
+
+
+class App(Protocol):
+    """All a server core (`_server`, `_asgi`) may use of the gateway."""
+
+    config: Config  # the limits a core enforces itself
+    buffers: Buffers  # for request bodies
+    writes: Writes | None  # for socket writes, once `start` has made it
+    handle: Callable[[Request], None]  # the answer comes through req.reply, once
+
+    def start(self, loop: Any) -> None: ...
+    async def close(self) -> None: ...
+    def prepare(self, method: bytes, target: bytes, headers: Headers,
+                index: dict[bytes, bytes], body: bytes, client: bytes,
+                http10: bool = False) -> Request: ...
+    def refuse(self, req: Request | None, status: int, message: str,
+               client: bytes = b"-") -> tuple[Response, bytes]: ...
 
 
 class _Route:
@@ -209,7 +226,7 @@ class Gateway:
                 index: dict[bytes, bytes], body: bytes, client: bytes,
                 http10: bool = False) -> Request:
         """A parsed request as the gateway serves it; BadRequest if it must not be served."""
-        check_head(headers, http10)
+        check_head(headers, index, http10)
         parsed = parse_target(target)
         return Request(method, parsed.path, parsed.query, headers, index, body, client,
                        parsed.authority)

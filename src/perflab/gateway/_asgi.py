@@ -17,7 +17,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from perflab.gateway._app import MAX_HEADER_BYTES, Gateway, Response, create_app
+from perflab.gateway._app import MAX_HEADER_BYTES, App, Response, create_app
 from perflab.gateway._proxy import BadRequest
 
 __all__ = ["AsgiGateway", "create_asgi"]
@@ -26,7 +26,7 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 
 class AsgiGateway:
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: App) -> None:
         self.gateway = gateway
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Any) -> None:

@@ -111,22 +111,24 @@ def remove_dot_segments(path: str) -> str:
     return "/" + "/".join(out)
 
 
-def check_head(headers: Sequence[tuple[bytes, bytes]], http10: bool) -> None:
+def check_head(headers: Sequence[tuple[bytes, bytes]], index: dict[bytes, bytes],
+               http10: bool) -> None:
     """What the C parser lets through and a proxy must refuse (BadRequest).
 
     httptools (llhttp) already refuses CL with TE, a duplicate or invalid Content-Length,
-    obs-fold, bare LF and bad chunk sizes. Left here: a transfer coding other than
-    chunked (gateway cannot decode "gzip, chunked"; RFC 9112 6.1), Transfer-Encoding in
-    HTTP/1.0 (faulty framing by definition, 6.1), and a missing or repeated Host in
-    HTTP/1.1 (RFC 9112 3.2: 400).
+    a repeated Transfer-Encoding, obs-fold, bare LF and bad chunk sizes. Left here: a
+    transfer coding other than chunked (the gateway cannot decode "gzip, chunked"; RFC
+    9112 6.1), Transfer-Encoding in HTTP/1.0 (faulty framing by definition, 6.1), and a
+    missing or repeated Host in HTTP/1.1 (RFC 9112 3.2: 400). `index` is `headers` as a
+    dict: a name is repeated only if it is shorter, so the list is walked only then.
     """
-    hosts = 0
-    for name, value in headers:
-        if name == b"host":
-            hosts += 1
-        elif name == b"transfer-encoding" and (http10 or value.lower() != b"chunked"):
-            raise BadRequest(f"unsupported Transfer-Encoding {value.decode('latin-1')!r}")
-    if hosts > 1 or (hosts == 0 and not http10):
+    te = index.get(b"transfer-encoding")
+    if te is not None and (http10 or te.lower() != b"chunked"):
+        raise BadRequest(f"unsupported Transfer-Encoding {te.decode('latin-1')!r}")
+    if b"host" not in index:
+        if not http10:
+            raise BadRequest("an HTTP/1.1 request needs exactly one Host")
+    elif len(index) != len(headers) and sum(name == b"host" for name, _ in headers) > 1:
         raise BadRequest("an HTTP/1.1 request needs exactly one Host")
 
 

@@ -39,7 +39,7 @@ from typing import Any
 import httptools
 
 from perflab.errors import ServiceError
-from perflab.gateway._app import MAX_HEADER_BYTES, Gateway, Request, Response, render
+from perflab.gateway._app import MAX_HEADER_BYTES, App, Request, Response, render
 from perflab.gateway._proxy import BadRequest
 
 __all__ = ["HttpConnection", "Server", "run"]
@@ -65,7 +65,7 @@ class _Refused(Exception):
 class Server:
     """What a worker's connections share: the gateway, the loop, the live set, the clock."""
 
-    def __init__(self, gateway: Gateway, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, gateway: App, loop: asyncio.AbstractEventLoop) -> None:
         self.gateway, self.loop = gateway, loop
         self.config = gateway.config
         self.live: set[HttpConnection] = set()
@@ -321,7 +321,7 @@ async def _sweeper(server: Server) -> None:
         server.sweep()
 
 
-async def serve_on(gateway: Gateway, host: str, port: int, stop: asyncio.Event,
+async def serve_on(gateway: App, host: str, port: int, stop: asyncio.Event,
                    ready: Callable[[], None] | None = None) -> None:
     """Serve until `stop` is set, then shut down gracefully (see the module's docstring)."""
     loop = asyncio.get_running_loop()
@@ -347,7 +347,7 @@ async def serve_on(gateway: Gateway, host: str, port: int, stop: asyncio.Event,
     await gateway.close()
 
 
-async def _worker(factory: Callable[[], Gateway], host: str, port: int) -> None:
+async def _worker(factory: Callable[[], App], host: str, port: int) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
