@@ -227,9 +227,8 @@ class Gateway:
                 http10: bool = False) -> Request:
         """A parsed request as the gateway serves it; BadRequest if it must not be served."""
         check_head(headers, index, http10)
-        parsed = parse_target(target)
-        return Request(method, parsed.path, parsed.query, headers, index, body, client,
-                       parsed.authority)
+        path, query, authority = parse_target(target)
+        return Request(method, path, query, headers, index, body, client, authority)
 
     def refuse(self, req: Request | None, status: int, message: str, client: bytes = b"-",
                ) -> tuple[Response, bytes]:

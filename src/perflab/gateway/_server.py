@@ -49,7 +49,8 @@ MAX_PIPELINED = 16  # parsed requests waiting for their turn on one connection
 # closing with unread bytes would reset the connection, and the client could lose the answer.
 LINGER_S = 2.0
 # The head deadline and the idle time are checked by one sweep every 1/TICKS of the head
-# deadline: a connection is late after TICKS sweeps, so up to 1/TICKS later than the limit.
+# deadline, not a timer per connection: a connection is late once more than TICKS sweeps
+# passed since it began its head, so it is cut between 1 and 1 + 1/TICKS times the limit.
 TICKS = 4
 log = logging.getLogger("perflab.gateway.server")
 
@@ -75,13 +76,13 @@ class Server:
         self.draining = False
 
     def sweep(self) -> None:
-        """Close what waited too long: a head begun TICKS sweeps ago (408), an idle connection."""
+        """Close what waited too long: a head begun over TICKS sweeps ago (408), an idle one."""
         self.tick += 1
         for conn in list(self.live):
             late = self.tick - conn.mark
-            if conn.in_head_bytes and late >= TICKS:
+            if conn.in_head_bytes and late > TICKS:
                 conn.refuse_now(_Refused(408, "request head not received in time"))
-            elif conn.idle() and late >= self.idle_ticks:
+            elif conn.idle() and late > self.idle_ticks:
                 conn.transport.close()
 
 
