@@ -337,8 +337,8 @@ async def serve_on(gateway: App, host: str, port: int, stop: asyncio.Event,
     await stop.wait()
     server.draining = True
     listener.close()
-    for conn in [c for c in server.live if c.idle()]:
-        conn.transport.close()
+    for conn in [c for c in server.live if not c.busy and not c.queue]:
+        conn.transport.close()  # idle, or inside a head: nothing in flight to finish
     deadline = time.monotonic() + gateway.config.shutdown_grace
     while server.live and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
