@@ -9,6 +9,7 @@ baseline (uvicorn).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -34,6 +35,8 @@ BAD_ANSWERS = {  # what the broken upstream answers, by path
     "/te-gzip": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nab",
     "/garbage": b"SMTP ready\r\n\r\n",
     "/truncated": b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab",
+    "/many-fields": b"HTTP/1.1 200 OK\r\n" + b"X-A: 1\r\n" * 300 + b"Content-Length: 0\r\n\r\n",
+    "/huge-field": b"HTTP/1.1 200 OK\r\nX-A: " + b"a" * 70_000 + b"\r\nContent-Length: 0\r\n\r\n",
 }
 
 
@@ -47,7 +50,7 @@ def broken_upstream(stop: threading.Event) -> int:
                 conn, _ = server.accept()
             except TimeoutError:
                 continue
-            with conn:
+            with conn, contextlib.suppress(OSError):  # the gateway may hang up first
                 data = b""
                 while b"\r\n\r\n" not in data:
                     chunk = conn.recv(65536)

@@ -45,6 +45,13 @@ __all__ = [
 ]
 
 
+# An upstream answer's head (llhttp passes fields on, it bounds nothing): nginx's
+# proxy_buffer_size is 4-8 KiB, so 64 KiB of names and values is generous; and a bound
+# on the number of fields, whatever their size.
+MAX_HEAD_BYTES = 64 << 10
+MAX_HEAD_FIELDS = 256
+
+
 class UpstreamError(Exception):
     """The upstream could not be reached, or answered something a proxy must not pass on."""
 
@@ -139,6 +146,7 @@ class _Connection(asyncio.Protocol):
         self.reset()
 
     def reset(self) -> None:
+        self.head_bytes = 0  # of the head's fields so far
         self.headers: list[tuple[bytes, bytes]] = []
         self.body: list[bytes] = []
         self.size = 0
@@ -185,6 +193,9 @@ class _Connection(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name, value))  # lower-cased once the head is whole
+        self.head_bytes += len(name) + len(value)
+        if self.head_bytes > MAX_HEAD_BYTES or len(self.headers) > MAX_HEAD_FIELDS:
+            raise UpstreamError("bad answer: head too large")
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
