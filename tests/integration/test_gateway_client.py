@@ -43,6 +43,8 @@ class Upstream:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
                 path = head.split(b" ", 2)[1]
+                if path == b"/hangup":  # read, then closed without a word
+                    break
                 await asyncio.sleep(0.02 if path == b"/ok" else 0)
                 writer.write(ANSWERS[path])
                 if path == b"/close" or b"connection: close" in head.lower():
@@ -153,3 +155,16 @@ def test_a_call_waiting_for_a_connection_times_out_too(choice):
         assert second is None and isinstance(exc1, TimeoutError)
 
     run(choice, scenario, max_connections=1)
+
+
+def test_a_connection_closed_before_its_answer_is_never_an_answer(choice):
+    """On a connection that answered before: nothing of that answer may stand in for this."""
+    async def scenario(client, upstream, server):
+        assert (await call(client, upstream, "/ok"))[1] is None
+        answer, exc = await call(client, upstream, "/hangup")
+        assert answer is None and isinstance(exc, UpstreamError)
+        # Kept alive, the pooled connection's hang-up is retried once on a fresh one (the
+        # call is idempotent), which hangs up too: two connections either way.
+        assert server.accepted == 2
+
+    run(choice, scenario)

@@ -45,11 +45,8 @@ __all__ = [
 ]
 
 
-# An upstream answer's head (llhttp passes fields on, it bounds nothing): nginx's
-# proxy_buffer_size is 4-8 KiB, so 64 KiB of names and values is generous; and a bound
-# on the number of fields, whatever their size.
+# An upstream answer's head: nginx's proxy_buffer_size is 4-8 KiB, so 64 KiB is generous.
 MAX_HEAD_BYTES = 64 << 10
-MAX_HEAD_FIELDS = 256
 
 
 class UpstreamError(Exception):
@@ -146,11 +143,12 @@ class _Connection(asyncio.Protocol):
         self.reset()
 
     def reset(self) -> None:
-        self.head_bytes = 0  # of the head's fields so far
+        self.head_bytes = 0  # read while the head was not whole
         self.headers: list[tuple[bytes, bytes]] = []
         self.body: list[bytes] = []
         self.size = 0
         self.framed = False  # a Content-Length or chunked: the close does not end the body
+        self.headers_done = False  # this call's answer's head is whole
         self.complete = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -169,6 +167,13 @@ class _Connection(asyncio.Protocol):
             else:
                 self.upstream.fail(self.call, exc if isinstance(exc, UpstreamError)
                                    else UpstreamError(f"bad answer: {exc}"))
+            return
+        if not self.headers_done and self.call is not None:
+            # httptools keeps a field until it is whole and llhttp bounds nothing: the bytes
+            # read while the head is not whole are, to MAX_HEAD_BYTES and one read more.
+            self.head_bytes += len(data)
+            if self.head_bytes > MAX_HEAD_BYTES:
+                self.upstream.fail(self.call, UpstreamError("bad answer: head too large"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
@@ -193,9 +198,6 @@ class _Connection(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name, value))  # lower-cased once the head is whole
-        self.head_bytes += len(name) + len(value)
-        if self.head_bytes > MAX_HEAD_BYTES or len(self.headers) > MAX_HEAD_FIELDS:
-            raise UpstreamError("bad answer: head too large")
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
@@ -223,8 +225,6 @@ class _Connection(asyncio.Protocol):
             return
         self.complete = True
         self.upstream.answered(self, self.parser.should_keep_alive())
-
-    headers_done = False
 
 
 class Upstream:
