@@ -45,8 +45,11 @@ __all__ = [
 ]
 
 
-# An upstream answer's head: nginx's proxy_buffer_size is 4-8 KiB, so 64 KiB is generous.
+# An upstream answer's head: nginx's proxy_buffer_size is 4-8 KiB, so 64 KiB of fields is
+# generous; and at most so many fields, whatever their size. Checked once the head is
+# whole, and, for the memory a head not yet whole holds, per read (see data_received).
 MAX_HEAD_BYTES = 64 << 10
+MAX_HEAD_FIELDS = 256
 
 
 class UpstreamError(Exception):
@@ -206,13 +209,19 @@ class _Connection(asyncio.Protocol):
             return
         self.headers_done = True
         self.headers = headers = [(name.lower(), value) for name, value in self.headers]
+        if len(headers) > MAX_HEAD_FIELDS:
+            raise UpstreamError("bad answer: too many header fields")
+        size = 0
         for name, value in headers:
+            size += len(name) + len(value)
             if name == b"content-length":
                 self.framed = True
             elif name == b"transfer-encoding":
                 if value.lower() != b"chunked":
                     raise UpstreamError(f"bad answer: Transfer-Encoding {value!r}")
                 self.framed = True
+        if size > MAX_HEAD_BYTES:
+            raise UpstreamError("bad answer: head too large")
 
     def on_body(self, body: bytes) -> None:
         self.size += len(body)
