@@ -215,8 +215,12 @@ class GatewayCase:
                "--items", str(ITEMS)]
         state = ctx.workdir / f"executions-{os.getpid()}"  # this run's, counted per variant
         state.mkdir(exist_ok=True)
-        with start_process(cmd, f"http://127.0.0.1:{port}/items", ctx.workdir / "upstream.log"):
-            yield {"upstream_port": str(port), "config": str(config), "state": str(state)}
+        try:
+            with start_process(cmd, f"http://127.0.0.1:{port}/items",
+                               ctx.workdir / "upstream.log"):
+                yield {"upstream_port": str(port), "config": str(config), "state": str(state)}
+        finally:
+            shutil.rmtree(state, ignore_errors=True)
 
     def _execution(self, variant: str, ctx: RunContext) -> int:
         """How many times this variant ran before in this run (see the module docstring)."""
