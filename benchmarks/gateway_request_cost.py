@@ -1,19 +1,18 @@
 """A request's Python cost in the gateway's own core, without sockets, step against step.
 
-    .venv/bin/python benchmarks/gateway_request_cost.py [--requests 100000] [-n 3]
+    .venv/bin/python benchmarks/gateway_request_cost.py [--requests 20000] [-n 3]
 
-Feeds the same request bytes to one `HttpConnection` (a transport that keeps
-nothing) over and over, alternating the ladder's steps, median of n,
-microseconds per request:
+Feeds the case's request (its realistic head) to one `HttpConnection` whose
+transport keeps nothing, over and over, alternating the ladder's own-core
+steps, median of n, microseconds per request:
 
-- a cache hit (/cached/items in the cache): `batch-writes` (the whole chain)
-  against `hit-path`;
-- an upstream call (/api/items, fields selected): the upstream is a pooled
-  connection fed the upstream service's own answer for /items after each
-  request, for `one-worker`, `sweep-timeouts` and `miss-path`.
+- hit: the cached route, answered from the cache;
+- miss: the uncached route, /api/items with fields selected: the upstream is a
+  pooled connection fed the upstream service's own answer (its six header
+  fields and the 20-item body) after each request.
 
 Without sockets there are no system calls here: under load each request also
-costs the reads and writes on two connections. See the README's gateway steps.
+costs the reads and writes on two connections, and the wake-ups between them.
 """
 
 from __future__ import annotations
@@ -28,80 +27,93 @@ import uvloop
 from perflab.gateway._app import Gateway
 from perflab.gateway._client import _Connection
 from perflab.gateway._config import parse_config
-from perflab.gateway._impl import IMPLS
-from perflab.gateway._server import HttpConnection
-from perflab.gateway._upstream import UpstreamApp
+from perflab.gateway._impl import DEFAULT, IMPLS, LADDER
+from perflab.gateway._server import HttpConnection, Server
+from perflab.gateway._upstream import ANSWER_HEADERS, UpstreamApp
+from perflab.gateway.case import REQUEST_HEADERS
 
-UPSTREAM = ("127.0.0.1", 9)
-HIT = b"GET /cached/items HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"
-MISS = b"GET /api/items HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"
-STEPS = {"hit": ("batch-writes", "hit-path"),
-         "miss": ("one-worker", "sweep-timeouts", "miss-path")}
+HEAD = "".join(f"{k}: {v}\r\n" for k, v in REQUEST_HEADERS.items()).encode()
+HIT = b"GET /cached/items HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n" + HEAD + b"\r\n"
+MISS = b"GET /api/items HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n" + HEAD + b"\r\n"
+OWN_STEPS = [s.name for s in LADDER if s.server == "own"]
 
 
-class _Sink:
+class Transport:
     def write(self, data: bytes) -> None:
         pass
 
     def is_closing(self) -> bool:
         return False
 
+    def get_extra_info(self, name: str) -> tuple[str, int]:
+        return ("127.0.0.1", 1)
 
-def _answer() -> bytes:
+    def close(self) -> None:
+        raise AssertionError("closed: the benchmark's request was refused or failed")
+
+    def pause_reading(self) -> None:
+        raise AssertionError("paused: an answer did not come")
+
+    def resume_reading(self) -> None:
+        pass
+
+
+def answer() -> bytes:
     body = UpstreamApp(20).all
-    return (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nserver: granian\r\n"
-            b"content-length: %d\r\n\r\n%s" % (len(body), body))
+    fields = b"".join(b"%s: %s\r\n" % h for h in ANSWER_HEADERS)
+    return b"HTTP/1.1 200 OK\r\n%scontent-length: %d\r\n\r\n%s" % (fields, len(body), body)
 
 
-def per_request_us(kind: str, impl: str, requests: int, loop: asyncio.AbstractEventLoop) -> float:
+def measure(step: str, kind: str, requests: int) -> float:
     config = parse_config({"route": [
-        {"prefix": "/cached", "upstream": "http://127.0.0.1:9", "cache_ttl": 3600.0,
-         "fields": ["id", "name", "score"]},
         {"prefix": "/api", "upstream": "http://127.0.0.1:9", "fields": ["id", "name", "score"]},
-    ]})
-    gateway = Gateway(config, IMPLS[impl])
-    conn = HttpConnection(gateway, loop, set())
-    conn.connection_made(_Sink())
-    if kind == "hit":
-        gateway.cache.put("/cached/items?", b'{"id": 1, "name": "u", "score": 7.9}' * 20, 3600.0)
-        started = time.perf_counter()
-        for _ in range(requests):
-            conn.data_received(HIT)
-        seconds = time.perf_counter() - started
-        assert gateway.metrics.cache_hits == requests
-    else:
-        pool = gateway._raw_pool()
-        pool.loop = loop  # as if started inside the loop
-        upstream = _Connection(loop, 1 << 24)
-        upstream.transport = _Sink()  # type: ignore[assignment]
-        pool.idle[UPSTREAM] = [upstream]
-        answer = _answer()
-        started = time.perf_counter()
-        for _ in range(requests):
-            conn.data_received(MISS)
-            upstream.data_received(answer)
-        seconds = time.perf_counter() - started
-        assert gateway.metrics.requests == {200: requests}
-    gateway.metrics.gc.remove()
-    return seconds / requests * 1e6
+        {"prefix": "/cached", "upstream": "http://127.0.0.1:9", "cache_ttl": 3600.0,
+         "fields": ["id", "name", "score"], "cache_authorized": True}]})
+    upstream_answer = answer()
+
+    async def run() -> float:
+        loop = asyncio.get_running_loop()
+        gateway = Gateway(config, IMPLS[step])
+        gateway.start(loop)
+        conn = HttpConnection(Server(gateway, loop))
+        conn.connection_made(Transport())  # type: ignore[arg-type]
+        route = next(r for r in gateway.routes
+                     if r.prefix == ("/api" if kind == "miss" else "/cached"))
+        up = _Connection(route.upstream)
+        up.connection_made(Transport())  # type: ignore[arg-type]
+        route.upstream.open = 1
+        request = MISS if kind == "miss" else HIT
+        for warm in (True, False):
+            started = time.process_time()
+            for _ in range(100 if warm else requests):
+                up.idle_since = loop.time()
+                if not route.upstream.idle:  # the pool had not been given it back yet
+                    route.upstream.idle.append(up)
+                conn.data_received(request)
+                if up.call is not None:  # it went upstream: the upstream answers
+                    up.data_received(upstream_answer)
+                await asyncio.sleep(0)  # a loop round: batched writes are made
+        return (time.process_time() - started) / requests * 1e6
+
+    return uvloop.run(run())
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=100_000)
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("-n", type=int, default=3)
-    opts = parser.parse_args()
-    loop = uvloop.new_event_loop()  # the core's own loop: its timers cost what they cost there
-    for kind, steps in STEPS.items():
-        seen: dict[str, list[float]] = {impl: [] for impl in steps}
-        for _ in range(opts.n):
-            for impl in steps:
-                seen[impl].append(per_request_us(kind, impl, opts.requests, loop))
-        for impl, runs in seen.items():
-            print(f"{kind:<5} {impl:<15} {statistics.median(runs):.2f} µs per request")
-    loop.close()
-    return 0
+    parser.add_argument("--steps", nargs="*", default=OWN_STEPS)
+    args = parser.parse_args()
+    for kind in ("hit", "miss"):
+        samples: dict[str, list[float]] = {s: [] for s in args.steps}
+        for _ in range(args.n):
+            for step in args.steps:  # alternated: drift spreads over every step
+                samples[step].append(measure(step, kind, args.requests))
+        for step in args.steps:
+            mark = " (default)" if step == DEFAULT else ""
+            print(f"{kind:4} {step:16} {statistics.median(samples[step]):6.1f} µs{mark}  "
+                  f"({', '.join(f'{s:.1f}' for s in samples[step])})")
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

@@ -161,7 +161,7 @@ def test_body_too_large_is_413(gateway):
     status, _, body = get(f"{gateway}/api/echo", data=b"x" * 5000, method="POST")
     assert status == 413 and "larger than 1000 bytes" in json.loads(body)["error"]
     status, _, body = get(f"{gateway}/api/echo", data=b"x" * 500, method="POST")
-    assert status == 200 and json.loads(body) == {"received": 500}
+    assert status == 200 and json.loads(body)["received"] == 500
 
 
 def test_chunked_request_body_is_read_and_bounded(gateway):
@@ -179,7 +179,7 @@ def test_chunked_request_body_is_read_and_bounded(gateway):
             conn.close()
         assert resp.status == expected, body
         if expected == 200:
-            assert body == {"received": 500}
+            assert body["received"] == 500
 
 
 def test_cache_hits_then_expires(gateway):
@@ -327,8 +327,16 @@ def perflab(*args):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('[[route]]\nprefix = "/a"\nupstream = "ftp://x"\n', "route[0].upstream: expected an "
-                                                             "http:// URL, got 'ftp://x'"),
+        ('[[route]]\nprefix = "/a"\nupstream = "ftp://x"\n',
+         "route[0].upstream: expected an http:// or https:// URL, got 'ftp://x'"),
+        ('[[route]]\nprefix = "/a"\nupstream = "http://x"\nca_file = "ca.pem"\n',
+         "route[0].ca_file: only for an https:// upstream"),
+        ('[[route]]\nprefix = "/a"\nupstream = "http://x"\nforward_headers = "all"\n',
+         "route[0].forward_headers: expected a list of non-empty strings"),
+        ('[[route]]\nprefix = "/a"\nupstream = "http://x"\n[log]\naccess = "-"\nformat = 1\n',
+         "log.format: expected \"text\" or \"json\", got 1"),
+        ('[[route]]\nprefix = "/a"\nupstream = "http://x"\n[limits]\nheader_timeout = 0\n',
+         "limits.header_timeout: expected a positive number, got 0"),
         ('[[route]]\nprefix = "/a"\nupstream = "http://x"\ntimeout = -1\n',
          "route[0].timeout: expected a positive number, got -1"),
         ('[[route]]\nprefix = "/a"\nupstream = "http://x"\ncolour = 1\n',
@@ -379,31 +387,29 @@ def test_open_loop_counts_the_queue_behind_a_slow_server(upstream):
     assert paced.latency["latency_p50_s"] > 0.3
 
 
-@pytest.mark.parametrize("sweep", [False, True], ids=["timer-each", "sweep"])
-def test_callback_pool_times_out_a_silent_upstream_and_stops_its_timer(sweep):
-    """A real listening socket that never answers: each request times out, once."""
+def test_client_times_out_a_silent_upstream():
+    """A real listening socket that never answers: each call times out, once."""
     import asyncio
 
-    from perflab.gateway._client import SWEEP_S, CallbackPool
+    from perflab.gateway._client import POOLS, Client
 
     async def scenario(port):
-        pool = CallbackPool(4, 1 << 20, sweep=sweep)
+        client = Client(POOLS["keep-alive"], 1 << 20)
+        upstream = client.upstream(f"http://127.0.0.1:{port}")
         loop = asyncio.get_running_loop()
         outcomes = []
         started = loop.time()
         for timeout in (0.05, 0.2):
             done = loop.create_future()
-            pool.start("127.0.0.1", port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", timeout,
-                       lambda answer, exc, done=done: done.set_result((answer, exc)))
+            client.start(upstream, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", timeout,
+                         lambda answer, exc, done=done: done.set_result((answer, exc)))
             outcomes.append((timeout, done))
         for timeout, done in outcomes:
             answer, exc = await asyncio.wait_for(done, 5)
             assert answer is None and isinstance(exc, TimeoutError)
             assert loop.time() - started >= timeout
-        await asyncio.sleep(3 * SWEEP_S)
-        assert pool.sweeper is None and not pool.in_flight  # nothing in flight: no timer
-        assert not pool.idle.get(("127.0.0.1", port))  # a timed-out connection is not reused
-        await pool.close()
+        assert not upstream.idle and upstream.open == 0  # timed out: closed, never reused
+        await client.close()
 
     with socket.create_server(("127.0.0.1", 0)) as silent:  # the kernel accepts; nobody reads
         asyncio.run(scenario(silent.getsockname()[1]))

@@ -1,8 +1,9 @@
 import pytest
 
 from perflab.errors import InputError
+from perflab.gateway._codec import select_fields
 from perflab.gateway._config import Route, parse_config
-from perflab.gateway._core import Metrics, TTLCache, match_route, select_fields
+from perflab.gateway._core import Metrics, TTLCache, match_route
 
 ROUTES = (Route("/api/items", "http://u/items"), Route("/api", "http://u"), Route("/", "http://r"))
 

@@ -16,8 +16,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     serve.add_argument("--config", type=Path, required=True, help="gateway.toml")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--workers", type=int, default=None,
-                       help="worker processes (default: the variant's, 1 for the final one)")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="worker processes (default: 1; on 2 cores shared with the upstream "
+                            "a second one only takes CPU from it)")
     serve.add_argument("--impl", default=None, help=argparse.SUPPRESS)  # a ladder step
     up = sub.add_parser("upstream", help="run the deterministic JSON upstream service")
     up.add_argument("--host", default="127.0.0.1")
@@ -39,26 +40,21 @@ def main(args: argparse.Namespace) -> int:
     if args.action == "serve":
         from perflab.gateway._config import load_config
         from perflab.gateway._impl import DEFAULT, IMPLS
-        from perflab.gateway._serve import serve
+        from perflab.gateway._serve import serve_gateway
 
         impl = IMPLS.get(args.impl or DEFAULT)
         if impl is None:
             raise UsageError(f"unknown --impl {args.impl!r}", hint=f"one of: {', '.join(IMPLS)}")
         load_config(args.config)  # validate here: one clear error before any worker starts
         print(f"gateway ({impl.name}) on http://{args.host}:{args.port}", file=sys.stderr)
-        serve("perflab.gateway._app:create_app", host=args.host, port=args.port,
-              workers=args.workers or impl.workers, server=impl.server, interface=impl.interface,
-              env={"PERFLAB_GATEWAY_CONFIG": str(args.config.resolve()),
-                   "PERFLAB_GATEWAY_IMPL": impl.name})
+        serve_gateway(impl.server, str(args.config.resolve()), impl.name, host=args.host,
+              port=args.port, workers=args.workers)
         return 0
     if args.action == "upstream":
-        from perflab.gateway._serve import serve
+        from perflab.gateway._serve import serve_upstream
 
         print(f"upstream on http://{args.host}:{args.port}", file=sys.stderr)
-        serve("perflab.gateway._upstream:create_upstream", host=args.host, port=args.port,
-              workers=1, server="granian",
-              env={"PERFLAB_UPSTREAM_ITEMS": str(args.items),
-                   "PERFLAB_UPSTREAM_LATENCY_MS": str(args.latency_ms)})
+        serve_upstream(args.host, args.port, args.items, args.latency_ms)
         return 0
     from perflab.gateway._loadgen import run_load
 

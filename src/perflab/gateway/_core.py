@@ -1,4 +1,4 @@
-"""Pure core of the gateway: routing, field selection, the bounded TTL cache, metrics text."""
+"""Pure core of the gateway: routing, the response caches (`CACHES`), metrics text."""
 
 from __future__ import annotations
 
@@ -6,15 +6,22 @@ import time
 from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
-from perflab.gateway._config import Route
 from perflab.measure import GcWatch
 
-__all__ = ["FieldPicker", "Metrics", "TTLCache", "match_route", "select_fields"]
+__all__ = ["CACHES", "Metrics", "NoCache", "TTLCache", "match_route"]
 
 
-def match_route(routes: Sequence[Route], path: str) -> tuple[Route, str] | None:
+class _Prefixed(Protocol):
+    @property
+    def prefix(self) -> str: ...
+
+
+P = TypeVar("P", bound=_Prefixed)
+
+
+def match_route(routes: Sequence[P], path: str) -> tuple[P, str] | None:
     """The longest prefix that matches on a path-segment boundary, and the rest of the path."""
     for route in routes:  # longest first
         prefix = route.prefix
@@ -23,47 +30,6 @@ def match_route(routes: Sequence[Route], path: str) -> tuple[Route, str] | None:
         if path == prefix or path.startswith(prefix + "/"):
             return route, path[len(prefix):]  # "" for the prefix itself: the upstream's base
     return None
-
-
-def select_fields(doc: Any, fields: Sequence[str]) -> Any:
-    """Keep only `fields` of each object (of a list of objects, or of one object)."""
-    if isinstance(doc, dict):
-        return {k: doc[k] for k in fields if k in doc}
-    if isinstance(doc, list):
-        return [{k: o[k] for k in fields if k in o} if isinstance(o, dict) else o for o in doc]
-    return doc
-
-
-class FieldPicker:
-    """`select_fields` on the raw JSON, decoding only the kept fields (msgspec).
-
-    The common shapes (an object, a list of objects) decode into a struct of just
-    these fields: the keys to drop are skipped by the C parser, never built as
-    Python objects. Any other shape takes the generic path, so the output is the
-    same: the kept keys in the configured order, an absent key left out.
-    """
-
-    def __init__(self, fields: Sequence[str], loads: Callable[[bytes], Any],
-                 dumps: Callable[[Any], bytes]) -> None:
-        import msgspec
-
-        names = [f"f{i}" for i in range(len(fields))]  # JSON keys need not be identifiers
-        # gc=False: decoded JSON has no cycles, so the collector need not track these
-        # structs (decoding the 20-item body: 4.5 instead of 5.0 µs; fewer gen-0 collections).
-        picked = msgspec.defstruct(
-            "Picked", [(n, Any, msgspec.UNSET) for n in names], omit_defaults=True,
-            rename=dict(zip(names, fields, strict=True)), gc=False)
-        self._decode = msgspec.json.Decoder(list[picked] | picked).decode  # type: ignore[valid-type]
-        self._encode = msgspec.json.Encoder().encode
-        self._shape_error = msgspec.ValidationError
-        self.fields, self.loads, self.dumps = tuple(fields), loads, dumps
-
-    def __call__(self, body: bytes) -> bytes:
-        """The body with only the fields kept; ValueError for invalid JSON."""
-        try:
-            return self._encode(self._decode(body))
-        except self._shape_error:  # a scalar, a list of scalars, ...: the generic path
-            return self.dumps(select_fields(self.loads(body), self.fields))
 
 
 class TTLCache:
@@ -93,6 +59,31 @@ class TTLCache:
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+class NoCache:
+    """The steps before the cache: nothing is ever found, nothing kept."""
+
+    def __init__(self, max_entries: int) -> None:
+        pass
+
+    def get(self, key: str) -> Any | None:
+        return None
+
+    def put(self, key: str, value: Any, ttl: float) -> None:
+        pass
+
+    def __len__(self) -> int:
+        return 0
+
+
+class Cache(Protocol):
+    def get(self, key: str) -> Any | None: ...
+    def put(self, key: str, value: Any, ttl: float) -> None: ...
+    def __len__(self) -> int: ...
+
+
+CACHES: dict[str, Callable[[int], Cache]] = {"off": NoCache, "ttl": TTLCache}
 
 
 # Latency buckets (seconds) for the Prometheus histogram: sub-ms to the slow tail.
