@@ -235,6 +235,35 @@ def test_startup_path_imports_nothing_heavy(tmp_path):
                           capture_output=True, env=env, text=True)
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines()}
     for heavy in ("multiprocessing", "concurrent.futures", "json", "dataclasses", "typing",
-                  "perflab.measure", "shutil"):
+                  "perflab.measure", "shutil", "perflab.search._ignore",
+                  "perflab.search._types"):
         assert heavy not in imported, heavy
     assert proc.returncode == 1
+    # The ignore rules are loaded when there is an ignore file, and only then.
+    (tmp_path / ".ignore").write_text("*.log\n")
+    proc = subprocess.run([sys.executable, "-m", "perflab", "search", "x", str(tmp_path)],
+                          capture_output=True, env=env, text=True)
+    assert "perflab.search._ignore" in {line.split("|")[-1].strip()
+                                        for line in proc.stderr.splitlines()}
+
+
+def test_file_types(tmp_path):
+    for name in ("a.py", "b.pyi", "c.js", "d.txt", "Makefile"):
+        (tmp_path / name).write_text("needle\n")
+    def names(*options):
+        out = search("-l", *options, "needle", cwd=tmp_path).stdout.decode()
+        return sorted(out.splitlines())
+    assert names("-t", "py") == ["a.py", "b.pyi"]
+    assert names("-t", "py", "-t", "make") == ["Makefile", "a.py", "b.pyi"]
+    assert names("-T", "py", "-T", "txt") == ["Makefile", "c.js"]
+    listing = search("--type-list").stdout.decode().splitlines()
+    assert "py: *.py, *.pyi" in listing and "js: *.cjs, *.js, *.jsx, *.mjs, *.vue" in listing
+    bad = search("-t", "nosuchtype", "needle", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert bad.stderr.decode().splitlines()[0] == "error: unknown file type 'nosuchtype'"
+
+
+def test_unicode_ignore_case_folds_as_rg(tmp_path):
+    (tmp_path / "u.txt").write_bytes("CAFÉ\ncafé\nCafe\n".encode())
+    out = search("-i", "-n", "café", "u.txt", cwd=tmp_path).stdout.decode()
+    assert out == "1:CAFÉ\n2:café\n"  # rg folds É/é; grep in the C locale finds line 2 only

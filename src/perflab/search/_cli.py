@@ -210,15 +210,18 @@ def main(args: argparse.Namespace) -> int:
     if impl.engine == "lines" and not _line_engine_can(fmt, args):
         raise UsageError(f"--impl {impl.name} supports -n, -l, -c, -i, -w, -F only",
                          hint="the default engine supports every option")
-    from perflab.search._types import globs_of
+    types = types_not = []
+    if args.type or args.type_not:
+        from perflab.search._types import globs_of
 
+        types, types_not = globs_of(args.type), globs_of(args.type_not)
     unrestricted = args.unrestricted
     exclude = [g[1:] for g in args.glob if g.startswith("!")]
     filters = Filters(
         args.hidden or unrestricted >= 2, args.follow or args.dereference_recursive,
         [g for g in args.glob if not g.startswith("!")], exclude,
         name_globs=args.name_globs, exclude_dir=args.exclude_dir,
-        types=globs_of(args.type), types_not=globs_of(args.type_not),
+        types=types, types_not=types_not,
         ignore=not (args.no_ignore or unrestricted >= 1),
     )
     spec = PatternSpec(patterns, args.fixed_strings, args.ignore_case, args.word_regexp,
