@@ -121,8 +121,8 @@ class BufferedEngine:
 
     def search_dir(
         self, directory: str, names: Sequence[str], errors: list[str]
-    ) -> Iterator[tuple[str, Result] | None]:
-        """Each file's (name, result), or None for a file that cannot print anything.
+    ) -> Iterator[tuple[str, Result]]:
+        """(name, result) for each file of one directory that prints or selects something.
 
         One directory descriptor, and each file opened relative to it (openat):
         the kernel resolves one path component per file instead of the whole
@@ -133,8 +133,13 @@ class BufferedEngine:
         except OSError as exc:
             errors.append(f"{directory}: {exc.strerror or exc}")
             return
-        read, may_match, skip = self._read, self.may_match, self.skip_rejected
+        read, skip = self._read, self.skip_rejected
         regex, fmt, color = self.regex, self.fmt, self.color_regex
+        literals = self.literals
+        # One literal and no -i, the usual search: its `find` inline (this loop runs
+        # once per file; see benchmarks/search_peers.py).
+        single = literals[0] if literals and len(literals) == 1 and not self.ignore_case else None
+        may_match = self.may_match
         try:
             for name in names:
                 try:
@@ -142,11 +147,10 @@ class BufferedEngine:
                 except OSError as exc:
                     errors.append(f"{child_path(directory, name)}: {exc.strerror or exc}")
                     continue
-                may = may_match(data, size)
-                if not may and skip:
-                    yield None
-                    continue
-                yield name, format_buffer(child_path(directory, name), data, size, regex,
-                                          fmt, may_match=may, color_regex=color)
+                may = data.find(single, 0, size) >= 0 if single is not None else may_match(
+                    data, size)
+                if may or not skip:
+                    yield name, format_buffer(child_path(directory, name), data, size, regex,
+                                              fmt, may_match=may, color_regex=color)
         finally:
             os.close(dir_fd)

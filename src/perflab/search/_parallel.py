@@ -169,16 +169,17 @@ class Searcher:
         if not (self.job.impl.openat and engine is not None):
             return self.search_paths([child_path(directory, n) for n in names], chunk)
         parts = []
-        for found in engine.search_dir(directory, names, chunk.errors):
-            if found is None:  # rejected by the prefilter: searched, nothing to print
-                chunk.searched += 1
-                continue
-            name, result = found
+        failed = len(chunk.errors)
+        searched = len(names)
+        for name, result in engine.search_dir(directory, names, chunk.errors):
             chunk.add(child_path(directory, name) if result.binary else name, result)
+            searched -= 1  # counted by add
             parts.append(result.out)
             if result.selected and self.job.fmt.mode == "quiet":
                 self.done = True
+                searched = 0  # the rest was not searched
                 break
+        chunk.searched += max(searched - (len(chunk.errors) - failed), 0)
         chunk.out += b"".join(parts)
         return chunk
 
