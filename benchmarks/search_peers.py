@@ -1,6 +1,7 @@
 """`perflab search` against rg and GNU grep on the case's git checkout, option by option.
 
     .venv/bin/python benchmarks/search_peers.py [--files 20000] [-n 5] [--only NAME ...]
+        [--workdir DIR]
 
 `perflab run --case search` times the ladder on a small corpus (the whole ladder
 must fit its minute); this times the finished tool beside its peers at any
@@ -54,7 +55,8 @@ def commands(root: str, options: list[str], patterns: list[str]) -> dict[str, tu
     skip = [f"--exclude-dir={top}" for top in IGNORED_TOPS]
     grep_pattern = patterns if "-F" in options else ["-E", *patterns]
     return {
-        "perflab": ([str(bin_dir / "perflab"), "search", *options, *patterns, root], {**os.environ}),
+        "perflab": ([str(bin_dir / "perflab"), "search", *options, *patterns, root],
+                    {**os.environ}),
         "rg": ([rg, "--no-config", *options, *patterns, root], {**os.environ}),
         "grep": (["grep", "-r", *skip, *options, *grep_pattern, root], grep_env),
     }
@@ -98,8 +100,9 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=20_000)
     parser.add_argument("-n", type=int, default=5, help="rounds (default: 5)")
     parser.add_argument("--only", action="append", choices=list(SEARCHES))
+    parser.add_argument("--workdir", type=Path, default=cache_dir() / "work" / "search" / "bench")
     opts = parser.parse_args()
-    corpus = ensure_corpus(cache_dir() / "work" / "search" / "bench", opts.files)
+    corpus = ensure_corpus(opts.workdir, opts.files)
     ensure_checkout(corpus)
     out = Path(corpus.root).parent / f"bench-out-{os.getpid()}.txt"
     print(f"{opts.files} files, {corpus.bytes / 1e6:.0f} MB; median of {opts.n} alternated "

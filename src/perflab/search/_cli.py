@@ -289,7 +289,7 @@ def _json_summary(totals: list[int], elapsed: float) -> bytes:
         "matches": matches}}}).encode() + b"\n"
 
 
-TYPE_CHECKING = False  # `typing` costs ~3 ms of start-up; only mypy needs it
+TYPE_CHECKING = False  # importing `typing` slows start-up (benchmarks/startup.py); mypy only
 if TYPE_CHECKING:
     from perflab.search._output import Format
     from perflab.search._parallel import Job

@@ -20,10 +20,10 @@ dir-only rules match too): the rules are alternatives in reverse order, so the
 first alternative that matches is the last rule that matches, and its group
 number says whether it negates. One `match` per path and layer, in C.
 
-Hand-written rather than `pathspec` (a well-kept library): pathspec takes
-~70 ms to import (it pulls in typing, dataclasses and pathlib) against a 30 ms
-start-up bar, and matches ~4 µs a path, one regex per rule; see
-benchmarks/search_ignore.py.
+Hand-written rather than `pathspec` (a well-kept library): pathspec's import
+pulls in typing, dataclasses and pathlib, several times the whole start-up bar
+of `perflab search`, and it tries one regex per rule for each path; see
+benchmarks/search_peers.py, which measures both.
 """
 
 from __future__ import annotations

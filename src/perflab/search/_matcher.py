@@ -30,7 +30,7 @@ __all__ = [
 
 
 class PatternSpec:
-    """What to look for. (Plain classes on the start-up path: `dataclasses` costs ~6 ms.)
+    """What to look for. (Plain classes on the start-up path: `dataclasses` would slow it.)
 
     Several patterns (-e, -f) select a line when any of them matches it; no
     pattern at all (`-f /dev/null`) selects nothing, as in grep.

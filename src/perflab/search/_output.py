@@ -44,7 +44,7 @@ Run = tuple[int, int, int, int]  # first line number, start, stop (after the las
 
 
 class Format:
-    """How to select and print. (A plain class: `dataclasses` costs ~6 ms of start-up.)"""
+    """How to select and print. (A plain class: `dataclasses` would slow start-up.)"""
 
     __slots__ = ("after", "before", "binary_text", "color", "context", "invert",
                  "line_numbers", "max_count", "mode", "null", "null_data", "with_filename")

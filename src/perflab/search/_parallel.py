@@ -33,7 +33,7 @@ from perflab.search._walk import (
     walk_stat,
 )
 
-TYPE_CHECKING = False  # `typing` costs ~3 ms of start-up; only mypy needs it
+TYPE_CHECKING = False  # importing `typing` slows start-up (benchmarks/startup.py); mypy only
 if TYPE_CHECKING:
     from perflab.search._ignore import Ignore
 

@@ -20,7 +20,7 @@ import stat
 from collections.abc import Callable, Iterator, Sequence
 from fnmatch import translate
 
-TYPE_CHECKING = False  # `typing` costs ~3 ms of start-up; only mypy needs it
+TYPE_CHECKING = False  # importing `typing` slows start-up (benchmarks/startup.py); mypy only
 if TYPE_CHECKING:
     from perflab.search._ignore import Ignore
 
@@ -55,7 +55,7 @@ def _any(sets: Sequence[GlobSet], name: str, path: str) -> bool:
 
 
 class Filters:
-    """Which entries a walk keeps. (A plain class: `dataclasses` costs ~6 ms of start-up.)"""
+    """Which entries a walk keeps. (A plain class: `dataclasses` would slow start-up.)"""
 
     __slots__ = ("dirs_out", "files_in", "files_out", "follow", "grep_default", "grep_globs",
                  "hidden", "ignore", "names_only")
