@@ -189,3 +189,21 @@ def test_q_stops_at_the_first_match(tmp_path):
         cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
         stdin=subprocess.DEVNULL, timeout=30)
     assert proc.returncode == 0
+
+
+def test_malformed_and_hostile_input(tree, tmp_path):
+    (tmp_path / "pats.txt").write_bytes(b"needle\nok(\n\xff\xfe\n")
+    bad = perflab(["-f", str(tmp_path / "pats.txt"), "plain.txt"], tree)
+    assert bad.returncode == 2 and bad.stdout == b""
+    assert bad.stderr.decode().splitlines()[0] == (
+        f"error: {tmp_path}/pats.txt:2:3: invalid regular expression 'ok(': "
+        "missing ), unterminated subpattern at position 2")
+    # Invalid UTF-8 in a pattern is bytes, as grep's: the \xff\xfe line matches itself.
+    (tmp_path / "weird.txt").write_bytes(b"x \xff\xfe y\n")
+    (tmp_path / "pats2.txt").write_bytes(b"\xff\xfe\n")
+    odd = perflab(["-f", str(tmp_path / "pats2.txt"), str(tmp_path / "weird.txt")], tree)
+    assert (odd.returncode, odd.stdout) == (0, b"x \xff\xfe y\n")
+    # A .gitignore with invalid or binary lines skips them (as git) and the search goes on.
+    (tmp_path / ".ignore").write_bytes(b"[z-a]\n\x00\xff[\n**/\nweird.txt\n")
+    ignored = perflab(["-l", "y", str(tmp_path)], tree)
+    assert (ignored.returncode, ignored.stdout, ignored.stderr) == (1, b"", b"")

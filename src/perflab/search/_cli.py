@@ -106,18 +106,20 @@ def _jobs(requested: int | None) -> int:
         return os.cpu_count() or 1
 
 
-def _patterns(args: argparse.Namespace) -> tuple[list[str], list[str]]:
-    """The patterns, and the paths (the positional PATTERN is a path when -e/-f is given)."""
+def _patterns(args: argparse.Namespace) -> tuple[list[str], list[str], list[str]]:
+    """The patterns, where each came from, and the paths (the positional PATTERN is a
+    path when -e/-f is given)."""
     from perflab.errors import InputError, UsageError
 
     paths = list(args.paths)
     if not (args.regexp or args.file):
         if args.pattern is None:
             raise UsageError("no PATTERN given", hint="perflab search PATTERN [PATH ...]")
-        return [args.pattern], paths
+        return [args.pattern], [""], paths
     if args.pattern is not None:
         paths.insert(0, args.pattern)
     patterns = list(args.regexp)
+    origins = [""] * len(patterns)
     for name in args.file:
         try:
             with open(name, "rb") as f:
@@ -128,7 +130,8 @@ def _patterns(args: argparse.Namespace) -> tuple[list[str], list[str]]:
         if lines[-1] == "":
             lines.pop()  # the newline ending the last pattern does not start another
         patterns += lines
-    return patterns, paths
+        origins += [f"{name}:{number}" for number in range(1, len(lines) + 1)]
+    return patterns, origins, paths
 
 
 def _stdin_is_input() -> bool:
@@ -171,7 +174,7 @@ def main(args: argparse.Namespace) -> int:
     from perflab.search._parallel import Job
     from perflab.search._walk import Filters
 
-    patterns, paths = _patterns(args)
+    patterns, origins, paths = _patterns(args)
     if args.max_count is not None and args.max_count <= 0:
         return 1  # grep -m 0: nothing is read, nothing selected
     quiet_errors = args.no_messages
@@ -225,7 +228,7 @@ def main(args: argparse.Namespace) -> int:
         ignore=not (args.no_ignore or unrestricted >= 1),
     )
     spec = PatternSpec(patterns, args.fixed_strings, args.ignore_case, args.word_regexp,
-                       args.line_regexp)
+                       args.line_regexp, origins)
     roots = [(kind, path) for kind, path in roots
              if kind == "stdin" or filters.want_named(path, kind == "dir")]
     job = Job(spec, impl, filters, fmt, _jobs(args.threads))

@@ -96,7 +96,18 @@ def translate(line: str) -> Rule | None:
 
 
 def parse_rules(lines: Iterable[str]) -> list[Rule]:
-    return [rule for rule in map(translate, lines) if rule is not None]
+    """The rules of an ignore file; a line that is no valid pattern (`[z-a]`) matches
+    nothing, as in git, instead of failing the search."""
+    rules = []
+    for rule in map(translate, lines):
+        if rule is None:
+            continue
+        try:
+            re.compile(rule[0])
+        except re.error:
+            continue
+        rules.append(rule)
+    return rules
 
 
 class Layer:

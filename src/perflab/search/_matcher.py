@@ -36,7 +36,7 @@ class PatternSpec:
     pattern at all (`-f /dev/null`) selects nothing, as in grep.
     """
 
-    __slots__ = ("fixed", "ignore_case", "line", "patterns", "word")
+    __slots__ = ("fixed", "ignore_case", "line", "origins", "patterns", "word")
 
     def __init__(
         self,
@@ -45,8 +45,10 @@ class PatternSpec:
         ignore_case: bool = False,
         word: bool = False,
         line: bool = False,
+        origins: Sequence[str] = (),  # where each pattern came from ("pats.txt:3"), if not -e
     ) -> None:
         self.patterns = [patterns] if isinstance(patterns, str) else list(patterns)
+        self.origins = list(origins)
         self.fixed = fixed  # -F
         self.ignore_case = ignore_case  # -i
         self.word = word  # -w
@@ -121,26 +123,40 @@ def fold_unicode(source: str) -> str:
     return "".join(out)
 
 
-def _compile(source: str | bytes, flags: int, pattern: str) -> re.Pattern[bytes] | re.Pattern[str]:
+def _compile(
+    source: str | bytes, flags: int, spec: PatternSpec
+) -> re.Pattern[bytes] | re.Pattern[str]:
     try:
         return re.compile(source, flags)
     except re.error as exc:
-        raise UsageError(
-            f"invalid regular expression {pattern!r}: {exc.msg} at position {exc.pos}",
-            hint="use -F to search for the text literally",
-        ) from exc
+        raise _located(spec, exc) from exc
+
+
+def _located(spec: PatternSpec, exc: re.error) -> UsageError:
+    """The error of the first pattern that fails alone, named with its origin."""
+    for i, pattern in enumerate(spec.patterns):
+        try:
+            re.compile(pattern if not spec.fixed else re.escape(pattern), spec.flags())
+        except re.error as own:
+            origin = spec.origins[i] if i < len(spec.origins) else ""
+            where = f"{origin}:{(own.pos or 0) + 1}: " if origin else ""
+            return UsageError(
+                f"{where}invalid regular expression {pattern!r}: {own.msg} at position {own.pos}",
+                hint="use -F to search for the text literally")
+    return UsageError(f"invalid regular expression {spec.pattern!r}: {exc.msg}",
+                      hint="use -F to search for the text literally")
 
 
 def compile_bytes(spec: PatternSpec) -> re.Pattern[bytes]:
     source = os.fsencode(spec.source())
-    compiled = _compile(source, spec.flags() & ~re.ASCII, spec.pattern)  # bytes are ASCII-only
+    compiled = _compile(source, spec.flags() & ~re.ASCII, spec)  # bytes are ASCII-only
     assert isinstance(compiled.pattern, bytes)
     return compiled
 
 
 def compile_text(spec: PatternSpec) -> re.Pattern[str]:
     """For the line-by-line engine, which decodes files as Latin-1 (one byte, one char)."""
-    compiled = _compile(spec.source(), spec.flags(), spec.pattern)
+    compiled = _compile(spec.source(), spec.flags(), spec)
     assert isinstance(compiled.pattern, str)
     return compiled
 
