@@ -72,17 +72,31 @@ class Job:
 class Chunk:
     """A piece of output, in order, with the counts and errors met while making it."""
 
-    __slots__ = ("errors", "matched_files", "matches", "out", "searched", "selected",
-                 "warnings")
+    __slots__ = ("errors", "matched_files", "matches", "parts", "searched", "selected",
+                 "size", "warnings")
 
     def __init__(self, out: bytes = b"", errors: list[str] | None = None) -> None:
-        self.out = out
+        # Output pieces, joined once at the end: `+=` on bytes would copy the chunk's
+        # output so far for every file (quadratic with -v, where every file prints).
+        self.parts = [out] if out else []
+        self.size = len(out)
         self.searched = 0  # files searched (for --json's summary)
         self.matched_files = 0  # files with at least one selected line
         self.selected = 0  # selected lines
         self.matches = 0  # submatches (--json only)
         self.errors = errors if errors is not None else []
         self.warnings: list[str] = []  # reported, but not a failure (loops, binary matches)
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self.parts.append(data)
+            self.size += len(data)
+
+    @property
+    def out(self) -> bytes:
+        if len(self.parts) > 1:
+            self.parts = [b"".join(self.parts)]
+        return self.parts[0] if self.parts else b""
 
     def add(self, path: str, result: Result) -> None:
         self.searched += 1
@@ -100,8 +114,8 @@ class Chunk:
     def encode(self) -> bytes:
         notes = "\n".join(self.errors) + "\0" + "\n".join(self.warnings)
         head = b"".join(getattr(self, f).to_bytes(8, "little") for f in self._COUNTS)
-        return head + len(self.out).to_bytes(8, "little") + self.out + notes.encode(
-            errors="surrogateescape")
+        return b"".join((head, self.size.to_bytes(8, "little"), *self.parts,
+                         notes.encode(errors="surrogateescape")))
 
     @classmethod
     def decode(cls, data: bytes) -> Chunk:
@@ -141,8 +155,7 @@ class Searcher:
 
     def _add(self, chunk: Chunk, path: str, result: Result) -> None:
         chunk.add(path, result)
-        if result.out:
-            chunk.out += result.out
+        chunk.write(result.out)
         if result.selected and self.job.fmt.mode == "quiet":
             self.done = True
 
@@ -168,19 +181,17 @@ class Searcher:
         engine = self.engine
         if not (self.job.impl.openat and engine is not None):
             return self.search_paths([child_path(directory, n) for n in names], chunk)
-        parts = []
         failed = len(chunk.errors)
         searched = len(names)
         for name, result in engine.search_dir(directory, names, chunk.errors):
             chunk.add(child_path(directory, name) if result.binary else name, result)
             searched -= 1  # counted by add
-            parts.append(result.out)
+            chunk.write(result.out)
             if result.selected and self.job.fmt.mode == "quiet":
                 self.done = True
                 searched = 0  # the rest was not searched
                 break
         chunk.searched += max(searched - (len(chunk.errors) - failed), 0)
-        chunk.out += b"".join(parts)
         return chunk
 
     def search_stdin(self, label: str, chunk: Chunk) -> Chunk:
@@ -269,7 +280,7 @@ def run(job: Job, roots: Sequence[Root]) -> Iterator[Chunk]:
                 continue
             for path in searcher._walk(top, chunk, root_ignore(top, job.filters)):
                 searcher.search_paths((path,), chunk)
-                if len(chunk.out) >= 1 << 16 or chunk.errors or chunk.warnings:
+                if chunk.size >= 1 << 16 or chunk.errors or chunk.warnings:
                     yield chunk  # stream: output appears while the walk goes on
                     chunk = Chunk()
             yield chunk
