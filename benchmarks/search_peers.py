@@ -52,7 +52,8 @@ def commands(root: str, options: list[str], patterns: list[str]) -> dict[str, tu
     bin_dir = Path(sys.executable).parent
     rg = str(bin_dir / "rg") if (bin_dir / "rg").exists() else shutil.which("rg") or "rg"
     grep_env = {**os.environ, "LC_ALL": "C"}
-    skip = [f"--exclude-dir={top}" for top in IGNORED_TOPS]
+    # What .gitignore excludes, and the dot files perflab and rg skip by default.
+    skip = [f"--exclude-dir={d}" for d in (*IGNORED_TOPS, ".git")] + ["--exclude=.*"]
     grep_pattern = patterns if "-F" in options else ["-E", *patterns]
     return {
         "perflab": ([str(bin_dir / "perflab"), "search", *options, *patterns, root],

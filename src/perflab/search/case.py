@@ -69,7 +69,8 @@ def _commands(variant: str, pattern: str, regex: bool, root: str) -> Command:
         if grep is None:
             raise ToolUnavailable("GNU grep is not installed")
         env["LC_ALL"] = "C"  # bytes, as perflab search; a UTF-8 locale is slower and stricter
-        skip = [f"--exclude-dir={top}" for top in IGNORED_TOPS]  # what .gitignore excludes
+        # What .gitignore excludes, and the dot files perflab and rg skip by default.
+        skip = [f"--exclude-dir={d}" for d in (*IGNORED_TOPS, ".git")] + ["--exclude=.*"]
         return [grep, "-r", "-n", "-I", *skip, "-E" if regex else "-F", pattern, root], env
     flags = [] if regex else ["-F"]
     return [*perflab_command(), "search", "--impl", variant, "-n", *flags, pattern, root], env
