@@ -1,6 +1,6 @@
 """`perflab search` against rg and GNU grep on the case's git checkout, option by option.
 
-    .venv/bin/python benchmarks/search_peers.py [--files 20000] [-n 5] [--only NAME ...]
+    .venv/bin/python benchmarks/search_peers.py [--files 20000] [-n 5] [--only=NAME ...]
         [--workdir DIR]
 
 `perflab run --case search` times the ladder on a small corpus (the whole ladder
