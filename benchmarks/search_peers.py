@@ -77,8 +77,18 @@ def ignore_cost(paths: int = 20_000) -> None:
 
     names = [f"pkg{i % 20:02d}/mod{i % 7}/part{i % 3:03d}/file{i}.py" for i in range(paths)]
     layer = Layer(parse_rules(GITIGNORE.splitlines()), 0)
+
+    def ignored_path(path: str) -> bool:
+        # As pathspec's match_file: a path is ignored when one of its directories is.
+        # (The walk asks once per directory, not once per file below it.)
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            if layer.verdict("/".join(parts[:i]), True):
+                return True
+        return layer.verdict(path, False) is True
+
     started = time.perf_counter()
-    ignored = sum(layer.verdict(p, False) is True for p in names)
+    ignored = sum(map(ignored_path, names))
     ours = (time.perf_counter() - started) / paths * 1e6
     print(f"gitignore matching, own matcher: {ours:.2f} us/path ({ignored} ignored)")
     try:

@@ -30,16 +30,22 @@ def test_translation(line, matches, misses):
     rule = translate(line)
     assert rule is not None
     regex = re.compile(rule[0] + r"\Z", re.DOTALL)
+
+    def seen(path):  # a rule without a slash sees the base name only
+        return path.rsplit("/", 1)[-1] if rule[3] else path
+
     for path in matches:
-        assert regex.match(path), path
+        assert regex.match(seen(path)), path
     for path in misses:
-        assert not regex.match(path), path
+        assert not regex.match(seen(path)), path
 
 
 def test_comments_blanks_negation_and_directories():
     assert translate("# note") is None and translate("   ") is None and translate("/") is None
-    assert translate("!keep.log")[1:] == (True, False)
-    assert translate("build/")[1:] == (False, True)
+    assert translate("!keep.log")[1:] == (True, False, True)
+    assert translate("build/")[1:] == (False, True, True)
+    assert translate("/build/")[1:] == (False, True, False)  # anchored: the whole path
+    assert translate("**/cache")[3] is True  # anywhere: as a base name
     assert translate("trailing   ") == translate("trailing")
 
 

@@ -139,6 +139,7 @@ class BufferedEngine:
         # One literal and no -i, the usual search: its `find` inline (this loop runs
         # once per file; see benchmarks/search_peers.py).
         single = literals[0] if literals and len(literals) == 1 and not self.ignore_case else None
+        several = literals if literals and len(literals) > 1 and not self.ignore_case else None
         may_match = self.may_match
         try:
             for name in names:
@@ -147,8 +148,16 @@ class BufferedEngine:
                 except OSError as exc:
                     errors.append(f"{child_path(directory, name)}: {exc.strerror or exc}")
                     continue
-                may = data.find(single, 0, size) >= 0 if single is not None else may_match(
-                    data, size)
+                if single is not None:
+                    may = data.find(single, 0, size) >= 0
+                elif several:  # -e A -e B: a file may match when it holds any literal
+                    may = False
+                    for literal in several:
+                        if data.find(literal, 0, size) >= 0:
+                            may = True
+                            break
+                else:
+                    may = may_match(data, size)
                 if may or not skip:
                     yield name, format_buffer(child_path(directory, name), data, size, regex,
                                               fmt, may_match=may, color_regex=color)

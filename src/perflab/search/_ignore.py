@@ -36,7 +36,8 @@ __all__ = ["IGNORE_FILES", "Ignore", "Layer", "parse_rules", "root_ignore", "tra
 
 IGNORE_FILES = (".gitignore", ".ignore", ".rgignore")  # in rising precedence
 
-Rule = tuple[str, bool, bool]  # regex source, negated, directories only
+# regex source, negated, directories only, matched against the base name only
+Rule = tuple[str, bool, bool, bool]
 
 
 def _segment(glob: str) -> str:
@@ -70,7 +71,12 @@ def _segment(glob: str) -> str:
 
 
 def translate(line: str) -> Rule | None:
-    """One line of an ignore file as (regex over the relative path, negated, dir only)."""
+    """One line of an ignore file as (regex, negated, dir only, on the base name only).
+
+    A pattern without a slash (or only `**/` before its last segment) matches a
+    name at any depth: it is matched against the base name alone, which keeps
+    the regex free of a leading `(?:.*/)?` (a backtracking cost on every path).
+    """
     line = line.rstrip("\n").removesuffix("\r")
     while line.endswith(" ") and not line.endswith("\\ "):
         line = line[:-1]  # trailing spaces go unless escaped
@@ -83,16 +89,17 @@ def translate(line: str) -> Rule | None:
     line = line.rstrip("/")
     if not line:
         return None
-    anchored = "/" in line
     segments = line.lstrip("/").split("/")
-    parts = [] if anchored else ["(?:.*/)?"]
+    if "/" not in line or (len(segments) == 2 and segments[0] == "**"):
+        return _segment(segments[-1]), negated, dir_only, True
+    parts = []
     last = len(segments) - 1
     for i, segment in enumerate(segments):
         if segment == "**":
             parts.append(".*" if i == last else "(?:.*/)?")
         else:
             parts.append(_segment(segment) + ("" if i == last else "/"))
-    return "".join(parts), negated, dir_only
+    return "".join(parts), negated, dir_only, False
 
 
 def parse_rules(lines: Iterable[str]) -> list[Rule]:
@@ -110,35 +117,56 @@ def parse_rules(lines: Iterable[str]) -> list[Rule]:
     return rules
 
 
+class _Rules:
+    """Rules as one regex: alternatives in reverse order, so the first alternative that
+    matches is the last rule that matches; `order` maps group numbers to rule numbers."""
+
+    __slots__ = ("order", "regex")
+
+    def __init__(self, rules: Sequence[tuple[int, str]]) -> None:
+        ordered = rules[::-1]
+        source = "|".join(f"({regex})" for _, regex in ordered)
+        self.regex = re.compile(f"(?:{source})\\Z", re.DOTALL)
+        self.order = tuple(index for index, _ in ordered)
+
+    def last(self, text: str) -> int:
+        m = self.regex.match(text)
+        if m is None:
+            return -1
+        assert m.lastindex is not None
+        return self.order[m.lastindex - 1]
+
+
 class Layer:
     """The rules of one directory's ignore files, for paths below `strip` characters."""
 
-    __slots__ = ("add", "dirs", "dirs_neg", "files", "files_neg", "strip")
+    __slots__ = ("add", "dirs", "files", "negated", "strip")
 
     def __init__(self, rules: Sequence[Rule], strip: int, add: str = "") -> None:
         self.strip = strip  # characters of the display path before the part the rules see
         self.add = add  # what to put before it (layers above the searched root)
-        self.files, self.files_neg = self._combine([r for r in rules if not r[2]])
-        self.dirs, self.dirs_neg = self._combine(rules)
+        self.negated = tuple(rule[1] for rule in rules)
+        # For files, then for directories (which dir-only rules match too): the rules
+        # on base names and those on paths, each as one regex (or None).
+        self.files = self._split([(i, r) for i, r in enumerate(rules) if not r[2]])
+        self.dirs = self._split(list(enumerate(rules)))
 
     @staticmethod
-    def _combine(rules: Sequence[Rule]) -> tuple[re.Pattern[str] | None, tuple[bool, ...]]:
-        if not rules:
-            return None, ()
-        ordered = rules[::-1]  # the last rule that matches wins: try it first
-        source = "|".join(f"({regex})" for regex, _, _ in ordered)
-        return re.compile(f"(?:{source})\\Z", re.DOTALL), tuple(neg for _, neg, _ in ordered)
+    def _split(rules: list[tuple[int, Rule]]) -> tuple[_Rules | None, _Rules | None]:
+        names = [(i, r[0]) for i, r in rules if r[3]]
+        paths = [(i, r[0]) for i, r in rules if not r[3]]
+        return (_Rules(names) if names else None), (_Rules(paths) if paths else None)
 
     def verdict(self, path: str, is_dir: bool) -> bool | None:
         """True: ignored; False: re-included by a negation; None: no rule matches."""
-        regex, negated = (self.dirs, self.dirs_neg) if is_dir else (self.files, self.files_neg)
-        if regex is None:
+        names, paths = self.dirs if is_dir else self.files
+        rel = self.add + path[self.strip:]
+        best = names.last(rel[rel.rfind("/") + 1:]) if names is not None else -1
+        if paths is not None:
+            best = max(best, paths.last(rel))
+        if best < 0:
             return None
-        m = regex.match(self.add + path[self.strip:])
-        if m is None:
-            return None
-        assert m.lastindex is not None
-        return not negated[m.lastindex - 1]
+        return not self.negated[best]
 
 
 class Ignore:
