@@ -78,17 +78,24 @@ def ignore_cost(paths: int = 20_000) -> None:
     names = [f"pkg{i % 20:02d}/mod{i % 7}/part{i % 3:03d}/file{i}.py" for i in range(paths)]
     layer = Layer(parse_rules(GITIGNORE.splitlines()), 0)
 
-    def ignored_path(path: str) -> bool:
-        # As pathspec's match_file: a path is ignored when one of its directories is.
-        # (The walk asks once per directory, not once per file below it.)
-        parts = path.split("/")
-        for i in range(1, len(parts)):
-            if layer.verdict("/".join(parts[:i]), True):
-                return True
-        return layer.verdict(path, False) is True
+    def walk_ignored() -> int:
+        # As the walk asks: each directory once, then each file of a directory kept.
+        # A path counts as ignored when one of its directories is, as pathspec counts.
+        dirs: dict[str, bool] = {}
+        count = 0
+        for path in names:
+            parts = path.split("/")
+            hidden = False
+            for i in range(1, len(parts)):
+                prefix = "/".join(parts[:i])
+                if prefix not in dirs:
+                    dirs[prefix] = hidden or layer.verdict(prefix, True) is True
+                hidden = dirs[prefix]
+            count += hidden or layer.verdict(path, False) is True
+        return count
 
     started = time.perf_counter()
-    ignored = sum(map(ignored_path, names))
+    ignored = walk_ignored()
     ours = (time.perf_counter() - started) / paths * 1e6
     print(f"gitignore matching, own matcher: {ours:.2f} us/path ({ignored} ignored)")
     try:
