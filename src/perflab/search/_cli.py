@@ -15,6 +15,12 @@ import os
 import stat
 import sys
 
+TYPE_CHECKING = False  # importing `typing` slows start-up (benchmarks/startup.py); mypy only
+if TYPE_CHECKING:
+    from perflab.search._output import Format
+    from perflab.search._parallel import Job
+    from perflab.search._walk import Filters
+
 __all__ = ["configure", "main"]
 
 STDIN_LABEL = "(standard input)"
@@ -170,63 +176,17 @@ def main(args: argparse.Namespace) -> int:
             importlib.import_module(name)
 
     from perflab.search._matcher import PatternSpec
-    from perflab.search._output import Format
     from perflab.search._parallel import Job
-    from perflab.search._walk import Filters
 
     patterns, origins, paths = _patterns(args)
     if args.max_count is not None and args.max_count <= 0:
         return 1  # grep -m 0: nothing is read, nothing selected
-    quiet_errors = args.no_messages
-    errors = 0
-    roots: list[tuple[str, str]] = []
-    if not paths:
-        recursive = args.recursive or args.dereference_recursive
-        paths = ["-"] if not recursive and _stdin_is_input() else [""]
-    for root in paths:
-        if root == "-":
-            roots.append(("stdin", args.label))
-            continue
-        try:
-            kind = "dir" if stat.S_ISDIR(os.stat(root or ".").st_mode) else "file"
-        except OSError as exc:
-            if not quiet_errors:
-                print(f"perflab search: {root}: {exc.strerror}", file=sys.stderr)
-            errors += 1
-            continue
-        roots.append((kind, root))
-
-    mode = _mode(args)
-    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
-    before = args.before_context if args.before_context is not None else args.context
-    after = args.after_context if args.after_context is not None else args.context
-    with_filename = args.with_filename
-    if with_filename is None:  # grep: no file name when the only thing searched is one file
-        with_filename = len(paths) > 1 or any(kind == "dir" for kind, _ in roots)
-    fmt = Format(
-        mode, args.line_number, with_filename, color and mode not in ("json", "quiet"),
-        invert=args.invert_match, before=before or 0, after=after or 0,
-        context=(before is not None or after is not None) and mode in ("lines", "only"),
-        max_count=args.max_count, null=args.null, null_data=args.null_data,
-        binary_text=args.text,
-    )
+    roots, errors = _roots(args, paths)
+    fmt = _format(args, len(paths) > 1 or any(kind == "dir" for kind, _ in roots))
     if impl.engine == "lines" and not _line_engine_can(fmt, args):
         raise UsageError(f"--impl {impl.name} supports -n, -l, -c, -i, -w, -F only",
                          hint="the default engine supports every option")
-    types = types_not = []
-    if args.type or args.type_not:
-        from perflab.search._types import globs_of
-
-        types, types_not = globs_of(args.type), globs_of(args.type_not)
-    unrestricted = args.unrestricted
-    exclude = [g[1:] for g in args.glob if g.startswith("!")]
-    filters = Filters(
-        args.hidden or unrestricted >= 2, args.follow or args.dereference_recursive,
-        [g for g in args.glob if not g.startswith("!")], exclude,
-        name_globs=args.name_globs, exclude_dir=args.exclude_dir,
-        types=types, types_not=types_not,
-        ignore=not (args.no_ignore or unrestricted >= 1),
-    )
+    filters = _filters(args)
     spec = PatternSpec(patterns, args.fixed_strings, args.ignore_case, args.word_regexp,
                        args.line_regexp, origins)
     roots = [(kind, path) for kind, path in roots
@@ -234,7 +194,66 @@ def main(args: argparse.Namespace) -> int:
     job = Job(spec, impl, filters, fmt, _jobs(args.threads))
     if any(kind == "stdin" for kind, _ in roots):
         job.stdin = sys.stdin.buffer.read()
-    return _write(job, roots, errors, quiet_errors)
+    return _write(job, roots, errors, args.no_messages)
+
+
+def _roots(args: argparse.Namespace, paths: list[str]) -> tuple[list[tuple[str, str]], int]:
+    """What to search, in order, as ("file" | "dir" | "stdin", path); and the errors met."""
+    if not paths:
+        recursive = args.recursive or args.dereference_recursive
+        paths = ["-"] if not recursive and _stdin_is_input() else [""]
+    roots: list[tuple[str, str]] = []
+    errors = 0
+    for root in paths:
+        if root == "-":
+            roots.append(("stdin", args.label))
+            continue
+        try:
+            kind = "dir" if stat.S_ISDIR(os.stat(root or ".").st_mode) else "file"
+        except OSError as exc:
+            if not args.no_messages:
+                print(f"perflab search: {root}: {exc.strerror}", file=sys.stderr)
+            errors += 1
+            continue
+        roots.append((kind, root))
+    return roots, errors
+
+
+def _format(args: argparse.Namespace, several: bool) -> Format:
+    from perflab.search._output import Format
+
+    mode = _mode(args)
+    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+    before = args.before_context if args.before_context is not None else args.context
+    after = args.after_context if args.after_context is not None else args.context
+    # grep: no file name when the only thing searched is one file.
+    with_filename = several if args.with_filename is None else args.with_filename
+    return Format(
+        mode, args.line_number, with_filename, color and mode not in ("json", "quiet"),
+        invert=args.invert_match, before=before or 0, after=after or 0,
+        context=(before is not None or after is not None) and mode in ("lines", "only"),
+        max_count=args.max_count, null=args.null, null_data=args.null_data,
+        binary_text=args.text,
+    )
+
+
+def _filters(args: argparse.Namespace) -> Filters:
+    from perflab.search._walk import Filters
+
+    types = types_not = []
+    if args.type or args.type_not:
+        from perflab.search._types import globs_of
+
+        types, types_not = globs_of(args.type), globs_of(args.type_not)
+    unrestricted = args.unrestricted
+    return Filters(
+        args.hidden or unrestricted >= 2, args.follow or args.dereference_recursive,
+        [g for g in args.glob if not g.startswith("!")],
+        [g[1:] for g in args.glob if g.startswith("!")],
+        name_globs=args.name_globs, exclude_dir=args.exclude_dir,
+        types=types, types_not=types_not,
+        ignore=not (args.no_ignore or unrestricted >= 1),
+    )
 
 
 def _line_engine_can(fmt: Format, args: argparse.Namespace) -> bool:
@@ -290,9 +309,3 @@ def _json_summary(totals: list[int], elapsed: float) -> bytes:
     return json.dumps({"type": "summary", "data": {"elapsed_total": elapsed_total, "stats": {
         "searches": searched, "searches_with_match": matched, "matched_lines": lines,
         "matches": matches}}}).encode() + b"\n"
-
-
-TYPE_CHECKING = False  # importing `typing` slows start-up (benchmarks/startup.py); mypy only
-if TYPE_CHECKING:
-    from perflab.search._output import Format
-    from perflab.search._parallel import Job
