@@ -92,6 +92,7 @@ CASES = [
     "-z needle", "-z -c hay", "-z -n -o 'ne+dle'",
     "-s needle -- missing.txt plain.txt", "needle -- missing.txt plain.txt",
     "-q needle -- missing.txt plain.txt", "-q nothing-like-this -- missing.txt plain.txt",
+    "--color=always -C1 -n needle", "--color=always -o -i needle", "--color=always -c hay",
     "-q -v '' -- empty.txt", "--exclude=p* needle -- plain.txt multi.txt",
     "--include=p* needle -- plain.txt multi.txt", "-m1 -l needle", "zzz-none", "-c zzz",
 ]

@@ -104,7 +104,7 @@ class SearchCase:
     name = "search"
     title = "Case study 3: CLI file search (perflab search)"
     # After the runner's minimum of rounds: the quick corpus is sized so that they fit.
-    budget_s = 40.0
+    budget_s = 30.0
     variants = (
         *ladder_variants(LADDER),
         Variant("ripgrep", "reference", "rg -n, multi-threaded Rust"),
