@@ -9,7 +9,9 @@ Both yield display paths (joined with "/", as given on the command line) that
 are also valid paths to open, files of a directory before its subdirectories.
 Symbolic links are skipped unless `follow` (then loops are detected).
 Failures are reported through `on_error` and the walk goes on; a directory
-loop is a warning, as in grep: reported, but not an error.
+loop is a warning, as in grep: reported, but not an error. With `Filters.ignore`,
+a directory holding an ignore file adds its rules (see _ignore.py) for itself
+and everything below it; an ignored directory is not entered.
 """
 
 from __future__ import annotations
