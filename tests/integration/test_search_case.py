@@ -12,7 +12,7 @@ import pytest
 from perflab.errors import MeasurementError, ToolUnavailable
 from perflab.measure import RunContext
 from perflab.search import case as search_case
-from perflab.search._corpus import ensure_corpus
+from perflab.search._corpus import ensure_checkout, ensure_corpus, searched_planted
 
 pytestmark = pytest.mark.integration
 
@@ -20,14 +20,17 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def ctx(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("search-case")
-    corpus = ensure_corpus(workdir, 400)
-    assert corpus.literal_lines > 0 and corpus.regex_lines > 0
-    assert ensure_corpus(workdir, 400) == corpus  # made once, then reused
+    corpus = ensure_corpus(workdir, 800)
+    assert ensure_corpus(workdir, 800) == corpus  # made once, then reused
+    ensure_checkout(corpus)
+    literal_lines, regex_lines = searched_planted(corpus.files)
+    # The .gitignore hides half of these 800 files (4 of the 8 top directories here).
+    assert 0 < literal_lines < corpus.literal_lines and 0 < regex_lines < corpus.regex_lines
     empty = workdir / "empty"
     empty.mkdir()
     params = {"corpus": corpus.root, "empty": str(empty), "files": str(corpus.files),
-              "bytes": str(corpus.bytes), "literal_lines": str(corpus.literal_lines),
-              "regex_lines": str(corpus.regex_lines)}
+              "bytes": str(corpus.bytes), "literal_lines": str(literal_lines),
+              "regex_lines": str(regex_lines)}
     return RunContext("quick", workdir, params)
 
 

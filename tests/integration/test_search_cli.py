@@ -23,7 +23,7 @@ ALL_IMPLS = list(IMPLS)
 def search(*args, cwd=None, impl=None):
     cmd = [sys.executable, "-m", "perflab", "search", *(["--impl", impl] if impl else []), *args]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run(cmd, capture_output=True, cwd=cwd, env=env)
+    return subprocess.run(cmd, capture_output=True, cwd=cwd, env=env, stdin=subprocess.DEVNULL)
 
 
 def grep(*args, cwd=None):
@@ -70,34 +70,38 @@ def tree(tmp_path_factory):
     return root
 
 
+GREP_CASES = [
+    (["-n", "needle"], ["-E", "needle"]),
+    (["-n", "-F", "needle"], ["-F", "needle"]),
+    (["-n", "-i", "needle"], ["-E", "-i", "needle"]),
+    (["-w", "needle"], ["-E", "-w", "needle"]),
+    (["-n", r"ERR_[A-Z]+_[0-9]{3}"], ["-E", r"ERR_[A-Z]+_[0-9]{3}"]),
+    (["-n", r"caf.|na.ve"], ["-E", r"caf.|na.ve"]),
+]
+
+
 @pytest.mark.skipif(GREP is None, reason="GNU grep is not installed")
-@pytest.mark.parametrize("impl", ALL_IMPLS)
 @pytest.mark.parametrize(
-    ("ours", "theirs"),
-    [
-        (["-n", "needle"], ["-E", "needle"]),
-        (["-n", "-F", "needle"], ["-F", "needle"]),
-        (["-n", "-i", "needle"], ["-E", "-i", "needle"]),
-        (["-w", "needle"], ["-E", "-w", "needle"]),
-        (["-n", r"ERR_[A-Z]+_[0-9]{3}"], ["-E", r"ERR_[A-Z]+_[0-9]{3}"]),
-        (["-n", r"caf.|na.ve"], ["-E", r"caf.|na.ve"]),
-    ],
+    ("impl", "ours", "theirs"),
+    # Every ladder step on two cases, the default step on all (suite time).
+    [(impl, *case) for impl in ALL_IMPLS[:-1] for case in GREP_CASES[:2]]
+    + [(ALL_IMPLS[-1], *case) for case in GREP_CASES],
 )
 def test_output_equals_grep(tree, impl, ours, theirs):
     # grep -r searches dot files and skips symlinks met while recursing; --hidden matches it.
     mine = search("--hidden", *ours, ".", cwd=tree, impl=impl)
     numbers = ["-n"] if "-n" in ours else []
     expected = grep("-r", "-I", *numbers, *theirs, ".", cwd=tree)
-    # grep -I still prints lines before a NUL it meets after its first buffer; we skip
-    # only files with a NUL in their first 8 KiB (the rule), so late-binary.txt
-    # is searched whole by both. Everything else must be byte-for-byte the same.
+    # grep -I prints lines before a NUL it meets after its first buffer, as both our
+    # engines do for late-binary.txt; a binary file that matches prints no line in
+    # either (ours says so on stderr, as grep without -I). Stdout must be the same.
     assert mine.returncode == expected.returncode == 0, mine.stderr
     assert sorted_lines(mine.stdout) == sorted_lines(expected.stdout)
 
 
 @pytest.mark.parametrize("impl", ALL_IMPLS)
 def test_default_path_prints_without_dot_slash(tree, impl):
-    out = search("-l", "ERR_DISK", cwd=tree, impl=impl).stdout.decode()
+    out = search("-l", "-g", "*.txt", "ERR_DISK", cwd=tree, impl=impl).stdout.decode()
     assert out.splitlines() == ["d2/e2/f2.txt"]
 
 
@@ -112,16 +116,17 @@ def test_single_file_has_no_name_prefix(tree):
     assert out == b"1:one needle\r\n3:three needle\r\n"
 
 
-def test_count_lists_only_files_with_matches(tree):
-    out = search("-c", "three needle", cwd=tree).stdout.decode().splitlines()
-    assert out == ["odd/crlf.txt:1"]
+def test_count_lists_every_file_searched_as_grep(tree):
+    out = search("-c", "three needle", "odd", cwd=tree).stdout.decode().splitlines()
+    assert "odd/crlf.txt:1" in out and "odd/empty.txt:0" in out
+    assert len(out) == len(os.listdir(tree / "odd"))
 
 
 def test_files_with_matches(tree):
     out = search("-l", "needle", "odd", cwd=tree).stdout.decode().splitlines()
     assert sorted(out) == sorted(f"odd/{n}" for n in (
         "crlf.txt", "latin1.txt", "badutf8.txt", "no-newline.txt", "long-line.txt", "big.txt",
-        "late-binary.txt"))
+        "late-binary.txt", "binary.bin"))  # grep -l lists a binary file that matches
 
 
 def test_hidden_files_skipped_by_default(tree):
@@ -161,11 +166,27 @@ def test_jobs_give_the_same_output_in_the_same_order(tree, jobs):
     assert search("-j", jobs, "-n", "needle", cwd=tree).stdout == one
 
 
-def test_json_output(tree):
+def test_json_output_as_rg(tree):
     out = search("--json", "needle", "odd/badutf8.txt", "odd/crlf.txt", cwd=tree).stdout
     records = [json.loads(line) for line in out.splitlines()]
-    assert records[0]["path"] == "odd/badutf8.txt" and "bytes" in records[0]
-    assert records[1] == {"path": "odd/crlf.txt", "line": 1, "text": "one needle\r"}
+    assert [r["type"] for r in records] == [
+        "begin", "match", "end", "begin", "match", "match", "end", "summary"]
+    assert "bytes" in records[1]["data"]["lines"]  # not UTF-8: base64, as rg
+    assert records[4]["data"] == {
+        "path": {"text": "odd/crlf.txt"}, "lines": {"text": "one needle\r\n"},
+        "line_number": 1, "absolute_offset": 0,
+        "submatches": [{"match": {"text": "needle"}, "start": 4, "end": 10}]}
+    assert records[5]["data"]["absolute_offset"] == len(b"one needle\r\ntwo\r\n")
+    assert records[6]["data"]["stats"] == {"matched_lines": 2, "matches": 2}
+    stats = records[7]["data"]["stats"]
+    assert stats == {"searches": 2, "searches_with_match": 2, "matched_lines": 3, "matches": 3}
+
+
+def test_json_submatches_are_byte_offsets(tmp_path):
+    (tmp_path / "u.txt").write_bytes("é needle, needle\n".encode())
+    out = search("--json", "-o", "needle", str(tmp_path / "u.txt")).stdout
+    match = json.loads(out.splitlines()[1])["data"]
+    assert [(m["start"], m["end"]) for m in match["submatches"]] == [(3, 9), (11, 17)]
 
 
 def test_color_always_marks_matches(tree):
@@ -201,7 +222,7 @@ def test_unreadable_and_missing_paths_are_reported_and_the_search_goes_on(tree, 
 
 
 def test_closed_pipe_is_quiet(tree):
-    cmd = f"{sys.executable} -m perflab search -j 1 -n . | head -1"
+    cmd = f"{sys.executable} -m perflab search -a -j 1 -n . | head -1"
     proc = subprocess.run(["sh", "-c", cmd], cwd=tree, capture_output=True,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert len(proc.stdout.splitlines()) == 1
@@ -214,6 +235,35 @@ def test_startup_path_imports_nothing_heavy(tmp_path):
                           capture_output=True, env=env, text=True)
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines()}
     for heavy in ("multiprocessing", "concurrent.futures", "json", "dataclasses", "typing",
-                  "perflab.measure", "shutil"):
+                  "perflab.measure", "shutil", "perflab.search._ignore",
+                  "perflab.search._types"):
         assert heavy not in imported, heavy
     assert proc.returncode == 1
+    # The ignore rules are loaded when there is an ignore file, and only then.
+    (tmp_path / ".ignore").write_text("*.log\n")
+    proc = subprocess.run([sys.executable, "-m", "perflab", "search", "x", str(tmp_path)],
+                          capture_output=True, env=env, text=True)
+    assert "perflab.search._ignore" in {line.split("|")[-1].strip()
+                                        for line in proc.stderr.splitlines()}
+
+
+def test_file_types(tmp_path):
+    for name in ("a.py", "b.pyi", "c.js", "d.txt", "Makefile"):
+        (tmp_path / name).write_text("needle\n")
+    def names(*options):
+        out = search("-l", *options, "needle", cwd=tmp_path).stdout.decode()
+        return sorted(out.splitlines())
+    assert names("-t", "py") == ["a.py", "b.pyi"]
+    assert names("-t", "py", "-t", "make") == ["Makefile", "a.py", "b.pyi"]
+    assert names("-T", "py", "-T", "txt") == ["Makefile", "c.js"]
+    listing = search("--type-list").stdout.decode().splitlines()
+    assert "py: *.py, *.pyi" in listing and "js: *.cjs, *.js, *.jsx, *.mjs, *.vue" in listing
+    bad = search("-t", "nosuchtype", "needle", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert bad.stderr.decode().splitlines()[0] == "error: unknown file type 'nosuchtype'"
+
+
+def test_unicode_ignore_case_folds_as_rg(tmp_path):
+    (tmp_path / "u.txt").write_bytes("CAFÉ\ncafé\nCafe\n".encode())
+    out = search("-i", "-n", "café", "u.txt", cwd=tmp_path).stdout.decode()
+    assert out == "1:CAFÉ\n2:café\n"  # rg folds É/é; grep in the C locale finds line 2 only

@@ -3,7 +3,13 @@ import re
 import pytest
 
 from perflab.errors import UsageError
-from perflab.search._matcher import PatternSpec, compile_bytes, required_literal, scan_buffer
+from perflab.search._matcher import (
+    PatternSpec,
+    compile_bytes,
+    fold_unicode,
+    required_literals,
+    scan_buffer,
+)
 
 
 def lines(pattern: str, buf: bytes, **kw) -> list[tuple[int, bytes]]:
@@ -52,24 +58,48 @@ def test_invalid_regex_is_a_usage_error():
 
 
 @pytest.mark.parametrize(
-    ("pattern", "kw", "expected"),
+    ("patterns", "kw", "expected"),
     [
-        ("parse_config", {}, b"parse_config"),
-        (r"ERR_[A-Z]+_[0-9]{3}", {}, b"ERR_"),
-        (r"\w+Timeout\(", {}, b"Timeout("),
+        ("parse_config", {}, (b"parse_config",)),
+        (r"ERR_[A-Z]+_[0-9]{3}", {}, (b"ERR_",)),
+        (r"\w+Timeout\(", {}, (b"Timeout(",)),
         ("a|b", {}, None),
         ("x*", {}, None),
-        ("Hello", {"ignore_case": True}, b"hello"),
-        ("a.b(", {"fixed": True}, b"a.b("),
+        ("Hello", {"ignore_case": True}, (b"hello",)),
+        ("a.b(", {"fixed": True}, (b"a.b(",)),
+        (["foo", "ba+r"], {}, (b"foo", b"b")),  # -e foo -e 'ba+r': either may be there
+        (["foo", "x|y"], {}, None),  # one pattern without a literal: no prefilter
+        ([], {}, None),
+        ("café", {"ignore_case": True}, None),  # Unicode folding: É is not "é".lower()
     ],
 )
-def test_required_literal(pattern, kw, expected):
-    assert required_literal(PatternSpec(pattern, **kw)) == expected
+def test_required_literals(patterns, kw, expected):
+    assert required_literals(PatternSpec(patterns, **kw)) == expected
 
 
 def test_required_literal_is_in_every_match():
     spec = PatternSpec(r"x+ERR_[A-Z]y?")
-    literal = required_literal(spec)
+    literals = required_literals(spec)
+    assert literals is not None
     regex = re.compile(spec.source().encode())
     for text in (b"xxERR_Q", b"xERR_Zy"):
-        assert regex.search(text) and literal in text
+        assert regex.search(text) and literals[0] in text
+
+
+def test_several_patterns_and_whole_lines():
+    assert lines("", b"a\n", line=True) == []
+    buf = b"foo\nfoobar\nbar\n"
+    assert lines(["foo", "bar"], buf, line=True) == [(1, b"foo"), (3, b"bar")]
+    assert lines(["o+b", "^b"], buf) == [(2, b"foobar"), (3, b"bar")]
+    assert lines(["a.b", "q"], b"a.b\naxb\n", fixed=True) == [(1, b"a.b")]
+    assert lines([], buf) == []  # grep -f /dev/null selects nothing
+
+
+def test_unicode_case_folding_only_for_non_ascii_patterns():
+    text = "Café CAFÉ café\n".encode()
+    assert lines("café", text, ignore_case=True) == [(1, text[:-1])]
+    assert lines("CAFÉ", "un café\n".encode(), ignore_case=True) == [(1, "un café".encode())]
+    assert lines("é", "É\n".encode()) == []  # without -i, bytes as they are
+    assert fold_unicode("é[é]\\é") == "(?:É|é)[é]\\é"  # not inside brackets nor escaped
+    # ASCII patterns keep re's ASCII folding (and so their speed): no rewriting.
+    assert PatternSpec("Hello", ignore_case=True).source() == "Hello"

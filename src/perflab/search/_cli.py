@@ -1,36 +1,103 @@
 """`perflab search [OPTIONS] PATTERN [PATH ...]`: the command-line tool.
 
-Output and exit status follow `grep -r -I`: `path:line` (or `path:n:line`
-with -n), binary files skipped, 0 when something matched, 1 when nothing did,
-2 when an error occurred (unreadable files are reported and the search goes on).
+grep's options with grep's output (GNU grep 3.x in the C locale, `grep -r`),
+ripgrep's defaults for what to search (ignore files honoured, hidden files
+skipped) and rg's extras (-t, -g, --json). Exit status as grep's: 0 when a
+line was selected, 1 when none was, 2 when an error occurred (unreadable
+files are reported and the search goes on), except that -q exits 0 at its
+first selected line whatever happened before.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
+
+TYPE_CHECKING = False  # importing `typing` slows start-up (benchmarks/startup.py); mypy only
+if TYPE_CHECKING:
+    from perflab.search._output import Format
+    from perflab.search._parallel import Job
+    from perflab.search._walk import Filters
 
 __all__ = ["configure", "main"]
 
+STDIN_LABEL = "(standard input)"
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    # -h is grep's --no-filename: --help keeps only its long name.
+    for action in parser._actions:
+        if "-h" in action.option_strings:
+            action.option_strings = [o for o in action.option_strings if o != "-h"]
+    parser._option_string_actions.pop("-h", None)
     add = parser.add_argument
-    add("pattern", metavar="PATTERN", help="regular expression (Python re syntax), or text with -F")
-    add("paths", metavar="PATH", nargs="*", help="files or directories (default: .)")
-    add("-n", "--line-number", action="store_true", help="prefix each line with its number")
-    add("-i", "--ignore-case", action="store_true", help="ignore ASCII case")
+    add("pattern", metavar="PATTERN", nargs="?",
+        help="regular expression (Python re syntax), or text with -F")
+    add("paths", metavar="PATH", nargs="*",
+        help="files or directories; '-' is standard input (default: standard input when it "
+             "is a pipe or a file, else .)")
+    add("-e", "--regexp", action="append", default=[], metavar="PATTERN",
+        help="a pattern (repeatable: a line is selected when any matches)")
+    add("-f", "--file", action="append", default=[], metavar="FILE",
+        help="patterns from FILE, one a line")
+    add("-i", "--ignore-case", action="store_true",
+        help="ignore case (Unicode case folding when the pattern is not ASCII)")
     add("-w", "--word-regexp", action="store_true", help="match whole words only")
-    add("-F", "--fixed-strings", action="store_true", help="PATTERN is literal text")
+    add("-x", "--line-regexp", action="store_true", help="match whole lines only")
+    add("-F", "--fixed-strings", action="store_true", help="patterns are literal text")
+    add("-v", "--invert-match", action="store_true", help="select the lines that do not match")
+    add("-n", "--line-number", action="store_true", help="prefix each line with its number")
+    add("-o", "--only-matching", action="store_true", help="print only the matched parts")
     add("-l", "--files-with-matches", action="store_true", help="print only names of files")
-    add("-c", "--count", action="store_true", help="print match counts per matching file")
+    add("-c", "--count", action="store_true", help="print a count of selected lines per file")
+    add("-q", "--quiet", "--silent", action="store_true",
+        help="print nothing; exit 0 at the first selected line")
+    add("-s", "--no-messages", action="store_true",
+        help="no messages about missing or unreadable files")
+    add("-m", "--max-count", type=int, default=None, metavar="N",
+        help="stop reading a file after N selected lines")
+    add("-A", "--after-context", type=int, default=None, metavar="N",
+        help="print N lines after each selected line")
+    add("-B", "--before-context", type=int, default=None, metavar="N",
+        help="print N lines before each selected line")
+    add("-C", "--context", type=int, default=None, metavar="N", help="-A N and -B N")
+    add("-H", "--with-filename", action="store_true", default=None, dest="with_filename",
+        help="print the file name for each line")
+    add("-h", "--no-filename", action="store_false", dest="with_filename",
+        help="never print file names")
+    add("--label", default=STDIN_LABEL, metavar="LABEL", help="the name of standard input")
+    add("-Z", "--null", action="store_true", help="a NUL byte after each file name")
+    add("-z", "--null-data", action="store_true", help="lines end with NUL, not newline")
+    add("-a", "--text", action="store_true", help="search binary files as text")
+    add("-r", "--recursive", action="store_true",
+        help="accepted for grep's sake (the search is recursive); with no PATH, search .")
+    add("-R", "--dereference-recursive", action="store_true", help="-r, following links")
+    # One list in command-line order: with both, grep lets the last that matches decide.
+    add("--include", action="append", dest="name_globs", default=[], metavar="GLOB",
+        type=lambda glob: (True, glob), help="search only files whose base name matches GLOB")
+    add("--exclude", action="append", dest="name_globs", metavar="GLOB",
+        type=lambda glob: (False, glob), help="skip files whose base name matches GLOB")
+    add("--exclude-dir", action="append", default=[], metavar="GLOB",
+        help="skip directories whose base name matches GLOB")
+    add("-t", "--type", action="append", default=[], metavar="TYPE",
+        help="search only files of TYPE (see --type-list)")
+    add("-T", "--type-not", action="append", default=[], metavar="TYPE",
+        help="skip files of TYPE")
+    add("--type-list", action="store_true", help="list the file types and their globs")
     add("-g", "--glob", action="append", default=[], metavar="GLOB",
         help="search only files matching GLOB; '!GLOB' excludes (repeatable)")
+    add("--no-ignore", action="store_true",
+        help="do not honour .gitignore, .ignore, .rgignore, .git/info/exclude")
+    add("-u", "--unrestricted", action="count", default=0,
+        help="-u: --no-ignore; -uu: and --hidden; -uuu: the same (binary files are "
+             "already searched)")
     add("--hidden", action="store_true", help="search dot files and directories too")
     add("-L", "--follow", action="store_true", help="follow symbolic links")
     add("-j", "--threads", type=int, default=None, metavar="N",
         help="worker count (default: the CPUs available)")
-    add("--json", action="store_true", help="one JSON object per match")
+    add("--json", action="store_true", help="JSON lines as rg's: begin, match, end, summary")
     add("--color", "--colour", choices=("auto", "never", "always"), default="auto",
         help="highlight matches (default: auto, when writing to a terminal)")
     add("--impl", default=None, help=argparse.SUPPRESS)  # a ladder step, for the harness
@@ -45,10 +112,60 @@ def _jobs(requested: int | None) -> int:
         return os.cpu_count() or 1
 
 
+def _patterns(args: argparse.Namespace) -> tuple[list[str], list[str], list[str]]:
+    """The patterns, where each came from, and the paths (the positional PATTERN is a
+    path when -e/-f is given)."""
+    from perflab.errors import InputError, UsageError
+
+    paths = list(args.paths)
+    if not (args.regexp or args.file):
+        if args.pattern is None:
+            raise UsageError("no PATTERN given", hint="perflab search PATTERN [PATH ...]")
+        return [args.pattern], [""], paths
+    if args.pattern is not None:
+        paths.insert(0, args.pattern)
+    patterns = list(args.regexp)
+    origins = [""] * len(patterns)
+    for name in args.file:
+        try:
+            with open(name, "rb") as f:
+                text = os.fsdecode(f.read())
+        except OSError as exc:
+            raise InputError(exc.strerror or str(exc), path=name) from exc
+        lines = text.split("\n")
+        if lines[-1] == "":
+            lines.pop()  # the newline ending the last pattern does not start another
+        patterns += lines
+        origins += [f"{name}:{number}" for number in range(1, len(lines) + 1)]
+    return patterns, origins, paths
+
+
+def _stdin_is_input() -> bool:
+    """rg's rule: with no PATH, standard input is searched when it is a pipe or a file."""
+    try:
+        mode = os.fstat(0).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISREG(mode) or stat.S_ISSOCK(mode)
+
+
+def _mode(args: argparse.Namespace) -> str:
+    for flag, mode in (("quiet", "quiet"), ("files_with_matches", "files"), ("count", "count"),
+                       ("json", "json"), ("only_matching", "only")):
+        if getattr(args, flag):
+            return mode
+    return "lines"
+
+
 def main(args: argparse.Namespace) -> int:
     from perflab.errors import UsageError
     from perflab.search._impl import DEFAULT, EAGER_MODULES, IMPLS
 
+    if args.type_list:
+        from perflab.search._types import type_list
+
+        sys.stdout.write(type_list())
+        return 0
     impl = IMPLS.get(args.impl or DEFAULT)
     if impl is None:
         raise UsageError(f"unknown --impl {args.impl!r}", hint=f"one of: {', '.join(IMPLS)}")
@@ -59,47 +176,136 @@ def main(args: argparse.Namespace) -> int:
             importlib.import_module(name)
 
     from perflab.search._matcher import PatternSpec
-    from perflab.search._output import Format
-    from perflab.search._parallel import Job, run
-    from perflab.search._walk import Filters
+    from perflab.search._parallel import Job
 
-    roots = args.paths or [""]
-    files: list[str] = []
-    dirs: list[str] = []
+    patterns, origins, paths = _patterns(args)
+    if args.max_count is not None and args.max_count <= 0:
+        return 1  # grep -m 0: nothing is read, nothing selected
+    roots, errors = _roots(args, paths)
+    fmt = _format(args, len(paths) > 1 or any(kind == "dir" for kind, _ in roots))
+    if impl.engine == "lines" and not _line_engine_can(fmt, args):
+        raise UsageError(f"--impl {impl.name} supports -n, -l, -c, -i, -w, -F only",
+                         hint="the default engine supports every option")
+    filters = _filters(args)
+    spec = PatternSpec(patterns, args.fixed_strings, args.ignore_case, args.word_regexp,
+                       args.line_regexp, origins)
+    roots = [(kind, path) for kind, path in roots
+             if kind == "stdin" or filters.want_named(path, kind == "dir")]
+    job = Job(spec, impl, filters, fmt, _jobs(args.threads))
+    if any(kind == "stdin" for kind, _ in roots):
+        job.stdin = sys.stdin.buffer.read()
+    return _write(job, roots, errors, args.no_messages)
+
+
+def _roots(args: argparse.Namespace, paths: list[str]) -> tuple[list[tuple[str, str]], int]:
+    """What to search, in order, as ("file" | "dir" | "stdin", path); and the errors met."""
+    if not paths:
+        recursive = args.recursive or args.dereference_recursive
+        paths = ["-"] if not recursive and _stdin_is_input() else [""]
+    roots: list[tuple[str, str]] = []
     errors = 0
-    for root in roots:
+    for root in paths:
+        if root == "-":
+            roots.append(("stdin", args.label))
+            continue
         try:
-            is_dir = os.path.isdir(root or ".")
-            os.stat(root or ".")
+            kind = "dir" if stat.S_ISDIR(os.stat(root or ".").st_mode) else "file"
         except OSError as exc:
-            print(f"perflab search: {root}: {exc.strerror}", file=sys.stderr)
+            if not args.no_messages:
+                print(f"perflab search: {root}: {exc.strerror}", file=sys.stderr)
             errors += 1
             continue
-        (dirs if is_dir else files).append(root)
+        roots.append((kind, root))
+    return roots, errors
 
-    mode = "files" if args.files_with_matches else "count" if args.count else (
-        "json" if args.json else "lines")
+
+def _format(args: argparse.Namespace, several: bool) -> Format:
+    from perflab.search._output import Format
+
+    mode = _mode(args)
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
-    job = Job(
-        spec=PatternSpec(args.pattern, args.fixed_strings, args.ignore_case, args.word_regexp),
-        impl=impl,
-        filters=Filters.from_globs(args.glob, hidden=args.hidden, follow=args.follow),
-        # Like grep: no file name when the only thing searched is one file.
-        fmt=Format(mode, args.line_number, with_filename=bool(dirs) or len(roots) > 1,
-                   color=color and mode != "json"),
-        jobs=_jobs(args.threads),
+    before = args.before_context if args.before_context is not None else args.context
+    after = args.after_context if args.after_context is not None else args.context
+    # grep: no file name when the only thing searched is one file.
+    with_filename = several if args.with_filename is None else args.with_filename
+    return Format(
+        mode, args.line_number, with_filename, color and mode not in ("json", "quiet"),
+        invert=args.invert_match, before=before or 0, after=after or 0,
+        context=(before is not None or after is not None) and mode in ("lines", "only"),
+        max_count=args.max_count, null=args.null, null_data=args.null_data,
+        binary_text=args.text,
     )
+
+
+def _filters(args: argparse.Namespace) -> Filters:
+    from perflab.search._walk import Filters
+
+    types = types_not = []
+    if args.type or args.type_not:
+        from perflab.search._types import globs_of
+
+        types, types_not = globs_of(args.type), globs_of(args.type_not)
+    unrestricted = args.unrestricted
+    return Filters(
+        args.hidden or unrestricted >= 2, args.follow or args.dereference_recursive,
+        [g for g in args.glob if not g.startswith("!")],
+        [g[1:] for g in args.glob if g.startswith("!")],
+        name_globs=args.name_globs, exclude_dir=args.exclude_dir,
+        types=types, types_not=types_not,
+        ignore=not (args.no_ignore or unrestricted >= 1),
+    )
+
+
+def _line_engine_can(fmt: Format, args: argparse.Namespace) -> bool:
+    return fmt.mode in ("lines", "files", "count") and not (
+        fmt.invert or fmt.context or fmt.color or fmt.max_count or fmt.null or fmt.null_data
+        or fmt.binary_text or args.line_regexp or len(args.regexp) + len(args.file) > 1)
+
+
+def _write(job: Job, roots: list[tuple[str, str]], errors: int, quiet_errors: bool) -> int:
+    """Print the search's chunks as they come; the exit status."""
+    import time
+
+    from perflab.search._parallel import run
+
+    started = time.perf_counter()
     out = sys.stdout.buffer
-    matched = 0
-    for chunk in run(job, files, dirs):
-        if chunk.out:
-            out.write(chunk.out)
-        matched += chunk.matched_files
-        for message in (*chunk.errors, *chunk.warnings):
+    fmt = job.fmt
+    quiet = fmt.mode == "quiet"
+    # Every context group starts with "--"; the first of the whole output goes.
+    drop_separator = fmt.context
+    totals = [0, 0, 0, 0]  # files searched, files matched, selected lines, matches
+    for chunk in run(job, roots):
+        data = chunk.out
+        if data and drop_separator:
+            data = data[data.index(b"\n") + 1:]
+            drop_separator = False
+        if data:
+            out.write(data)
+        for i, count in enumerate((chunk.searched, chunk.matched_files, chunk.selected,
+                                   chunk.matches)):
+            totals[i] += count
+        if quiet and chunk.selected:
+            return 0  # grep -q: the first selected line decides, errors or not
+        shown = chunk.warnings if quiet_errors else [*chunk.errors, *chunk.warnings]
+        for message in shown:
             out.flush()  # keep stderr in step with what was printed before it
             print(f"perflab search: {message}", file=sys.stderr)
         errors += len(chunk.errors)
+    if fmt.mode == "json":
+        out.write(_json_summary(totals, time.perf_counter() - started))
     out.flush()
     if errors:
         return 2
-    return 0 if matched else 1
+    return 0 if totals[2] else 1
+
+
+def _json_summary(totals: list[int], elapsed: float) -> bytes:
+    import json
+
+    searched, matched, lines, matches = totals
+    elapsed_total = {"secs": int(elapsed), "nanos": int(elapsed % 1 * 1e9),
+                     "human": f"{elapsed:.6f}s"}
+    return json.dumps({"type": "summary", "data": {"elapsed_total": elapsed_total, "stats": {
+        "searches": searched, "searches_with_match": matched, "matched_lines": lines,
+        "matches": matches}}}).encode() + b"\n"

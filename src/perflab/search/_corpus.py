@@ -1,11 +1,17 @@
-"""The benchmark corpus: a deterministic tree of source-like files.
+"""The benchmark corpus: a deterministic tree of source-like files, in a git checkout.
 
-`quick`: 20,000 files; `full`: 100,000 files (about 0.9 GB), 1-16 KiB each, in
-nested directories of about 100 files, like a large repository. Planted: the
-literal `LITERAL` in about 1 file in 200, lines matching `REGEX` in about 1 in
-100, a few binary files (a NUL early) that contain both and must be skipped,
-some CRLF and Latin-1 files. The tree is made once per scale and seed and
-reused; a manifest records what it holds.
+`quick`: 2,000 files (~17 MB: the whole ladder, slow steps included, fits the
+case's minute); `full`: 100,000 files (about 0.9 GB), 1-16 KiB each, in nested
+directories of about 100 files, like a large repository. Planted: the literal
+`LITERAL` in about 1 file in 200, lines matching `REGEX` in about 1 in 100, a
+few binary files (a NUL early) that contain both and print no line, some CRLF
+and Latin-1 files. The tree is made once per scale and seed and reused; a
+manifest records what it holds.
+
+`ensure_checkout` makes the tree a git repository (`git init`, nothing
+committed: ignore rules need only the repository) with a `.gitignore` that
+excludes a fifth of it, the way build output and vendored code are excluded
+in a real checkout; `searched_planted` counts what a search honouring it finds.
 """
 
 from __future__ import annotations
@@ -15,11 +21,27 @@ import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-__all__ = ["LITERAL", "REGEX", "SCALES", "Corpus", "ensure_corpus"]
+__all__ = ["IGNORED_TOPS", "LITERAL", "REGEX", "SCALES", "Corpus", "ensure_checkout",
+           "ensure_corpus", "searched_planted"]
 
 LITERAL = "parse_config_v2"
 REGEX = r"ERR_[A-Z]+_[0-9]{3}"
-SCALES = {"quick": 20_000, "full": 100_000}
+SCALES = {"quick": 2_000, "full": 100_000}
+# Top-level directories the .gitignore excludes: 4 of the 20 (`_top`), a fifth.
+IGNORED_TOPS = ("pkg00", "pkg01", "pkg02", "pkg03")
+# Written as the usual kinds of rule (anchored, directory-only, `/**`) beside
+# rules that match nothing here, as a real .gitignore has.
+GITIGNORE = """\
+# build output and vendored trees
+/pkg00/
+/pkg01/
+pkg02/
+/pkg03/**
+*.pyc
+__pycache__/
+!keep.pyc
+.venv/
+"""
 FILES_PER_DIR = 100
 VERSION = 1  # bump when the generator changes, so cached trees are remade
 
@@ -108,7 +130,7 @@ def ensure_corpus(base: Path, files: int, seed: int = 1) -> Corpus:
     text_files = total = literal_lines = regex_lines = 0
     for index in range(files):
         d = index // FILES_PER_DIR
-        directory = root / f"pkg{d % 20:02d}" / f"mod{d // 20 % 10}" / f"part{d // 200:03d}"
+        directory = root / _top(index) / f"mod{d // 20 % 10}" / f"part{d // 200:03d}"
         if index % FILES_PER_DIR == 0:
             directory.mkdir(parents=True, exist_ok=True)
         target = rng.randrange(1024, 16 * 1024)
@@ -118,13 +140,13 @@ def ensure_corpus(base: Path, files: int, seed: int = 1) -> Corpus:
             line = rng.choice(pool)
             lines.append(line)
             size += len(line) + 1
-        planted_literal, planted_regex = index % 200 == 7, index % 100 == 3
+        planted_literal, planted_regex = _has_literal(index), _has_regex(index)
         if planted_literal:
             lines[rng.randrange(len(lines))] += f"  # uses {LITERAL}()"
         if planted_regex:
             lines[rng.randrange(len(lines))] = f'    raise Failure("ERR_CONFIG_{index % 1000:03d}")'
         text = "\n".join(lines) + "\n"
-        if index % 997 == 5:  # binary: a NUL early; holds both patterns, must be skipped
+        if _is_binary(index):  # binary: a NUL early; holds both patterns, must be skipped
             data = b"\x7fELF\x00\x01" + text.encode() + f"{LITERAL} ERR_BIN_001\n".encode()
             (directory / f"blob{index}.bin").write_bytes(data)
             total += len(data)
@@ -143,3 +165,41 @@ def ensure_corpus(base: Path, files: int, seed: int = 1) -> Corpus:
     corpus = Corpus(str(root), files, text_files, total, literal_lines, regex_lines)
     manifest.write_text(json.dumps(asdict(corpus)))
     return corpus
+
+
+def _top(index: int) -> str:
+    return f"pkg{index // FILES_PER_DIR % 20:02d}"
+
+
+def _has_literal(index: int) -> bool:
+    return index % 200 == 7
+
+
+def _has_regex(index: int) -> bool:
+    return index % 100 == 3
+
+
+def _is_binary(index: int) -> bool:
+    return index % 997 == 5
+
+
+def searched_planted(files: int) -> tuple[int, int]:
+    """Planted (literal, regex) lines outside the ignored directories, in text files."""
+    kept = [i for i in range(files) if not _is_binary(i) and _top(i) not in IGNORED_TOPS]
+    return sum(map(_has_literal, kept)), sum(map(_has_regex, kept))
+
+
+def ensure_checkout(corpus: Corpus) -> None:
+    """Make the corpus a git repository whose .gitignore excludes `IGNORED_TOPS`."""
+    import shutil
+    import subprocess
+
+    root = Path(corpus.root)
+    if not (root / ".git").exists():
+        if shutil.which("git"):
+            subprocess.run(["git", "init", "-q", str(root)], check=True)
+        else:  # what rg and perflab look for to honour .gitignore is the directory
+            (root / ".git").mkdir()
+    ignore = root / ".gitignore"
+    if not ignore.exists() or ignore.read_text() != GITIGNORE:
+        ignore.write_text(GITIGNORE)

@@ -1,7 +1,8 @@
 """Searching one file: the naive line-by-line text engine and the whole-buffer bytes engine.
 
-Both return the matching lines as (line number, line bytes without its newline),
-or None for a binary file (a NUL byte in the first 8 KiB, as `grep -I`).
+The line engine returns the matching lines as (line number, line bytes
+without its newline), or None for a binary file; the buffer engine returns the
+file's formatted output (`_output.Result`) and so supports every option.
 A failure to read raises OSError for the caller to report.
 """
 
@@ -11,12 +12,13 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 
-from perflab.search._matcher import scan_buffer
+from perflab.search._output import Format, Result, format_buffer
 from perflab.search._walk import child_path
 
 __all__ = ["BINARY_PROBE", "BUFFER_SIZE", "BufferedEngine", "Match", "search_lines"]
 
-# grep -I looks for a NUL in its first read buffer; 8 KiB is what the issue and git use.
+# The line engine (the ladder's early steps) skips a file with a NUL in its first
+# 8 KiB, as git does; the buffer engine follows grep's rule (see _output.py).
 BINARY_PROBE = 8192
 # Most source files fit in one read; larger ones are read whole into a bytes object.
 BUFFER_SIZE = 256 * 1024
@@ -73,14 +75,18 @@ class BufferedEngine:
     def __init__(
         self,
         regex: re.Pattern[bytes],
-        literal: bytes | None,
+        literals: Sequence[bytes] | None,
         ignore_case: bool,
-        limit: int | None = None,
+        fmt: Format,
+        color_regex: re.Pattern[bytes] | None = None,
     ) -> None:
         self.regex = regex
-        self.literal = literal
+        self.literals = literals
         self.ignore_case = ignore_case
-        self.limit = limit
+        self.fmt = fmt
+        self.color_regex = color_regex
+        # Without -v or -c, a file the prefilter rejects prints nothing: skip it whole.
+        self.skip_rejected = not fmt.invert and fmt.mode != "count"
         self.buffer = bytearray(BUFFER_SIZE)
 
     def _read(self, name: str, dir_fd: int | None = None) -> tuple[bytes | bytearray, int]:
@@ -99,49 +105,61 @@ class BufferedEngine:
         finally:
             os.close(fd)
 
-    def _scan(self, data: bytes | bytearray, size: int) -> list[Match] | None:
-        literal = self.literal
-        if literal is not None:
-            haystack = data[:size].lower() if self.ignore_case else data
-            if haystack.find(literal, 0, size) < 0:
-                return []  # the common case: this file cannot match, no regex runs
-        # Only a file that may match needs the binary probe: a binary file with
-        # no match prints nothing either way, so most files skip this scan.
-        if data.find(b"\0", 0, min(size, BINARY_PROBE)) >= 0:
-            return None
-        found: list[Match] = []
-        for number, start, end in scan_buffer(self.regex, data, size):
-            found.append((number, bytes(data[start:end])))
-            if self.limit and len(found) >= self.limit:
-                break
-        return found
+    def may_match(self, data: bytes | bytearray, size: int) -> bool:
+        literals = self.literals
+        if literals is None:
+            return True
+        haystack = data[:size].lower() if self.ignore_case else data
+        return any(haystack.find(literal, 0, size) >= 0 for literal in literals)
 
-    def __call__(self, path: str) -> list[Match] | None:
-        return self._scan(*self._read(path))
+    def scan(self, path: str, data: bytes | bytearray, size: int) -> Result:
+        return format_buffer(path, data, size, self.regex, self.fmt,
+                             may_match=self.may_match(data, size), color_regex=self.color_regex)
+
+    def __call__(self, path: str) -> Result:
+        return self.scan(path, *self._read(path))
 
     def search_dir(
         self, directory: str, names: Sequence[str], errors: list[str]
-    ) -> Iterator[tuple[str, list[Match]]]:
-        """(name, matches) for the files of one directory that match.
+    ) -> Iterator[tuple[str, Result]]:
+        """(name, result) for each file of one directory that prints or selects something.
 
         One directory descriptor, and each file opened relative to it (openat):
         the kernel resolves one path component per file instead of the whole
-        path, and no path string is built for the files that do not match.
+        path, and no path string is built for the files the prefilter rejects.
         """
         try:
             dir_fd = os.open(directory or ".", os.O_RDONLY | os.O_DIRECTORY)
         except OSError as exc:
             errors.append(f"{directory}: {exc.strerror or exc}")
             return
-        read, scan = self._read, self._scan
+        read, skip = self._read, self.skip_rejected
+        regex, fmt, color = self.regex, self.fmt, self.color_regex
+        literals = self.literals
+        # One literal and no -i, the usual search: its `find` inline (this loop runs
+        # once per file; see benchmarks/search_peers.py).
+        single = literals[0] if literals and len(literals) == 1 and not self.ignore_case else None
+        several = literals if literals and len(literals) > 1 and not self.ignore_case else None
+        may_match = self.may_match
         try:
             for name in names:
                 try:
-                    matches = scan(*read(name, dir_fd))
+                    data, size = read(name, dir_fd)
                 except OSError as exc:
                     errors.append(f"{child_path(directory, name)}: {exc.strerror or exc}")
                     continue
-                if matches:
-                    yield name, matches
+                if single is not None:
+                    may = data.find(single, 0, size) >= 0
+                elif several:  # -e A -e B: a file may match when it holds any literal
+                    may = False
+                    for literal in several:
+                        if data.find(literal, 0, size) >= 0:
+                            may = True
+                            break
+                else:
+                    may = may_match(data, size)
+                if may or not skip:
+                    yield name, format_buffer(child_path(directory, name), data, size, regex,
+                                              fmt, may_match=may, color_regex=color)
         finally:
             os.close(dir_fd)

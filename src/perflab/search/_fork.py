@@ -1,9 +1,9 @@
 """An ordered map over forked worker processes, for a CLI that must start fast.
 
-`multiprocessing.Pool` costs ~40 ms here before the first task runs (11 ms of
-imports, then worker and thread start-up and teardown): a quarter of a whole
-search of 20,000 files. This does the one thing the search needs with
-`os.fork` and pipes:
+`multiprocessing.Pool` spends tens of milliseconds before its first task runs
+(its imports, then worker and thread start-up and teardown: the `processes`
+step of the ladder, `perflab run --case search`, pays them). This does the one
+thing the search needs with `os.fork` and pipes:
 
 - the parent is worker 0, and `jobs - 1` forked children are the others;
 - items are dealt round-robin (worker k takes items k, k+jobs, ...), which
@@ -22,7 +22,7 @@ import os
 import signal
 from collections.abc import Callable, Iterator, Sequence
 
-TYPE_CHECKING = False  # `typing` itself costs ~3 ms of start-up; only mypy needs it
+TYPE_CHECKING = False  # importing `typing` slows start-up (benchmarks/startup.py); mypy only
 if TYPE_CHECKING:
     from typing import BinaryIO, TypeVar
 

@@ -10,7 +10,7 @@ __all__ = ["DEFAULT", "EAGER_MODULES", "IMPLS", "LADDER", "Impl"]
 
 
 class Impl:
-    """One ladder step's options. (A plain class: `dataclasses` costs ~6 ms of start-up.)"""
+    """One ladder step's options. (A plain class: `dataclasses` would slow start-up.)"""
 
     __slots__ = ("compile_once", "description", "engine", "lazy_imports", "name", "openat",
                  "parallel", "walker")

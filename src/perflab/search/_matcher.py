@@ -15,28 +15,62 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from perflab.errors import UsageError
 
-__all__ = ["PatternSpec", "compile_bytes", "compile_text", "required_literal", "scan_buffer"]
+__all__ = [
+    "PatternSpec",
+    "compile_bytes",
+    "compile_text",
+    "fold_unicode",
+    "required_literals",
+    "scan_buffer",
+]
 
 
 class PatternSpec:
-    """What to look for. (Plain classes on the start-up path: `dataclasses` costs ~6 ms.)"""
+    """What to look for. (Plain classes on the start-up path: `dataclasses` would slow it.)
 
-    __slots__ = ("fixed", "ignore_case", "pattern", "word")
+    Several patterns (-e, -f) select a line when any of them matches it; no
+    pattern at all (`-f /dev/null`) selects nothing, as in grep.
+    """
+
+    __slots__ = ("fixed", "ignore_case", "line", "origins", "patterns", "word")
 
     def __init__(
-        self, pattern: str, fixed: bool = False, ignore_case: bool = False, word: bool = False
+        self,
+        patterns: str | Sequence[str],
+        fixed: bool = False,
+        ignore_case: bool = False,
+        word: bool = False,
+        line: bool = False,
+        origins: Sequence[str] = (),  # where each pattern came from ("pats.txt:3"), if not -e
     ) -> None:
-        self.pattern = pattern
+        self.patterns = [patterns] if isinstance(patterns, str) else list(patterns)
+        self.origins = list(origins)
         self.fixed = fixed  # -F
         self.ignore_case = ignore_case  # -i
         self.word = word  # -w
+        self.line = line  # -x
+
+    @property
+    def pattern(self) -> str:
+        return "\n".join(self.patterns)
+
+    def _one(self, pattern: str) -> str:
+        body = re.escape(pattern) if self.fixed else pattern
+        if self.ignore_case and not pattern.isascii():
+            body = fold_unicode(body)
+        return body
 
     def source(self) -> str:
-        body = re.escape(self.pattern) if self.fixed else self.pattern
+        if not self.patterns:
+            return "(?!)"  # matches nothing
+        parts = [self._one(p) for p in self.patterns]
+        body = parts[0] if len(parts) == 1 else "|".join(f"(?:{p})" for p in parts)
+        if self.line:
+            return rf"^(?:{body})$"
         if self.word:
             body = rf"(?<!\w)(?:{body})(?!\w)"
         return body
@@ -47,59 +81,125 @@ class PatternSpec:
         return flags | re.IGNORECASE if self.ignore_case else flags
 
 
-def _compile(source: str | bytes, flags: int, pattern: str) -> re.Pattern[bytes] | re.Pattern[str]:
+def _variants(char: str) -> list[str]:
+    found = {char}
+    for other in (char.lower(), char.upper(), char.lower().upper(), char.upper().lower()):
+        if len(other) == 1:  # simple case folding: one character for one
+            found.add(other)
+    return sorted(found)
+
+
+def fold_unicode(source: str) -> str:
+    """Give each letter outside a bracket expression its Unicode case partners.
+
+    A bytes regex folds ASCII only (grep in the C locale does the same, so
+    `grep -i é` does not find `É`); rg folds Unicode. Only patterns that are
+    not pure ASCII are rewritten, so ASCII searches keep their speed: each
+    non-ASCII letter `é` becomes `(?:É|é)`, which works on UTF-8 bytes.
+    (ASCII letters keep ASCII folding: the Kelvin sign does not match `k`.)
+    """
+    out: list[str] = []
+    i, n, in_class = 0, len(source), False
+    while i < n:
+        char = source[i]
+        if char == "\\" and i + 1 < n:
+            out.append(source[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            if source.startswith("]", i + 1) or source.startswith("^]", i + 1):
+                out.append(source[i:i + (2 if source[i + 1] == "]" else 3)])
+                i += len(out[-1])
+                continue
+        elif not char.isascii() and char.isalpha():  # ASCII letters: re.IGNORECASE
+            variants = _variants(char)
+            if len(variants) > 1:
+                char = "(?:" + "|".join(variants) + ")"
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
+def _compile(
+    source: str | bytes, flags: int, spec: PatternSpec
+) -> re.Pattern[bytes] | re.Pattern[str]:
     try:
         return re.compile(source, flags)
     except re.error as exc:
-        raise UsageError(
-            f"invalid regular expression {pattern!r}: {exc.msg} at position {exc.pos}",
-            hint="use -F to search for the text literally",
-        ) from exc
+        raise _located(spec, exc) from exc
+
+
+def _located(spec: PatternSpec, exc: re.error) -> UsageError:
+    """The error of the first pattern that fails alone, named with its origin."""
+    for i, pattern in enumerate(spec.patterns):
+        try:
+            re.compile(pattern if not spec.fixed else re.escape(pattern), spec.flags())
+        except re.error as own:
+            origin = spec.origins[i] if i < len(spec.origins) else ""
+            where = f"{origin}:{(own.pos or 0) + 1}: " if origin else ""
+            return UsageError(
+                f"{where}invalid regular expression {pattern!r}: {own.msg} at position {own.pos}",
+                hint="use -F to search for the text literally")
+    return UsageError(f"invalid regular expression {spec.pattern!r}: {exc.msg}",
+                      hint="use -F to search for the text literally")
 
 
 def compile_bytes(spec: PatternSpec) -> re.Pattern[bytes]:
     source = os.fsencode(spec.source())
-    compiled = _compile(source, spec.flags() & ~re.ASCII, spec.pattern)  # bytes are ASCII-only
+    compiled = _compile(source, spec.flags() & ~re.ASCII, spec)  # bytes are ASCII-only
     assert isinstance(compiled.pattern, bytes)
     return compiled
 
 
 def compile_text(spec: PatternSpec) -> re.Pattern[str]:
     """For the line-by-line engine, which decodes files as Latin-1 (one byte, one char)."""
-    compiled = _compile(spec.source(), spec.flags(), spec.pattern)
+    compiled = _compile(spec.source(), spec.flags(), spec)
     assert isinstance(compiled.pattern, str)
     return compiled
 
 
-def required_literal(spec: PatternSpec) -> bytes | None:
-    """A byte string every match must contain, or None when there is none to rely on.
-
-    Used to skip whole files with one `bytes.find` (C speed) before any regex
-    runs. Only the top-level sequence of the pattern is read: the longest run
-    of plain literal characters there is required by every match.
-    """
+def _literal(spec: PatternSpec, pattern: str) -> bytes:
     if spec.fixed:
-        literal = os.fsencode(spec.pattern)
-    else:
-        from re import _constants, _parser  # type: ignore[attr-defined]  # re's own parser
+        return os.fsencode(pattern)
+    from re import _constants, _parser  # type: ignore[attr-defined]  # re's own parser
 
-        try:
-            parsed = _parser.parse(spec.pattern, spec.flags())
-        except re.error:
-            return None
-        best: list[int] = []
-        run: list[int] = []
-        for op, arg in parsed:
-            if op is _constants.LITERAL and arg < 128:
-                run.append(arg)
-                continue
-            best = max(best, run, key=len)
-            run = []
+    try:
+        parsed = _parser.parse(pattern, spec.flags())
+    except re.error:
+        return b""
+    best: list[int] = []
+    run: list[int] = []
+    for op, arg in parsed:
+        if op is _constants.LITERAL and arg < 128:
+            run.append(arg)
+            continue
         best = max(best, run, key=len)
-        literal = bytes(best)
-    if not literal:
+        run = []
+    return bytes(max(best, run, key=len))
+
+
+def required_literals(spec: PatternSpec) -> tuple[bytes, ...] | None:
+    """Byte strings one of which every match must contain, or None when there are none.
+
+    Used to skip whole files with `bytes.find` (C speed) before any regex
+    runs. Only the top-level sequence of each pattern is read: the longest run
+    of plain literal characters there is required by every match of it; with
+    several patterns (-e A -e B), a file may match when it holds any of theirs.
+    """
+    if not spec.patterns:
         return None
-    return literal.lower() if spec.ignore_case else literal
+    if spec.ignore_case and not all(p.isascii() for p in spec.patterns):
+        return None  # Unicode folding: a match need not hold the literal's ASCII bytes
+    literals = []
+    for pattern in spec.patterns:
+        literal = _literal(spec, pattern)
+        if not literal:
+            return None
+        literals.append(literal.lower() if spec.ignore_case else literal)
+    return tuple(dict.fromkeys(literals))
 
 
 def scan_buffer(

@@ -14,16 +14,28 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Sequence
 
-from perflab.search._files import BufferedEngine, Match, search_lines
+from perflab.search._files import BufferedEngine, search_lines
 from perflab.search._impl import Impl
 from perflab.search._matcher import (
     PatternSpec,
     compile_bytes,
     compile_text,
-    required_literal,
+    required_literals,
 )
-from perflab.search._output import Format, format_file
-from perflab.search._walk import Filters, child_path, walk_dirs, walk_scandir, walk_stat
+from perflab.search._output import Format, Result, format_matches
+from perflab.search._walk import (
+    Filters,
+    child_path,
+    list_dir,
+    root_ignore,
+    walk_dirs,
+    walk_scandir,
+    walk_stat,
+)
+
+TYPE_CHECKING = False  # importing `typing` slows start-up (benchmarks/startup.py); mypy only
+if TYPE_CHECKING:
+    from perflab.search._ignore import Ignore
 
 __all__ = ["Chunk", "Job", "Searcher", "plan_tasks", "run"]
 
@@ -34,12 +46,17 @@ PLANNED_TASKS = 64
 # Files of one directory per task: bounds a task's result and keeps workers fed.
 FILES_PER_TASK = 256
 
-# ("files", directory, names): those files of one directory; ("dir", top, ()): a subtree.
-Task = tuple[str, str, Sequence[str]]
+# (kind, directory, names, ignore rules in force there):
+# ("files", directory, names, _): those files of one directory; ("dir", top, (), rules):
+# a subtree; ("paths", "", paths, None): files named on the command line;
+# ("stdin", label, (), None): standard input, read by the parent before any work.
+Task = tuple[str, str, Sequence[str], "Ignore | None"]
+# What the command line named, in order: ("file" | "dir" | "stdin", path or label).
+Root = tuple[str, str]
 
 
 class Job:
-    __slots__ = ("filters", "fmt", "impl", "jobs", "spec")
+    __slots__ = ("filters", "fmt", "impl", "jobs", "spec", "stdin")
 
     def __init__(
         self, spec: PatternSpec, impl: Impl, filters: Filters, fmt: Format, jobs: int = 1
@@ -49,33 +66,68 @@ class Job:
         self.filters = filters
         self.fmt = fmt
         self.jobs = jobs
+        self.stdin = b""  # standard input's contents, when a root is "stdin"
 
 
 class Chunk:
-    """A piece of output, in order, with the errors met while making it."""
+    """A piece of output, in order, with the counts and errors met while making it."""
 
-    __slots__ = ("errors", "matched_files", "out", "warnings")
+    __slots__ = ("errors", "matched_files", "matches", "parts", "searched", "selected",
+                 "size", "warnings")
 
     def __init__(self, out: bytes = b"", errors: list[str] | None = None) -> None:
-        self.out = out
-        self.matched_files = 0
+        # Output pieces, joined once at the end: `+=` on bytes would copy the chunk's
+        # output so far for every file (quadratic with -v, where every file prints).
+        self.parts = [out] if out else []
+        self.size = len(out)
+        self.searched = 0  # files searched (for --json's summary)
+        self.matched_files = 0  # files with at least one selected line
+        self.selected = 0  # selected lines
+        self.matches = 0  # submatches (--json only)
         self.errors = errors if errors is not None else []
-        self.warnings: list[str] = []  # reported, but not a failure (grep's directory loop)
+        self.warnings: list[str] = []  # reported, but not a failure (loops, binary matches)
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self.parts.append(data)
+            self.size += len(data)
+
+    @property
+    def out(self) -> bytes:
+        if len(self.parts) > 1:
+            self.parts = [b"".join(self.parts)]
+        return self.parts[0] if self.parts else b""
+
+    def add(self, path: str, result: Result) -> None:
+        self.searched += 1
+        if result.selected:
+            self.matched_files += 1
+            self.selected += result.selected
+            self.matches += result.matches
+        if result.binary:
+            self.warnings.append(f"{path}: binary file matches")
 
     # Across a pipe from a forked worker: counts, output length, output, then the
     # error and warning lines (paths may hold any bytes: surrogateescape keeps them).
+    _COUNTS = ("searched", "matched_files", "selected", "matches")
+
     def encode(self) -> bytes:
         notes = "\n".join(self.errors) + "\0" + "\n".join(self.warnings)
-        head = self.matched_files.to_bytes(8, "little") + len(self.out).to_bytes(8, "little")
-        return head + self.out + notes.encode(errors="surrogateescape")
+        head = b"".join(getattr(self, f).to_bytes(8, "little") for f in self._COUNTS)
+        return b"".join((head, self.size.to_bytes(8, "little"), *self.parts,
+                         notes.encode(errors="surrogateescape")))
 
     @classmethod
     def decode(cls, data: bytes) -> Chunk:
-        size = int.from_bytes(data[8:16], "little")
-        errors, _, warnings = data[16 + size:].decode(errors="surrogateescape").partition("\0")
-        chunk = cls(data[16:16 + size], errors.split("\n") if errors else [])
+        at = 8 * len(cls._COUNTS)
+        size = int.from_bytes(data[at:at + 8], "little")
+        body = at + 8
+        errors, _, warnings = data[body + size:].decode(errors="surrogateescape").partition(
+            "\0")
+        chunk = cls(data[body:body + size], errors.split("\n") if errors else [])
         chunk.warnings = warnings.split("\n") if warnings else []
-        chunk.matched_files = int.from_bytes(data[:8], "little")
+        for i, field in enumerate(cls._COUNTS):
+            setattr(chunk, field, int.from_bytes(data[8 * i:8 * i + 8], "little"))
         return chunk
 
 
@@ -84,126 +136,161 @@ class Searcher:
 
     def __init__(self, job: Job) -> None:
         self.job = job
-        spec, impl = job.spec, job.impl
-        self.limit = 1 if job.fmt.mode == "files" else None
-        self.color_regex = compile_bytes(spec) if job.fmt.color else None
+        spec, impl, fmt = job.spec, job.impl, job.fmt
+        self.done = False  # -q: one selected line ends the whole search
         self.walk = walk_scandir if impl.walker == "scandir" else walk_stat
-        self.search_file: Callable[[str], list[Match] | None]
+        self.engine: BufferedEngine | None = None
+        self.search_text: Callable[[str], list[tuple[int, bytes]] | None] | None = None
+        regex = compile_bytes(spec)
         if impl.engine == "buffer":
-            self.search_file = BufferedEngine(
-                compile_bytes(spec), required_literal(spec), spec.ignore_case, self.limit
-            )
+            self.engine = BufferedEngine(regex, required_literals(spec), spec.ignore_case, fmt,
+                                         regex if fmt.color else None)
         else:
             text = compile_text(spec) if impl.compile_once else (spec.source(), spec.flags())
-            self.search_file = lambda path: search_lines(path, text, self.limit)
+            limit = 1 if fmt.mode == "files" else None
+            self.search_text = lambda path: search_lines(path, text, limit)
+        # Standard input goes through the buffer engine whatever the ladder step.
+        self.stdin_engine = self.engine or BufferedEngine(
+            regex, required_literals(spec), spec.ignore_case, fmt, regex if fmt.color else None)
+
+    def _add(self, chunk: Chunk, path: str, result: Result) -> None:
+        chunk.add(path, result)
+        chunk.write(result.out)
+        if result.selected and self.job.fmt.mode == "quiet":
+            self.done = True
 
     def search_paths(self, paths: Iterator[str] | Sequence[str], chunk: Chunk) -> Chunk:
-        fmt, color = self.job.fmt, self.color_regex
-        parts = []
         for path in paths:
+            if self.done:
+                break
             try:
-                matches = self.search_file(path)
+                if self.engine is not None:
+                    result = self.engine(path)
+                else:
+                    assert self.search_text is not None
+                    matches = self.search_text(path)
+                    out = format_matches(path, matches or [], self.job.fmt)
+                    result = Result(out, len(matches or []))
             except OSError as exc:
                 chunk.errors.append(f"{path}: {exc.strerror or exc}")
                 continue
-            if matches:
-                chunk.matched_files += 1
-                parts.append(format_file(path, matches, fmt, color))
-        chunk.out += b"".join(parts)
+            self._add(chunk, path, result)
         return chunk
 
     def search_names(self, directory: str, names: Sequence[str], chunk: Chunk) -> Chunk:
-        engine = self.search_file
-        if not (self.job.impl.openat and isinstance(engine, BufferedEngine)):
+        engine = self.engine
+        if not (self.job.impl.openat and engine is not None):
             return self.search_paths([child_path(directory, n) for n in names], chunk)
-        fmt, color = self.job.fmt, self.color_regex
-        parts = []
-        for name, matches in engine.search_dir(directory, names, chunk.errors):
-            chunk.matched_files += 1
-            parts.append(format_file(child_path(directory, name), matches, fmt, color))
-        chunk.out += b"".join(parts)
+        failed = len(chunk.errors)
+        searched = len(names)
+        for name, result in engine.search_dir(directory, names, chunk.errors):
+            chunk.add(child_path(directory, name) if result.binary else name, result)
+            searched -= 1  # counted by add
+            chunk.write(result.out)
+            if result.selected and self.job.fmt.mode == "quiet":
+                self.done = True
+                searched = 0  # the rest was not searched
+                break
+        chunk.searched += max(searched - (len(chunk.errors) - failed), 0)
+        return chunk
+
+    def search_stdin(self, label: str, chunk: Chunk) -> Chunk:
+        data = self.job.stdin
+        self._add(chunk, label, self.stdin_engine.scan(label, data, len(data)))
         return chunk
 
     def run_task(self, task: Task) -> Chunk:
-        kind, directory, names = task
+        kind, directory, names, rules = task
         chunk = Chunk()
+        if self.done:
+            return chunk
         if kind == "files":
             return self.search_names(directory, names, chunk)
+        if kind == "paths":
+            return self.search_paths(names, chunk)
+        if kind == "stdin":
+            return self.search_stdin(directory, chunk)
         if self.walk is walk_stat:
-            return self.search_paths(self._walk(directory, chunk), chunk)
+            return self.search_paths(self._walk(directory, chunk, rules), chunk)
         for sub, files in walk_dirs(directory, self.job.filters, chunk.errors.append,
-                                    chunk.warnings.append):
+                                    chunk.warnings.append, rules):
             self.search_names(sub, files, chunk)
+            if self.done:
+                break
         return chunk
 
-    def _walk(self, top: str, chunk: Chunk) -> Iterator[str]:
+    def _walk(self, top: str, chunk: Chunk, rules: Ignore | None) -> Iterator[str]:
         if self.walk is walk_scandir:
-            return walk_scandir(top, self.job.filters, chunk.errors.append, chunk.warnings.append)
-        return self.walk(top, self.job.filters, chunk.errors.append)
+            return walk_scandir(top, self.job.filters, chunk.errors.append,
+                                chunk.warnings.append, rules)
+        return walk_stat(top, self.job.filters, chunk.errors.append, rules)
 
 
-def plan_tasks(dirs: Sequence[str], filters: Filters, errors: list[str], target: int) -> list[Task]:
+def plan_tasks(roots: Sequence[Root], filters: Filters, errors: list[str],
+               target: int) -> list[Task]:
     """Expand directories a whole level at a time until there are `target` pieces of work.
 
     Whole levels, so the subtrees handed out sit at one depth and are of a
     similar size in a balanced tree: workers take pieces round-robin, and
     unequal pieces would leave one idle while another finishes a big one.
+    Each root's pieces stay together and in the command line's order.
     With -L nothing is split: loop detection needs each walk to see all of
     its ancestors.
     """
-    if filters.follow:
-        return [("dir", d, ()) for d in dirs]
-    tasks: list[Task] = []
-    level = list(dirs)
-    while level and len(tasks) + len(level) < target:
-        next_level: list[str] = []
-        for directory in level:
-            try:
-                with os.scandir(directory or ".") as it:
-                    entries = list(it)
-            except OSError as exc:
-                errors.append(f"{directory}: {exc.strerror or exc}")
+    placed: list[tuple[int, Task]] = []
+    level: list[tuple[int, str, Ignore | None]] = []
+    for index, (kind, path) in enumerate(roots):
+        if kind == "dir":
+            rules = root_ignore(path, filters)
+            if filters.follow:
+                placed.append((index, ("dir", path, (), rules)))
+            else:
+                level.append((index, path, rules))
+        elif kind == "stdin":
+            placed.append((index, ("stdin", path, (), None)))
+        else:
+            placed.append((index, ("paths", "", (path,), None)))
+    while level and len(placed) + len(level) < target:
+        next_level: list[tuple[int, str, Ignore | None]] = []
+        for index, directory, rules in level:
+            listed = list_dir(directory, filters, rules, errors.append)
+            if listed is None:
                 continue
-            files = []
-            for entry in entries:
-                path = child_path(directory, entry.name)
-                try:
-                    if entry.is_file(follow_symlinks=filters.follow):
-                        if filters.want_file(entry.name, path):
-                            files.append(entry.name)
-                    elif entry.is_dir(follow_symlinks=filters.follow) and filters.want_dir(
-                        entry.name, path
-                    ):
-                        next_level.append(path)
-                except OSError as exc:
-                    errors.append(f"{path}: {exc.strerror or exc}")
-            tasks.extend(("files", directory, files[i:i + FILES_PER_TASK])
-                         for i in range(0, len(files), FILES_PER_TASK))
+            files, subdirs, below = listed
+            placed.extend((index, ("files", directory, files[i:i + FILES_PER_TASK], None))
+                          for i in range(0, len(files), FILES_PER_TASK))
+            next_level.extend((index, d, below) for d in subdirs)
         level = next_level
-    tasks.extend(("dir", d, ()) for d in level)
-    return tasks
+    placed.extend((index, ("dir", d, (), rules)) for index, d, rules in level)
+    placed.sort(key=lambda item: item[0])  # stable: within a root, the walk's order
+    return [task for _, task in placed]
 
 
-def run(job: Job, files: Sequence[str], dirs: Sequence[str]) -> Iterator[Chunk]:
-    """Search the given files and directory trees; yield output chunks in order."""
+def run(job: Job, roots: Sequence[Root]) -> Iterator[Chunk]:
+    """Search the given files, directory trees and standard input; yield chunks in order."""
     searcher = Searcher(job)  # compiles here first: a bad pattern fails before any work
-    if files:
-        yield searcher.search_paths(files, Chunk())
     if job.impl.parallel == "none":  # the ladder's early steps: one streamed walk per root
-        for top in dirs:
+        for kind, top in roots:
             chunk = Chunk()
-            for path in searcher._walk(top, chunk):
+            if kind == "stdin":
+                yield searcher.search_stdin(top, chunk)
+                continue
+            if kind == "file":
+                yield searcher.search_paths((top,), chunk)
+                continue
+            for path in searcher._walk(top, chunk, root_ignore(top, job.filters)):
                 searcher.search_paths((path,), chunk)
-                if len(chunk.out) >= 1 << 16 or chunk.errors or chunk.warnings:
+                if chunk.size >= 1 << 16 or chunk.errors or chunk.warnings:
                     yield chunk  # stream: output appears while the walk goes on
                     chunk = Chunk()
             yield chunk
         return
     errors: list[str] = []
-    tasks = plan_tasks(dirs, job.filters, errors, PLANNED_TASKS)
+    tasks = plan_tasks(roots, job.filters, errors, PLANNED_TASKS)
     if errors:
         yield Chunk(errors=errors)
-    if job.jobs <= 1 or len(tasks) <= 1:
+    if job.jobs <= 1 or len(tasks) <= 1 or job.fmt.mode == "quiet":
+        # -q: one process, which stops at its first selected line.
         yield from map(searcher.run_task, tasks)
     elif job.impl.parallel == "threads":
         from concurrent.futures import ThreadPoolExecutor

@@ -1,0 +1,145 @@
+"""`perflab search` against rg and GNU grep on the case's git checkout, option by option.
+
+    .venv/bin/python benchmarks/search_peers.py [--files 20000] [-n 5] [--only=NAME ...]
+        [--workdir DIR]
+
+`perflab run --case search` times the ladder on a small corpus (the whole ladder
+must fit its minute); this times the finished tool beside its peers at any
+size (default: 20,000 files, ~174 MB, a fifth of it excluded by .gitignore),
+for the plain searches and for -v, -o, -C 2 and -e A -e B. Like for like: the
+same pattern, options and files for each tool (grep gets --exclude-dir for what
+.gitignore excludes), output written to a file, each tool's output line count
+checked equal to perflab's. Tools alternate within each round; the median of n
+rounds and the ratios to rg are printed. Outside the test suite on purpose: a
+timing is a benchmark, never an assertion. Also measures gitignore matching:
+import time and cost per call, this package's matcher and pathspec's (when
+pathspec is installed: `uv pip install pathspec` into the venv, not a
+dependency).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from perflab.commands._common import cache_dir
+from perflab.search._corpus import (
+    GITIGNORE,
+    IGNORED_TOPS,
+    LITERAL,
+    REGEX,
+    ensure_checkout,
+    ensure_corpus,
+)
+
+# name: (options common to all three tools, pattern options)
+SEARCHES = {
+    "literal": (["-n", "-F"], [LITERAL]),
+    "regex": (["-n"], [REGEX]),
+    "-v": (["-v"], [LITERAL]),
+    "-o": (["-o", "-n"], [REGEX]),
+    "-C 2": (["-n", "-C", "2"], [LITERAL]),
+    "-e A -e B": (["-n"], ["-e", LITERAL, "-e", REGEX]),
+}
+
+
+def commands(root: str, options: list[str], patterns: list[str]) -> dict[str, tuple[list[str],
+                                                                                  dict[str, str]]]:
+    bin_dir = Path(sys.executable).parent
+    rg = str(bin_dir / "rg") if (bin_dir / "rg").exists() else shutil.which("rg") or "rg"
+    grep_env = {**os.environ, "LC_ALL": "C"}
+    # What .gitignore excludes, and the dot files perflab and rg skip by default.
+    skip = [f"--exclude-dir={d}" for d in (*IGNORED_TOPS, ".git")] + ["--exclude=.*"]
+    grep_pattern = patterns if "-F" in options else ["-E", *patterns]
+    return {
+        "perflab": ([str(bin_dir / "perflab"), "search", *options, *patterns, root],
+                    {**os.environ}),
+        "rg": ([rg, "--no-config", *options, *patterns, root], {**os.environ}),
+        "grep": (["grep", "-r", *skip, *options, *grep_pattern, root], grep_env),
+    }
+
+
+def timed(cmd: list[str], env: dict[str, str], out: Path) -> tuple[float, int]:
+    with out.open("wb") as sink:
+        started = time.perf_counter()
+        subprocess.run(cmd, stdout=sink, stderr=subprocess.DEVNULL, env=env, check=False)
+        elapsed = time.perf_counter() - started
+    with out.open("rb") as f:
+        return elapsed, sum(1 for _ in f)
+
+
+def ignore_cost(paths: int = 20_000) -> None:
+    """Import time and cost per call of gitignore matching: this package's and pathspec's.
+
+    One call per path, as a walk makes them (each entry once; it does not enter
+    an ignored directory, so files below one are never asked about).
+    """
+    import importlib
+
+    started = time.perf_counter()
+    ignore = importlib.import_module("perflab.search._ignore")
+    own_import = (time.perf_counter() - started) * 1e3
+    names = [f"pkg{i % 20:02d}/mod{i % 7}/part{i % 3:03d}/file{i}.py" for i in range(paths)]
+    layer = ignore.Layer(ignore.parse_rules(GITIGNORE.splitlines()), 0)
+    started = time.perf_counter()
+    for path in names:
+        layer.verdict(path, False)
+    ours = (time.perf_counter() - started) / paths * 1e6
+    print(f"gitignore matching, own matcher: import {own_import:.1f} ms, {ours:.2f} us/call")
+    try:
+        started = time.perf_counter()
+        import pathspec
+    except ImportError:
+        print("pathspec not installed: pip install pathspec to compare")
+        return
+    imported = (time.perf_counter() - started) * 1e3
+    spec = pathspec.GitIgnoreSpec.from_lines(GITIGNORE.splitlines())
+    started = time.perf_counter()
+    for path in names:
+        spec.match_file(path)
+    theirs = (time.perf_counter() - started) / paths * 1e6
+    print(f"pathspec {pathspec.__version__}: import {imported:.1f} ms, {theirs:.2f} us/call")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--files", type=int, default=20_000)
+    parser.add_argument("-n", type=int, default=5, help="rounds (default: 5)")
+    parser.add_argument("--only", action="append", choices=list(SEARCHES))
+    parser.add_argument("--workdir", type=Path, default=cache_dir() / "work" / "search" / "bench")
+    opts = parser.parse_args()
+    corpus = ensure_corpus(opts.workdir, opts.files)
+    ensure_checkout(corpus)
+    out = Path(corpus.root).parent / f"bench-out-{os.getpid()}.txt"
+    print(f"{opts.files} files, {corpus.bytes / 1e6:.0f} MB; median of {opts.n} alternated "
+          f"rounds (a shared machine: read ratios, not absolutes)")
+    try:
+        for name in opts.only or SEARCHES:
+            options, patterns = SEARCHES[name]
+            cmds = commands(corpus.root, options, patterns)
+            times: dict[str, list[float]] = {tool: [] for tool in cmds}
+            lines: dict[str, int] = {}
+            for tool, (cmd, env) in cmds.items():  # warm-up, and the line counts
+                lines[tool] = timed(cmd, env, out)[1]
+            for _ in range(opts.n):
+                for tool, (cmd, env) in cmds.items():
+                    times[tool].append(timed(cmd, env, out)[0])
+            med = {tool: statistics.median(ts) for tool, ts in times.items()}
+            same = "same lines" if len(set(lines.values())) == 1 else f"LINES DIFFER {lines}"
+            print(f"{name:10} perflab {med['perflab']:.3f} s  rg {med['rg']:.3f} s  "
+                  f"grep {med['grep']:.3f} s  perflab/rg {med['perflab'] / med['rg']:.2f}x  "
+                  f"perflab/grep {med['perflab'] / med['grep']:.2f}x  ({same})")
+    finally:
+        out.unlink(missing_ok=True)
+    ignore_cost()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""Ignore files as ripgrep applies them by default, with gitignore's semantics.
+
+Which files, lowest precedence first (a later one's match wins):
+
+    the global excludes file       git's core.excludesFile, else ~/.config/git/ignore
+    .git/info/exclude              of the repository being searched
+    .gitignore                     in every directory, in a git repository only (rg's rule)
+    .ignore, .rgignore             in every directory, in a repository or not
+
+and a deeper directory's files take precedence over a shallower one's. The
+directories above the searched root count too (up to the repository's root for
+.gitignore). Patterns: `#` comments, `!` negation, a trailing `/` for
+directories only, a `/` at the start or in the middle anchors the pattern to
+its file's directory, `*`, `?`, `[...]`, and `**` as a whole segment (`**/x`,
+`x/**`, `a/**/b`). An ignored directory is not entered, so, as in git, nothing
+under it can be re-included.
+
+Each file's rules become one regex per kind of path (files; directories, which
+dir-only rules match too): the rules are alternatives in reverse order, so the
+first alternative that matches is the last rule that matches, and its group
+number says whether it negates. One `match` per path and layer, in C.
+
+Hand-written rather than `pathspec` (a well-kept library): pathspec's import
+pulls in typing, dataclasses and pathlib, and in a git checkout, where the
+rules are always loaded, every search would pay it; on its own it is about the
+whole 30 ms start-up bar of `perflab search`. It is also slower per call here.
+benchmarks/search_peers.py measures both.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+
+__all__ = ["IGNORE_FILES", "Ignore", "Layer", "parse_rules", "root_ignore", "translate"]
+
+IGNORE_FILES = (".gitignore", ".ignore", ".rgignore")  # in rising precedence
+
+# regex source, negated, directories only, matched against the base name only
+Rule = tuple[str, bool, bool, bool]
+
+
+def _segment(glob: str) -> str:
+    out: list[str] = []
+    i, n = 0, len(glob)
+    while i < n:
+        c = glob[i]
+        i += 1
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "\\" and i < n:
+            out.append(re.escape(glob[i]))
+            i += 1
+        elif c == "[":
+            end = glob.find("]", i + 1 if glob.startswith(("]", "!]", "^]"), i) else i)
+            if end < 0:
+                out.append(re.escape(c))
+                continue
+            body = glob[i:end]
+            negate = body[:1] in ("!", "^")
+            if negate:
+                body = body[1:]
+            body = body.replace("\\", "\\\\").replace("[", "\\[").replace("^", "\\^")
+            out.append(f"[^/{body}]" if negate else f"[{body}]")
+            i = end + 1
+        else:
+            out.append(re.escape(c))
+    return "".join(out)
+
+
+def translate(line: str) -> Rule | None:
+    """One line of an ignore file as (regex, negated, dir only, on the base name only).
+
+    A pattern without a slash (or only `**/` before its last segment) matches a
+    name at any depth: it is matched against the base name alone, which keeps
+    the regex free of a leading `(?:.*/)?` (a backtracking cost on every path).
+    """
+    line = line.rstrip("\n").removesuffix("\r")
+    while line.endswith(" ") and not line.endswith("\\ "):
+        line = line[:-1]  # trailing spaces go unless escaped
+    if not line or line.startswith("#"):
+        return None
+    negated = line.startswith("!")
+    if negated:
+        line = line[1:]
+    dir_only = line.endswith("/")
+    line = line.rstrip("/")
+    if not line:
+        return None
+    segments = line.lstrip("/").split("/")
+    if "/" not in line or (len(segments) == 2 and segments[0] == "**"):
+        return _segment(segments[-1]), negated, dir_only, True
+    parts = []
+    last = len(segments) - 1
+    for i, segment in enumerate(segments):
+        if segment == "**":
+            parts.append(".*" if i == last else "(?:.*/)?")
+        else:
+            parts.append(_segment(segment) + ("" if i == last else "/"))
+    return "".join(parts), negated, dir_only, False
+
+
+def parse_rules(lines: Iterable[str]) -> list[Rule]:
+    """The rules of an ignore file; a line that is no valid pattern (`[z-a]`) matches
+    nothing, as in git, instead of failing the search."""
+    rules = []
+    for rule in map(translate, lines):
+        if rule is None:
+            continue
+        try:
+            re.compile(rule[0])
+        except re.error:
+            continue
+        rules.append(rule)
+    return rules
+
+
+class _Rules:
+    """Rules as one regex: alternatives in reverse order, so the first alternative that
+    matches is the last rule that matches; `order` maps group numbers to rule numbers."""
+
+    __slots__ = ("order", "regex")
+
+    def __init__(self, rules: Sequence[tuple[int, str]]) -> None:
+        ordered = rules[::-1]
+        source = "|".join(f"({regex})" for _, regex in ordered)
+        self.regex = re.compile(f"(?:{source})\\Z", re.DOTALL)
+        self.order = tuple(index for index, _ in ordered)
+
+    def last(self, text: str) -> int:
+        m = self.regex.match(text)
+        if m is None:
+            return -1
+        assert m.lastindex is not None
+        return self.order[m.lastindex - 1]
+
+
+class Layer:
+    """The rules of one directory's ignore files, for paths below `strip` characters."""
+
+    __slots__ = ("add", "dirs", "files", "negated", "strip")
+
+    def __init__(self, rules: Sequence[Rule], strip: int, add: str = "") -> None:
+        self.strip = strip  # characters of the display path before the part the rules see
+        self.add = add  # what to put before it (layers above the searched root)
+        self.negated = tuple(rule[1] for rule in rules)
+        # For files, then for directories (which dir-only rules match too): the rules
+        # on base names and those on paths, each as one regex (or None).
+        self.files = self._split([(i, r) for i, r in enumerate(rules) if not r[2]])
+        self.dirs = self._split(list(enumerate(rules)))
+
+    @staticmethod
+    def _split(rules: list[tuple[int, Rule]]) -> tuple[_Rules | None, _Rules | None]:
+        names = [(i, r[0]) for i, r in rules if r[3]]
+        paths = [(i, r[0]) for i, r in rules if not r[3]]
+        return (_Rules(names) if names else None), (_Rules(paths) if paths else None)
+
+    def verdict(self, path: str, is_dir: bool) -> bool | None:
+        """True: ignored; False: re-included by a negation; None: no rule matches."""
+        names, paths = self.dirs if is_dir else self.files
+        rel = self.add + path[self.strip:]
+        best = names.last(rel[rel.rfind("/") + 1:]) if names is not None else -1
+        if paths is not None:
+            best = max(best, paths.last(rel))
+        if best < 0:
+            return None
+        return not self.negated[best]
+
+
+class Ignore:
+    """The layers that apply in one directory, deepest last (immutable: shared by subtrees)."""
+
+    __slots__ = ("git", "layers")
+
+    def __init__(self, layers: tuple[Layer, ...], git: bool) -> None:
+        self.layers = layers
+        self.git = git  # inside a git repository: .gitignore files count
+
+    def ignored(self, path: str, is_dir: bool) -> bool:
+        for layer in reversed(self.layers):
+            verdict = layer.verdict(path, is_dir)
+            if verdict is not None:
+                return verdict
+        return False
+
+    def enter(self, directory: str, prefix: str) -> Ignore:
+        """With the ignore files of `directory` (whose children's paths start with `prefix`)."""
+        rules = _read_rules(directory or ".", self.git)
+        if not rules:
+            return self
+        return Ignore((*self.layers, Layer(rules, len(prefix))), self.git)
+
+
+def _read_lines(path: str) -> list[str]:
+    try:
+        with open(path, "rb") as f:
+            return os.fsdecode(f.read()).splitlines()
+    except OSError:
+        return []  # unreadable or gone: as rg, no rules from it
+
+
+def _read_rules(directory: str, git: bool) -> list[Rule]:
+    names = IGNORE_FILES if git else IGNORE_FILES[1:]
+    rules: list[Rule] = []
+    for name in names:
+        rules += parse_rules(_read_lines(os.path.join(directory, name)))
+    return rules
+
+
+def _global_excludes() -> str:
+    """git's core.excludesFile, else its default place."""
+    home = os.path.expanduser("~")
+    for config in (os.path.join(home, ".gitconfig"),
+                   os.path.join(os.environ.get("XDG_CONFIG_HOME") or
+                                os.path.join(home, ".config"), "git", "config")):
+        section = ""
+        for raw in _read_lines(config):
+            line = raw.strip()
+            if line.startswith("["):
+                section = line.strip("[]").strip().lower()
+            elif section == "core" and line.lower().startswith("excludesfile"):
+                _, _, value = line.partition("=")
+                return os.path.expanduser(value.strip().strip('"'))
+    xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+    return os.path.join(xdg, "git", "ignore")
+
+
+def root_ignore(top: str, prefix: str, ancestors: Sequence[str], repo: str | None) -> Ignore:
+    """The layers that apply at the searched root `top` (its own files are read by the walk).
+
+    `ancestors` are the absolute directories above it, outermost first; `repo`
+    the repository's root among them (or `top`'s absolute path), if any.
+    """
+    absolute = os.path.abspath(top or ".")
+    layers: list[Layer] = []
+    if repo is not None:
+        add = os.path.relpath(absolute, repo) + "/"
+        add = "" if add == "./" else add
+        info = parse_rules(_read_lines(os.path.join(repo, ".git", "info", "exclude")))
+        rules = parse_rules(_read_lines(_global_excludes())) + info
+        if rules:
+            layers.append(Layer(rules, len(prefix), add))
+    for directory in ancestors:
+        git = repo is not None and (directory + "/").startswith(repo.rstrip("/") + "/")
+        rules = _read_rules(directory, git)
+        if rules:
+            add = os.path.relpath(absolute, directory) + "/"
+            layers.append(Layer(rules, len(prefix), add))
+    return Ignore(tuple(layers), repo is not None)

@@ -1,0 +1,60 @@
+"""gitignore lines as regexes (the semantics are checked against git in the integration
+tests; these pin down the translation)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from perflab.search._ignore import Layer, parse_rules, translate
+
+
+@pytest.mark.parametrize(
+    ("line", "matches", "misses"),
+    [
+        ("*.log", ["a.log", "d/a.log"], ["a.logx", "log"]),
+        ("/top.txt", ["top.txt"], ["d/top.txt"]),
+        ("a/b", ["a/b"], ["x/a/b"]),
+        ("**/cache", ["cache", "x/y/cache"], ["cachex"]),
+        ("docs/**/*.tmp", ["docs/x.tmp", "docs/a/b/x.tmp"], ["x/docs/x.tmp"]),
+        ("out/**", ["out/x", "out/a/b"], ["out"]),
+        ("[ab]?.dat", ["ax.dat", "bz.dat"], ["cx.dat", "a/.dat"]),
+        ("[!a]x", ["bx"], ["ax", "/x"]),
+        ("\\#hash", ["#hash"], []),
+        ("\\!bang", ["!bang"], []),
+        ("spaces\\ ", ["spaces "], ["spaces"]),
+    ],
+)
+def test_translation(line, matches, misses):
+    rule = translate(line)
+    assert rule is not None
+    regex = re.compile(rule[0] + r"\Z", re.DOTALL)
+
+    def seen(path):  # a rule without a slash sees the base name only
+        return path.rsplit("/", 1)[-1] if rule[3] else path
+
+    for path in matches:
+        assert regex.match(seen(path)), path
+    for path in misses:
+        assert not regex.match(seen(path)), path
+
+
+def test_comments_blanks_negation_and_directories():
+    assert translate("# note") is None and translate("   ") is None and translate("/") is None
+    assert translate("!keep.log")[1:] == (True, False, True)
+    assert translate("build/")[1:] == (False, True, True)
+    assert translate("/build/")[1:] == (False, True, False)  # anchored: the whole path
+    assert translate("**/cache")[3] is True  # anywhere: as a base name
+    assert translate("trailing   ") == translate("trailing")
+
+
+def test_the_last_matching_rule_wins_and_dir_rules_skip_files():
+    layer = Layer(parse_rules(["*.log", "!keep.log", "build/"]), strip=0)
+    assert layer.verdict("a.log", False) is True
+    assert layer.verdict("keep.log", False) is False  # re-included
+    assert layer.verdict("other.txt", False) is None  # no rule: the layer above decides
+    assert layer.verdict("build", True) is True
+    assert layer.verdict("build", False) is None  # a file named build: dir-only rule
+    below = Layer(parse_rules(["x"]), strip=len("sub/"))
+    assert below.verdict("sub/x", False) is True  # paths are seen from the file's directory
