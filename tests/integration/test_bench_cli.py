@@ -25,7 +25,8 @@ def perflab(*args, cwd=None):
 @pytest.fixture(scope="module")
 def scan(tmp_path_factory):
     out = tmp_path_factory.mktemp("scan")
-    proc = perflab("bench", "-P", "t", "1", "5", "-D", "2", "sleep 0.0{t}", "--runs", "6", "-w", "0",
+    proc = perflab("bench", "-P", "t", "1", "5", "-D", "2", "sleep 0.0{t}", "--runs", "6",
+                   "-w", "0",
                    "--export-json", str(out / "r.json"), "--export-csv", str(out / "r.csv"),
                    "--export-markdown", str(out / "r.md"), "--export-html", str(out / "r.html"))
     assert proc.returncode == 0, proc.stderr

@@ -12,6 +12,7 @@ from perflab.measure._case import (
     no_session,
 )
 from perflab.measure._collectors import Collector, LatencyHistogram
+from perflab.measure._own import command_case, function_case
 from perflab.measure._records import (
     SCHEMA,
     CaseResult,
@@ -47,7 +48,9 @@ __all__ = [
     "Summary",
     "Variant",
     "VariantResult",
+    "command_case",
     "compare_tables",
+    "function_case",
     "geometric_mean",
     "guide_table",
     "is_significant",

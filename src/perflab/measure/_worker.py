@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -19,8 +20,27 @@ from typing import Any
 
 
 def load_case(ref: str) -> Any:
+    """`module:ATTR`; a module beside the user (`perflab run --case mymodule:CASE`) is found
+    as `python -m` would find it: the console script's path does not hold the working dir."""
+    from perflab.errors import UsageError
+
     module_name, _, attr = ref.partition(":")
-    return getattr(importlib.import_module(module_name), attr or "CASE")
+    try:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name.partition(".")[0] or os.getcwd() in sys.path:
+                raise
+            sys.path.insert(0, os.getcwd())
+            module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise UsageError(f"case {ref!r}: no module named {exc.name!r}",
+                         hint="run from the directory holding it, or set PYTHONPATH") from exc
+    try:
+        return getattr(module, attr or "CASE")
+    except AttributeError:
+        raise UsageError(f"case {ref!r}: module {module_name!r} has no {attr or 'CASE'!r}"
+                         ) from None
 
 
 def main(spec_path: str) -> int:
