@@ -31,6 +31,7 @@ from perflab.measure._stats import (
     median_ci,
 )
 from perflab.measure._tables import compare_tables, guide_table, ladder_table, references_table
+from perflab.measure._timeline import record_event
 
 __all__ = [
     "KINDS",
@@ -61,6 +62,7 @@ __all__ = [
     "median_ci",
     "no_session",
     "overall_speedup",
+    "record_event",
     "references_table",
     "run_case",
     "save",

@@ -58,6 +58,7 @@ class RunOptions:
     budget_s: float | None = None  # None: the case's own budget
     variants: Sequence[str] | None = None  # None: the whole ladder
     trace_allocations: bool = False
+    timeline: bool = True  # GC collections (and a case's own events) of the first measured run
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ def _run_child(case_ref: str, variant: str, ctx: RunContext, options: RunOptions
             "params": dict(ctx.params),
             "out": str(out_path),
             "trace_allocations": options.trace_allocations,
+            "timeline": options.timeline,
         }
         spec_path.write_text(json.dumps(spec))
         try:
@@ -136,6 +138,7 @@ def run_case(
     samples: dict[str, list[dict[str, float]]] = {v.name: [] for v in variants}
     errors: dict[str, str] = {}
     notes: list[str] = []
+    timelines: dict[str, Any] = {}
 
     workdir = options.workdir / case.name / options.scale
     workdir.mkdir(parents=True, exist_ok=True)
@@ -161,6 +164,8 @@ def run_case(
                     progress(replace(event, seconds=result["metrics"].get("wall_s")))
                 if not warmup:
                     samples[v.name].append(result["metrics"])
+                    if "timeline" in result:
+                        timelines.setdefault(v.name, result["timeline"])
             measured = index + 1 - options.warmups
             elapsed = time.monotonic() - started
             if measured >= MIN_REPETITIONS and elapsed > budget and index + 1 < rounds:
@@ -177,6 +182,7 @@ def run_case(
         variants=[_variant_result(v, samples[v.name], errors.get(v.name)) for v in variants],
         table=list(case.metrics),
         notes=notes,
+        timelines=timelines,
     )
 
 

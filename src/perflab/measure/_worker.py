@@ -43,6 +43,15 @@ def load_case(ref: str) -> Any:
                          ) from None
 
 
+def _timeline(spec: dict[str, Any]) -> Any:
+    """The run's event timeline when the spec asks for one (see measure/_timeline.py)."""
+    import contextlib
+
+    from perflab.measure._timeline import Timeline
+
+    return Timeline() if spec.get("timeline") else contextlib.nullcontext(Timeline())
+
+
 def main(spec_path: str) -> int:
     from perflab.measure._case import RunContext
     from perflab.measure._collectors import Collector
@@ -52,13 +61,15 @@ def main(spec_path: str) -> int:
     try:
         case = load_case(spec["case"])
         ctx = RunContext(spec["scale"], Path(spec["workdir"]), spec["params"])
-        with Collector(trace_allocations=spec.get("trace_allocations", False)) as collector:
+        tracing = spec.get("trace_allocations", False)
+        with _timeline(spec) as timeline, Collector(trace_allocations=tracing) as collector:
             own = case.run(spec["variant"], ctx)
         # A value that could not be measured (NaN, e.g. the GC of a process the OOM killer
         # took) is left out: results.json stays strict JSON, and the table says "n/a".
         metrics = {k: v for k, v in {**collector.metrics, **{k: float(v) for k, v in own.items()}}
                    .items() if math.isfinite(v)}
-        out.write_text(json.dumps({"metrics": metrics}))
+        timeline_json = {"timeline": timeline.to_json()} if spec.get("timeline") else {}
+        out.write_text(json.dumps({"metrics": metrics, **timeline_json}))
         return 0
     except Exception as exc:
         out.write_text(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))

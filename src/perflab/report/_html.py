@@ -9,6 +9,7 @@ from perflab.measure._format import Table
 from perflab.measure._records import CaseResult, Results
 from perflab.measure._tables import guide_table, ladder_metrics, ladder_table, references_table
 from perflab.report._plots import ladder_chart
+from perflab.report._timeline import timeline_chart
 
 __all__ = ["render_report", "write_report"]
 
@@ -44,6 +45,9 @@ def _case_html(case: CaseResult) -> str:
         chart = ladder_chart(case, metric)
         if chart:
             parts.append(f'<figure class="chart">{chart}</figure>')
+    timeline = timeline_chart(case)
+    if timeline:
+        parts += ["<h3>Timeline</h3>", f'<figure class="timeline">{timeline}</figure>']
     refs = references_table(case)
     if refs is not None:
         parts += ["<h3>References</h3>", _table_html(refs, "references")]

@@ -1,0 +1,73 @@
+"""An event timeline of one measured run (go tool trace's job, the little Python needs).
+
+While a `Timeline` is installed, every cyclic-GC collection is recorded from
+`gc.callbacks` as (start, duration, generation), times in seconds since the
+run started; a case adds its own events with `record_event` (a service its
+request latencies: `record_event("request", started, latency)`), a no-op when
+no timeline is running, so a case may call it unconditionally.
+
+The report draws one lane per variant, so a tail caused by collections can be
+seen where it happens. Each kind keeps its first `MAX_EVENTS` events: enough
+to draw, bounded whatever the run's length; how many were dropped is kept.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from typing import Any
+
+__all__ = ["MAX_EVENTS", "Timeline", "record_event"]
+
+# A quick-scale run makes a few thousand collections at most; 10k events of three
+# floats stay well under a megabyte of results.json per variant.
+MAX_EVENTS = 10_000
+
+_current: Timeline | None = None
+
+
+class Timeline:
+    def __init__(self) -> None:
+        self.origin = time.perf_counter()
+        self.events: dict[str, list[list[float]]] = {}
+        self.dropped: dict[str, int] = {}
+        self._gc_started = 0.0
+
+    def add(self, kind: str, start: float, duration: float, detail: float = 0.0) -> None:
+        events = self.events.setdefault(kind, [])
+        if len(events) < MAX_EVENTS:
+            events.append([start, duration, detail])
+        else:
+            self.dropped[kind] = self.dropped.get(kind, 0) + 1
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._gc_started = now
+            return
+        self.add("gc", self._gc_started - self.origin, now - self._gc_started,
+                 float(info.get("generation", 0)))
+
+    def __enter__(self) -> Timeline:
+        global _current
+        self.origin = time.perf_counter()
+        gc.callbacks.append(self._on_gc)
+        _current = self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        global _current
+        gc.callbacks.remove(self._on_gc)
+        _current = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"events": self.events}
+        if self.dropped:
+            out["dropped"] = self.dropped
+        return out
+
+
+def record_event(kind: str, started: float, duration: float, detail: float = 0.0) -> None:
+    """Record an event of the running timeline; `started` is a `time.perf_counter()` value."""
+    if _current is not None:
+        _current.add(kind, started - _current.origin, duration, detail)
