@@ -22,6 +22,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget", type=float, default=None,
                         help="seconds per case before stopping early (default: the case's)")
     parser.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    parser.add_argument("--trace-alloc", action="store_true",
+                        help="record each run's tracemalloc peak (slows the runs several-fold)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -49,6 +51,7 @@ def main(args: argparse.Namespace) -> int:
         repetitions=args.repetitions,
         warmups=args.warmups,
         budget_s=args.budget,
+        trace_allocations=args.trace_alloc,
     )
     environment = collect_environment()
     results = []
