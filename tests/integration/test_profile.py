@@ -45,6 +45,8 @@ def test_a_forked_worker_case_is_sampled_into_both_files(spin):
     names = {f["name"] for f in speedscope["shared"]["frames"]}
     assert any(n.startswith("spin (tests/forkcase.py") for n in names)
     assert load_stacks(out / "profile.speedscope.json") == load_stacks(out / "profile.folded")
+    page = (out / "index.html").read_text()
+    assert "Time breakdown" in page and '<img src="flamegraph.svg"' in page
 
 
 def test_the_flame_graph_opens_in_chromium(spin, browser, tmp_path):  # noqa: F811
@@ -87,6 +89,7 @@ def test_syscalls_are_counted_in_a_table(tmp_path):
     getppid = next(line for line in table.splitlines() if line.startswith("getppid"))
     assert int(getppid.split()[1]) >= 500
     assert "total" in table
+    assert "<td>getppid</td>" in (tmp_path / "index.html").read_text()
 
 
 def test_trace_alloc_reports_the_tracemalloc_peak(tmp_path):

@@ -54,10 +54,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "when memray is installed)")
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def _table(sections: list[Any], heading: str, headers: Sequence[str],
+           rows: Sequence[Sequence[str]]) -> str:
+    """The table as text for the terminal; kept for the page too."""
     from perflab.measure._format import Table
 
-    return "\n".join(Table(headers, rows).lines())
+    table = Table(headers, rows)
+    sections.append((heading, table))
+    return "\n".join(table.lines())
 
 
 def _worker_argv(ref: str, variant: str, ctx: Any, out: Path, name: str,
@@ -71,7 +75,7 @@ def _worker_argv(ref: str, variant: str, ctx: Any, out: Path, name: str,
     return [sys.executable, "-m", "perflab.measure._worker", str(spec)]
 
 
-def _breakdown(case: Any, variant: str, ctx: Any, top: int) -> None:
+def _breakdown(case: Any, variant: str, ctx: Any, top: int, sections: list[Any]) -> None:
     from perflab.measure._format import format_value
     from perflab.measure._profile import breakdown, profile_call, top_functions
 
@@ -82,15 +86,17 @@ def _breakdown(case: Any, variant: str, ctx: Any, top: int) -> None:
     print(f"{case.name}/{variant}: {parts.total_s:.3f} s of profiled own time (cProfile)\n")
     rows = [[fn, format_value(own, "s"), format_value(cum, "s"), str(calls)]
             for fn, own, cum, calls in top_functions(stats, top)]
-    print(_table(["Function", "Own", "Cumulative", "Calls"], rows), end="\n\n")
+    print(_table(sections, "cProfile: the functions with the most own time",
+                 ["Function", "Own", "Cumulative", "Calls"], rows), end="\n\n")
     total = parts.total_s or 1.0
     rows = [[name, format_value(sec, "s"), f"{sec / total * 100:.0f}%"]
             for name, sec in sorted(parts.by_category.items(), key=lambda kv: -kv[1])]
-    print(_table(["Time breakdown", "Own time", "Share"], rows), end="\n\n")
+    print(_table(sections, "Time breakdown", ["Time breakdown", "Own time", "Share"], rows),
+          end="\n\n")
 
 
-def _sample(argv: list[str], title: str, args: argparse.Namespace,
-            env: dict[str, str]) -> bool:
+def _sample(argv: list[str], title: str, args: argparse.Namespace, env: dict[str, str],
+            sections: list[Any]) -> bool:
     from perflab.errors import ToolUnavailable
     from perflab.measure._profile import pyspy_record
     from perflab.measure._stacks import diff_shares, load_stacks, parse_folded, to_speedscope
@@ -104,6 +110,7 @@ def _sample(argv: list[str], title: str, args: argparse.Namespace,
         error = f"{exc} ({exc.hint})"
     if error is not None:
         print(f"flame graph: not available: {error}")
+        sections.append(("Flame graph", f"not available: {error}"))
         return False
     stacks = parse_folded(folded.read_text(), str(folded))
     total = sum(stacks.values())
@@ -112,6 +119,7 @@ def _sample(argv: list[str], title: str, args: argparse.Namespace,
     speedscope.write_text(json.dumps(to_speedscope(stacks, title)))
     print(f"py-spy: {total} samples at {args.rate} Hz\n"
           f"flame graph: {svg}\nspeedscope:  {speedscope}  (open at https://www.speedscope.app)")
+    sections.append((f"Flame graph (py-spy, {total} samples at {args.rate} Hz)", svg))
     if args.base is not None:
         base = load_stacks(args.base)
         rows = [[c.function, f"{c.old.self_share * 100:.1f}%", f"{c.new.self_share * 100:.1f}%",
@@ -119,16 +127,19 @@ def _sample(argv: list[str], title: str, args: argparse.Namespace,
                  f"{c.new.total_share * 100:.1f}%", f"{c.total_delta * 100:+.1f}"]
                 for c in diff_shares(base, stacks, args.top)]
         print(f"\nagainst {args.base} ({sum(base.values())} samples), share of samples:")
-        print(_table(["Function", "Self old", "new", "points", "Total old", "new", "points"],
+        print(_table(sections, f"Against {args.base}: share of samples",
+                     ["Function", "Self old", "new", "points", "Total old", "new", "points"],
                      rows))
         diff = args.out / "diff.svg"
         diff.write_text(flamegraph_svg(stacks, f"{title} against {args.base.name} "
                                        "(red: a larger share, blue: a smaller one)", base))
         print(f"differential flame graph: {diff}")
+        sections.append(("Differential flame graph (red: a larger share, blue: a smaller one)",
+                         diff))
     return True
 
 
-def _syscalls(argv: list[str], out: Path, env: dict[str, str]) -> None:
+def _syscalls(argv: list[str], out: Path, env: dict[str, str], sections: list[Any]) -> None:
     from perflab.errors import ToolUnavailable
     from perflab.measure._format import format_value
     from perflab.measure._profile import strace_count
@@ -137,6 +148,7 @@ def _syscalls(argv: list[str], out: Path, env: dict[str, str]) -> None:
         counts = strace_count(argv, out / "strace.txt", env)
     except ToolUnavailable as exc:
         print(f"\nsystem calls: not available ({exc}; {exc.hint})")
+        sections.append(("System calls", f"not available ({exc}; {exc.hint})"))
         return
     total = sum(c.calls for c in counts) or 1
     rows = [[c.name, str(c.calls), f"{c.calls / total * 100:.1f}%", str(c.errors),
@@ -144,10 +156,12 @@ def _syscalls(argv: list[str], out: Path, env: dict[str, str]) -> None:
     rows.append(["total", str(sum(c.calls for c in counts)), "", "",
                  format_value(sum(c.seconds for c in counts), "s")])
     print(f"\nsystem calls (strace -c -f, the process and its children; {out / 'strace.txt'}):")
-    print(_table(["Syscall", "Calls", "Share", "Errors", "Time in calls"], rows))
+    print(_table(sections, "System calls (strace -c -f)",
+                 ["Syscall", "Calls", "Share", "Errors", "Time in calls"], rows))
 
 
-def _allocations(ref: str, variant: str, ctx: Any, out: Path, env: dict[str, str]) -> None:
+def _allocations(ref: str, variant: str, ctx: Any, out: Path, env: dict[str, str],
+                 sections: list[Any]) -> None:
     import shutil
     import subprocess
 
@@ -157,11 +171,13 @@ def _allocations(ref: str, variant: str, ctx: Any, out: Path, env: dict[str, str
     subprocess.run(argv, env=env, capture_output=True, check=False)
     result = json.loads((out / "trace-alloc-result.json").read_text())
     peak = result.get("metrics", {}).get("traced_peak_bytes")
-    print(f"\ntracemalloc peak of a fresh run: "
-          f"{format_value(peak, 'B') if peak is not None else result.get('error', 'n/a')}")
+    text = format_value(peak, "B") if peak is not None else result.get("error", "n/a")
+    print(f"\ntracemalloc peak of a fresh run: {text}")
+    sections.append(("Allocations", f"tracemalloc peak of a fresh run: {text}"))
     memray = shutil.which("memray") or str(Path(sys.executable).with_name("memray"))
     if not Path(memray).exists():
         print("memray allocation flame graph: not available (pip install memray)")
+        sections.append(("memray", "not available (pip install memray)"))
         return
     capture, page = out / "memray.bin", out / "memray-flamegraph.html"
     capture.unlink(missing_ok=True)
@@ -171,7 +187,9 @@ def _allocations(ref: str, variant: str, ctx: Any, out: Path, env: dict[str, str
     made = ran.returncode == 0 and subprocess.run(
         [memray, "flamegraph", "-f", "-o", str(page), str(capture)], capture_output=True
     ).returncode == 0
-    print(f"memray allocation flame graph: {page if made else 'failed: ' + ran.stderr[-200:]}")
+    text = str(page) if made else "failed: " + ran.stderr[-200:]
+    print(f"memray allocation flame graph: {text}")
+    sections.append(("memray allocation flame graph", text))
 
 
 def main(args: argparse.Namespace) -> int:
@@ -193,11 +211,20 @@ def main(args: argparse.Namespace) -> int:
             raise UsageError(f"--cmd: {exc}") from exc
         if not argv:
             raise UsageError("--cmd is empty")
-        sampled = _sample(argv, args.cmd, args, env)
+        sections: list[Any] = []
+        sampled = _sample(argv, args.cmd, args, env, sections)
         if args.syscalls:
-            _syscalls(argv, args.out, env)
+            _syscalls(argv, args.out, env, sections)
+        _page(args.out, args.cmd, sections)
         return 0 if sampled else 1
     return _profile_case(args, env)
+
+
+def _page(out: Path, title: str, sections: list[Any]) -> None:
+    from perflab.report._profile_page import write_profile_page
+
+    write_profile_page(out / "index.html", f"perflab profile: {title}", sections)
+    print(f"page: {out / 'index.html'}")
 
 
 def _profile_case(args: argparse.Namespace, env: dict[str, str]) -> int:
@@ -217,11 +244,14 @@ def _profile_case(args: argparse.Namespace, env: dict[str, str]) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     with case.session(RunContext(args.scale, workdir)) as params:
         ctx = RunContext(args.scale, workdir, dict(params))
-        _breakdown(case, variant, ctx, args.top)
+        sections: list[Any] = []
+        _breakdown(case, variant, ctx, args.top, sections)
         argv = _worker_argv(ref, variant, ctx, args.out, "sample")
-        sampled = _sample(argv, f"{case.name}/{variant}", args, env)
+        sampled = _sample(argv, f"{case.name}/{variant}", args, env, sections)
         if args.syscalls:
-            _syscalls(_worker_argv(ref, variant, ctx, args.out, "strace"), args.out, env)
+            _syscalls(_worker_argv(ref, variant, ctx, args.out, "strace"), args.out, env,
+                      sections)
         if args.trace_alloc:
-            _allocations(ref, variant, ctx, args.out, env)
+            _allocations(ref, variant, ctx, args.out, env, sections)
+    _page(args.out, f"{case.name}/{variant}", sections)
     return 0 if sampled else 1
