@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 
@@ -108,9 +109,9 @@ def main(args: argparse.Namespace) -> int:
         sys.stderr.write("\r\033[K")
     warnings = [w for b in benchmarks for w in instability(
         b.name, [s.wall_s for s in samples[b.name]], args.instability_threshold / 100)]
-    case = to_case(benchmarks, samples, warnings)
+    case = to_case(benchmarks, samples)
     # Notes, not warnings: nothing was unstable, a figure is only a bound.
-    case = to_case(benchmarks, samples, [*warnings, *rss_notes(case, rss_floor_bytes())])
+    case = replace(case, notes=(*warnings, *rss_notes(case, rss_floor_bytes())))
     print("\n".join(bench_table(case).lines()))
     for note in case.notes:
         print(f"{'warning' if note in warnings else 'note'}: {note}")
