@@ -5,7 +5,7 @@ import time
 import pytest
 
 from perflab.errors import ResultsFileError
-from perflab.measure import Results, RunOptions, run_case
+from perflab.measure import LatencyHistogram, Results, RunOptions, run_case
 from perflab.measure._records import from_json, to_json
 from perflab.measure._timeline import MAX_EVENTS, Timeline, record_event
 from perflab.report import render_report
@@ -24,12 +24,22 @@ def test_a_timeline_records_collections_and_a_case_s_own_events():
     assert timeline._on_gc not in gc.callbacks
 
 
-def test_events_beyond_the_bound_are_counted_not_kept():
+def test_beyond_the_bound_a_uniform_sample_of_the_whole_run_is_kept():
     timeline = Timeline()
-    for i in range(MAX_EVENTS + 3):
+    for i in range(4 * MAX_EVENTS):
         timeline.add("request", float(i), 0.001)
-    assert len(timeline.events["request"]) == MAX_EVENTS
-    assert timeline.to_json()["dropped"] == {"request": 3}
+    kept = sorted(e[0] for e in timeline.events["request"])
+    assert len(kept) == MAX_EVENTS
+    assert timeline.to_json()["dropped"] == {"request": 3 * MAX_EVENTS}
+    late = sum(t >= 3 * MAX_EVENTS for t in kept)
+    assert 0.2 * MAX_EVENTS < late < 0.3 * MAX_EVENTS  # the last quarter: about a quarter
+
+
+def test_latency_histograms_feed_the_timeline():
+    with Timeline() as timeline:
+        LatencyHistogram().record_ns(2_000_000)
+    ((start, latency, _),) = timeline.events["request"]
+    assert latency == 0.002 and start >= -0.01
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,17 @@ request latencies: `record_event("request", started, latency)`), a no-op when
 no timeline is running, so a case may call it unconditionally.
 
 The report draws one lane per variant, so a tail caused by collections can be
-seen where it happens. Each kind keeps its first `MAX_EVENTS` events: enough
-to draw, bounded whatever the run's length; how many were dropped is kept.
+seen where it happens. Each kind keeps at most `MAX_EVENTS` events, a uniform
+sample of the run beyond that: enough to draw, bounded whatever the run's
+length; how many were left out is kept. `LatencyHistogram.record_ns` records
+each latency here too, so the services' load generators need no code of their
+own for it.
 """
 
 from __future__ import annotations
 
 import gc
+import random
 import time
 from typing import Any
 
@@ -32,13 +36,20 @@ class Timeline:
         self.events: dict[str, list[list[float]]] = {}
         self.dropped: dict[str, int] = {}
         self._gc_started = 0.0
+        self._random = random.Random(0)  # seeded: the same run keeps the same sample
 
     def add(self, kind: str, start: float, duration: float, detail: float = 0.0) -> None:
         events = self.events.setdefault(kind, [])
         if len(events) < MAX_EVENTS:
             events.append([start, duration, detail])
-        else:
-            self.dropped[kind] = self.dropped.get(kind, 0) + 1
+            return
+        # Beyond the bound, a reservoir (Vitter's algorithm R): the kept events stay a
+        # uniform sample of the whole run, not its first seconds.
+        seen = MAX_EVENTS + self.dropped.get(kind, 0) + 1
+        self.dropped[kind] = seen - MAX_EVENTS
+        slot = self._random.randrange(seen)
+        if slot < MAX_EVENTS:
+            events[slot] = [start, duration, detail]
 
     def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
         now = time.perf_counter()
