@@ -1,12 +1,16 @@
 """`perflab bench` and `perflab compare` on real commands whose difference is known."""
 
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 
 import pytest
 
+from perflab import cli
 from perflab.measure import load
 from perflab.measure._exports import load_any
 from perflab.report import render_report
@@ -16,10 +20,27 @@ from ..conftest import REPO
 pytestmark = pytest.mark.integration
 
 
-def perflab(*args, cwd=None):
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def perflab(*args):
+    """The CLI in this process (the commands it times are real processes all the same):
+    an interpreter start per call would cost more than the commands measured."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(list(args))
+    return Ran(code, out.getvalue(), err.getvalue())
+
+
+def test_the_console_command_runs_and_exits_as_documented(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "perflab", *args], capture_output=True,
-                          text=True, cwd=cwd, env=env, timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "perflab", "bench", "true", "--runs", "2"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.startswith("Command")
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,8 @@
 """`perflab profile`: py-spy of a forked-worker case, a profile diff, the syscall table."""
 
+import contextlib
+import io
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -9,18 +10,20 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from perflab import cli
 from perflab.measure._stacks import load_stacks
 
-from ..conftest import REPO
 from .test_report_browser import _render, browser  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.integration
 
 
 def perflab(*args):
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "perflab", "profile", *args],
-                          capture_output=True, text=True, cwd=REPO, env=env, timeout=180)
+    """`perflab profile` in this process (py-spy, strace and the worker are real processes)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(["profile", *args])
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="module")
