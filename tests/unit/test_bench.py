@@ -46,8 +46,11 @@ def test_expand_rejects_mismatched_counts(kwargs):
 
 def test_instability_says_which_sign_it_saw():
     assert instability("c", [1.0, 1.01, 0.99, 1.0]) == []
-    (first,) = instability("c", [3.0, 1.0, 1.01, 0.99, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
-    assert "first run" in first and "3.0x slower" in first
+    (first,) = instability("c", [3.0, 1.0, 1.01, 0.99, 1.02, 0.98, 1.0, 1.01, 0.99, 1.0])
+    assert "first run" in first and "3.0x the median" in first
+    (outlier,) = instability("c", [1.0, 1.01, 0.99, 1.0, 1.02, 0.98, 1.01, 3.0, 1.0, 0.99],
+                             threshold=1.0)
+    assert "1 outlier run" in outlier
     (spread,) = instability("c", [1.0, 2.0, 1.0, 2.0, 1.0, 2.0])
     assert "standard deviation" in spread and "first" not in spread
 

@@ -43,6 +43,7 @@ __all__ = [
     "bench_table",
     "expand",
     "instability",
+    "modified_zscores",
     "rss_floor_bytes",
     "rss_notes",
     "run_bench",
@@ -59,8 +60,8 @@ BENCH_METRICS = (
 MAX_BENCHMARKS = 1000
 # pyperf warns when the standard deviation is more than 10% of the mean.
 DEFAULT_SPREAD_THRESHOLD = 0.10
-# hyperfine's test for a cold first run: slower than the rest by this factor.
-FIRST_RUN_FACTOR = 1.5
+# hyperfine's outlier threshold on the modified z-score (a normal sample's are within ~3.5).
+OUTLIER_SCORE = 14.0
 # Shell syntax that `--shell auto` hands to `sh -c` instead of exec'ing directly.
 _SHELL_CHARS = set("|&;<>()$`\\\"'*?[]#~\n")
 
@@ -285,18 +286,36 @@ def rss_notes(case: CaseResult, floor: float) -> list[str]:
             for v in case.variants if v.metrics["peak_rss_bytes"].summary.median <= floor]
 
 
+def modified_zscores(xs: Sequence[float]) -> list[float]:
+    """Iglewicz and Hoaglin's modified z-scores, 0.6745 (x - median) / MAD, as hyperfine
+    scores outliers; where MAD is 0, the mean absolute deviation times 1.2533 stands in."""
+    median = statistics.median(xs)
+    deviations = [abs(x - median) for x in xs]
+    mad = statistics.median(deviations)
+    if mad > 0:
+        return [0.6745 * (x - median) / mad for x in xs]
+    mean_ad = statistics.fmean(deviations) * 1.2533
+    return [(x - median) / mean_ad if mean_ad else 0.0 for x in xs]
+
+
 def instability(name: str, wall: Sequence[float],
                 threshold: float = DEFAULT_SPREAD_THRESHOLD) -> list[str]:
-    """Warnings, each saying which sign of instability it saw."""
+    """Warnings, each saying which sign of instability it saw: hyperfine's slow first run
+    and outliers (a modified z-score beyond 14), pyperf's spread (stdev over 10% of mean)."""
     warnings = []
     if len(wall) >= 3:
-        rest = statistics.median(wall[1:])
-        if rest > 0 and wall[0] > FIRST_RUN_FACTOR * rest:
+        scores = modified_zscores(wall)
+        if scores[0] > OUTLIER_SCORE:
+            rest = statistics.median(wall[1:])
             warnings.append(
-                f"{name}: the first run ({format_value(wall[0], 's')}) was "
-                f"{wall[0] / rest:.1f}x slower than the median of the rest: caches were "
+                f"{name}: the first run ({format_value(wall[0], 's')}, "
+                f"{wall[0] / rest:.1f}x the median of the rest) was much slower: caches were "
                 "filled then; more --warmup, or --prepare to clear them every time")
-            wall = wall[1:]  # said once: the spread below is the rest's
+            wall = wall[1:]  # said once: the checks below are the rest's
+        elif (n := sum(abs(z) > OUTLIER_SCORE for z in scores)):
+            warnings.append(
+                f"{name}: {n} outlier run(s) (modified z-score over {OUTLIER_SCORE:g}): "
+                "something else ran then; the median resists them, the spread does not")
     if len(wall) >= 2:
         mean = statistics.fmean(wall)
         sd = statistics.stdev(wall)
