@@ -95,6 +95,17 @@ def test_syscalls_are_counted_in_a_table(tmp_path):
     assert "<td>getppid</td>" in (tmp_path / "index.html").read_text()
 
 
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+def test_syscalls_of_every_variant_get_a_column_each(tmp_path):
+    proc = perflab("tests.toycase:CASE", "--variant", "faster", "--syscalls=all",
+                   "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    table = proc.stdout.split("system calls per variant")[1].splitlines()
+    assert table[1].split() == ["Syscall", "baseline", "faster", "noop"]
+    total = next(line for line in table if line.startswith("total")).split()
+    assert all(int(n) > 100 for n in total[1:])  # an interpreter's start-up alone
+
+
 def test_trace_alloc_reports_the_tracemalloc_peak(tmp_path):
     proc = perflab("tests.toycase:CASE", "--variant", "faster", "--trace-alloc",
                    "--out", str(tmp_path))

@@ -9,7 +9,8 @@ JSON and the folded stacks. For `--cmd`, the command sampled by py-spy.
   pprof -base, the functions whose share of the samples changed most, and a
   differential flame graph;
 - `--syscalls`: one more fresh run under `strace -c -f`, its system calls
-  counted ("not available" without strace);
+  counted ("not available" without strace); `--syscalls=all`: one for every
+  variant of the ladder, a column each;
 - `--trace-alloc`: one more fresh run with tracemalloc, its traced peak; and
   memray's allocation flame graph when memray is installed.
 
@@ -47,8 +48,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="follow forked workers and subprocesses too")
     parser.add_argument("--base", type=Path, metavar="OLD",
                         help="an earlier profile (.speedscope.json or .folded) to diff against")
-    parser.add_argument("--syscalls", action="store_true",
-                        help="count system calls (strace -c -f) in one more run")
+    parser.add_argument("--syscalls", nargs="?", const="variant", choices=("variant", "all"),
+                        help="count system calls (strace -c -f) in one more run; =all: of "
+                             "every variant of the case")
     parser.add_argument("--trace-alloc", action="store_true",
                         help="the tracemalloc peak of one more run (and memray's flame graph "
                              "when memray is installed)")
@@ -160,6 +162,30 @@ def _syscalls(argv: list[str], out: Path, env: dict[str, str], sections: list[An
                  ["Syscall", "Calls", "Share", "Errors", "Time in calls"], rows))
 
 
+def _syscalls_per_variant(ref: str, names: Sequence[str], ctx: Any, out: Path,
+                          env: dict[str, str], sections: list[Any]) -> None:
+    from perflab.errors import ToolUnavailable
+    from perflab.measure._profile import strace_count
+
+    counts: dict[str, dict[str, int]] = {}
+    try:
+        for name in names:
+            argv = _worker_argv(ref, name, ctx, out, f"strace-{name}")
+            found = strace_count(argv, out / f"strace-{name}.txt", env)
+            counts[name] = {r.name: r.calls for r in found}
+    except ToolUnavailable as exc:
+        print(f"\nsystem calls: not available ({exc}; {exc.hint})")
+        sections.append(("System calls per variant", f"not available ({exc}; {exc.hint})"))
+        return
+    calls = sorted({c for per in counts.values() for c in per},
+                   key=lambda c: -max(per.get(c, 0) for per in counts.values()))
+    rows = [[c, *(str(counts[n].get(c, 0)) for n in names)] for c in calls[:25]]
+    rows.append(["total", *(str(sum(counts[n].values())) for n in names)])
+    print("\nsystem calls per variant (strace -c -f, one fresh run each):")
+    print(_table(sections, "System calls per variant (strace -c -f)", ["Syscall", *names],
+                 rows))
+
+
 def _allocations(ref: str, variant: str, ctx: Any, out: Path, env: dict[str, str],
                  sections: list[Any]) -> None:
     import shutil
@@ -248,7 +274,9 @@ def _profile_case(args: argparse.Namespace, env: dict[str, str]) -> int:
         _breakdown(case, variant, ctx, args.top, sections)
         argv = _worker_argv(ref, variant, ctx, args.out, "sample")
         sampled = _sample(argv, f"{case.name}/{variant}", args, env, sections)
-        if args.syscalls:
+        if args.syscalls == "all":
+            _syscalls_per_variant(ref, names, ctx, args.out, env, sections)
+        elif args.syscalls:
             _syscalls(_worker_argv(ref, variant, ctx, args.out, "strace"), args.out, env,
                       sections)
         if args.trace_alloc:
