@@ -24,6 +24,7 @@ import argparse
 import json
 import shlex
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -66,12 +67,13 @@ def _table(sections: list[Any], heading: str, headers: Sequence[str],
     return "\n".join(table.lines())
 
 
-def _worker_argv(ref: str, variant: str, ctx: Any, out: Path, name: str,
+def _worker_argv(ref: str, variant: str, ctx: Any, specs: Path, name: str,
                  trace_allocations: bool = False) -> list[str]:
-    spec = out / f"{name}-spec.json"
+    """The measured child's command line, its spec and result files in `specs`."""
+    spec = specs / f"{name}-spec.json"
     spec.write_text(json.dumps({
         "case": ref, "variant": variant, "scale": ctx.scale, "workdir": str(ctx.workdir),
-        "params": dict(ctx.params), "out": str(out / f"{name}-result.json"),
+        "params": dict(ctx.params), "out": str(specs / f"{name}-result.json"),
         "trace_allocations": trace_allocations,
     }))
     return [sys.executable, "-m", "perflab.measure._worker", str(spec)]
@@ -162,7 +164,7 @@ def _syscalls(argv: list[str], out: Path, env: dict[str, str], sections: list[An
                  ["Syscall", "Calls", "Share", "Errors", "Time in calls"], rows))
 
 
-def _syscalls_per_variant(ref: str, names: Sequence[str], ctx: Any, out: Path,
+def _syscalls_per_variant(ref: str, names: Sequence[str], ctx: Any, out: Path, specs: Path,
                           env: dict[str, str], sections: list[Any]) -> None:
     from perflab.errors import ToolUnavailable
     from perflab.measure._profile import strace_count
@@ -170,7 +172,7 @@ def _syscalls_per_variant(ref: str, names: Sequence[str], ctx: Any, out: Path,
     counts: dict[str, dict[str, int]] = {}
     try:
         for name in names:
-            argv = _worker_argv(ref, name, ctx, out, f"strace-{name}")
+            argv = _worker_argv(ref, name, ctx, specs, f"strace-{name}")
             found = strace_count(argv, out / f"strace-{name}.txt", env)
             counts[name] = {r.name: r.calls for r in found}
     except ToolUnavailable as exc:
@@ -186,16 +188,16 @@ def _syscalls_per_variant(ref: str, names: Sequence[str], ctx: Any, out: Path,
                  rows))
 
 
-def _allocations(ref: str, variant: str, ctx: Any, out: Path, env: dict[str, str],
-                 sections: list[Any]) -> None:
+def _allocations(ref: str, variant: str, ctx: Any, out: Path, specs: Path,
+                 env: dict[str, str], sections: list[Any]) -> None:
     import shutil
     import subprocess
 
     from perflab.measure._format import format_value
 
-    argv = _worker_argv(ref, variant, ctx, out, "trace-alloc", trace_allocations=True)
+    argv = _worker_argv(ref, variant, ctx, specs, "trace-alloc", trace_allocations=True)
     subprocess.run(argv, env=env, capture_output=True, check=False)
-    result = json.loads((out / "trace-alloc-result.json").read_text())
+    result = json.loads((specs / "trace-alloc-result.json").read_text())
     peak = result.get("metrics", {}).get("traced_peak_bytes")
     text = format_value(peak, "B") if peak is not None else result.get("error", "n/a")
     print(f"\ntracemalloc peak of a fresh run: {text}")
@@ -207,7 +209,7 @@ def _allocations(ref: str, variant: str, ctx: Any, out: Path, env: dict[str, str
         return
     capture, page = out / "memray.bin", out / "memray-flamegraph.html"
     capture.unlink(missing_ok=True)
-    argv = _worker_argv(ref, variant, ctx, out, "memray")
+    argv = _worker_argv(ref, variant, ctx, specs, "memray")
     ran = subprocess.run([memray, "run", "--follow-fork", "-o", str(capture), *argv[1:]],
                          env=env, capture_output=True, text=True)
     made = ran.returncode == 0 and subprocess.run(
@@ -268,18 +270,20 @@ def _profile_case(args: argparse.Namespace, env: dict[str, str]) -> int:
                          hint=f"variants: {', '.join(names)}")
     workdir = (args.workdir or cache_dir() / "work") / case.name / args.scale
     workdir.mkdir(parents=True, exist_ok=True)
-    with case.session(RunContext(args.scale, workdir)) as params:
+    with case.session(RunContext(args.scale, workdir)) as params, \
+            tempfile.TemporaryDirectory(prefix="perflab-profile-") as tmp:
+        specs = Path(tmp)
         ctx = RunContext(args.scale, workdir, dict(params))
         sections: list[Any] = []
         _breakdown(case, variant, ctx, args.top, sections)
-        argv = _worker_argv(ref, variant, ctx, args.out, "sample")
+        argv = _worker_argv(ref, variant, ctx, specs, "sample")
         sampled = _sample(argv, f"{case.name}/{variant}", args, env, sections)
         if args.syscalls == "all":
-            _syscalls_per_variant(ref, names, ctx, args.out, env, sections)
+            _syscalls_per_variant(ref, names, ctx, args.out, specs, env, sections)
         elif args.syscalls:
-            _syscalls(_worker_argv(ref, variant, ctx, args.out, "strace"), args.out, env,
+            _syscalls(_worker_argv(ref, variant, ctx, specs, "strace"), args.out, env,
                       sections)
         if args.trace_alloc:
-            _allocations(ref, variant, ctx, args.out, env, sections)
+            _allocations(ref, variant, ctx, args.out, specs, env, sections)
     _page(args.out, f"{case.name}/{variant}", sections)
     return 0 if sampled else 1
