@@ -6,7 +6,10 @@
 Runs the variant's measured child (`python -m perflab.measure._worker`) bare
 and under `py-spy record` (what `perflab profile` runs), alternated, and
 compares the wall time the child measured itself (the case's run, not the
-interpreter's start-up nor py-spy's) and the whole command's wall time.
+interpreter's start-up nor py-spy's), the child's CPU time, and the whole
+command's wall time. On a machine other work keeps busy, a process py-spy
+pauses 100 times a second can win CPU from the scheduler that a busy one does
+not (it wakes as a sleeper), so read the CPU time there too.
 Medians, with Mann-Whitney's p; a shared machine is noisy, so alternate.
 """
 
@@ -45,6 +48,7 @@ def main() -> None:
     py_spy = _beside_python("py-spy")
     env = _child_env()
     inner: dict[str, list[float]] = {"bare": [], "py-spy": []}
+    cpu: dict[str, list[float]] = {"bare": [], "py-spy": []}
     outer: dict[str, list[float]] = {"bare": [], "py-spy": []}
     with case.session(RunContext("quick", workdir)) as params, \
             tempfile.TemporaryDirectory() as tmp:
@@ -61,8 +65,10 @@ def main() -> None:
                 outer[name].append(time.perf_counter() - start)
                 result = json.loads(Path(tmp, "w-result.json").read_text())
                 inner[name].append(result["metrics"]["wall_s"])
+                cpu[name].append(result["metrics"]["cpu_s"])
     med = statistics.median
     for label, data in (("the case's run (measured in the child)", inner),
+                        ("its CPU time (the child's, user + system)", cpu),
                         ("the whole command", outer)):
         a, b = med(data["bare"]), med(data["py-spy"])
         print(f"{case.name}/{variant}, {label}: bare {a * 1e3:.1f} ms, under py-spy at "
