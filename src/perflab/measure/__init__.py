@@ -12,6 +12,7 @@ from perflab.measure._case import (
     no_session,
 )
 from perflab.measure._collectors import Collector, LatencyHistogram
+from perflab.measure._exports import load_any
 from perflab.measure._own import command_case, function_case
 from perflab.measure._records import (
     SCHEMA,
@@ -58,6 +59,7 @@ __all__ = [
     "ladder_table",
     "ladder_variants",
     "load",
+    "load_any",
     "mann_whitney_p",
     "median_ci",
     "no_session",
