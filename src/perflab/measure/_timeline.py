@@ -17,6 +17,7 @@ own for it.
 from __future__ import annotations
 
 import gc
+import math
 import random
 import time
 from typing import Any
@@ -36,22 +37,37 @@ class Timeline:
     def __init__(self) -> None:
         self.origin = time.perf_counter()
         self.events: dict[str, list[list[float]]] = {}
-        self.dropped: dict[str, int] = {}
+        self._seen: dict[str, int] = {}
+        self._next: dict[str, int] = {}
+        self._w: dict[str, float] = {}
         self._gc_started = 0.0
         self._random = random.Random(0)  # seeded: the same run keeps the same sample
 
     def add(self, kind: str, start: float, duration: float, detail: float = 0.0) -> None:
-        events = self.events.setdefault(kind, [])
-        if len(events) < MAX_EVENTS:
-            events.append([start, duration, detail])
-            return
-        # Beyond the bound, a reservoir (Vitter's algorithm R): the kept events stay a
-        # uniform sample of the whole run, not its first seconds.
-        seen = MAX_EVENTS + self.dropped.get(kind, 0) + 1
-        self.dropped[kind] = seen - MAX_EVENTS
-        slot = self._random.randrange(seen)
-        if slot < MAX_EVENTS:
-            events[slot] = [start, duration, detail]
+        seen = self._seen[kind] = self._seen.get(kind, 0) + 1
+        if seen <= MAX_EVENTS:
+            self.events.setdefault(kind, []).append([start, duration, detail])
+            if seen == MAX_EVENTS:
+                self._skip(kind, seen)
+        elif seen == self._next[kind]:
+            events = self.events[kind]
+            # Beyond the bound, a reservoir (Li's algorithm L): the kept events stay a
+            # uniform sample of the whole run, and only the events that enter it draw
+            # random numbers (a load generator calls this per request; see
+            # benchmarks/timeline_cost.py).
+            events[self._random.randrange(MAX_EVENTS)] = [start, duration, detail]
+            self._skip(kind, seen)
+
+    def _skip(self, kind: str, seen: int) -> None:
+        """The next event to enter the reservoir of `kind`, after event number `seen`."""
+        u = min(1.0 - self._random.random(), 1.0 - 1e-12)
+        self._w[kind] = self._w.get(kind, 1.0) * math.exp(math.log(u) / MAX_EVENTS)
+        v = min(1.0 - self._random.random(), 1.0 - 1e-12)
+        self._next[kind] = seen + int(math.log(v) / math.log(1.0 - self._w[kind])) + 1
+
+    @property
+    def dropped(self) -> dict[str, int]:
+        return {k: n - MAX_EVENTS for k, n in self._seen.items() if n > MAX_EVENTS}
 
     def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
         now = time.perf_counter()
