@@ -26,7 +26,7 @@ def test_the_documented_example_runs_as_written(tmp_path):
     (tmp_path / "mymodule.py").write_text(source)
     out = tmp_path / "out"
     # The console script, from the module's directory: what the page tells a user to type.
-    proc = subprocess.run([*perflab_command(), "run", "--case", "mymodule:CASE", "-r", "4",
+    proc = subprocess.run([*perflab_command(), "run", "--case", "mymodule:CASE", "-r", "2",
                            "--warmups", "0", "--out", str(out), "--no-report"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -34,7 +34,7 @@ def test_the_documented_example_runs_as_written(tmp_path):
     (case,) = load(out / "results.json").cases
     assert [v.name for v in case.variants] == ["concat", "join_generator", "join"]
     assert case.variants[0].description == "+= in a loop"
-    assert all(len(v.metrics["time_s"].samples) == 4 for v in case.variants)
+    assert all(len(v.metrics["time_s"].samples) == 2 for v in case.variants)
 
 
 def test_a_missing_module_is_one_error_line(tmp_path):
