@@ -106,6 +106,8 @@ def _sample(argv: list[str], title: str, args: argparse.Namespace, env: dict[str
     from perflab.measure._stacks import diff_shares, load_stacks, parse_folded, to_speedscope
     from perflab.report._flamegraph import flamegraph_svg
 
+    # Read first: a bad base fails before the recording, and --out may hold the base.
+    base = load_stacks(args.base) if args.base is not None else None
     folded = args.out / "profile.folded"
     try:
         error = pyspy_record(argv, folded, rate=args.rate, subprocesses=args.subprocesses,
@@ -124,8 +126,7 @@ def _sample(argv: list[str], title: str, args: argparse.Namespace, env: dict[str
     print(f"py-spy: {total} samples at {args.rate} Hz\n"
           f"flame graph: {svg}\nspeedscope:  {speedscope}  (open at https://www.speedscope.app)")
     sections.append((f"Flame graph (py-spy, {total} samples at {args.rate} Hz)", svg))
-    if args.base is not None:
-        base = load_stacks(args.base)
+    if base is not None:
         rows = [[c.function, f"{c.old.self_share * 100:.1f}%", f"{c.new.self_share * 100:.1f}%",
                  f"{c.self_delta * 100:+.1f}", f"{c.old.total_share * 100:.1f}%",
                  f"{c.new.total_share * 100:.1f}%", f"{c.total_delta * 100:+.1f}"]
@@ -135,7 +136,7 @@ def _sample(argv: list[str], title: str, args: argparse.Namespace, env: dict[str
                      ["Function", "Self old", "new", "points", "Total old", "new", "points"],
                      rows))
         diff = args.out / "diff.svg"
-        diff.write_text(flamegraph_svg(stacks, f"{title} against {args.base.name} "
+        diff.write_text(flamegraph_svg(stacks, f"{title} against {args.base} "
                                        "(red: a larger share, blue: a smaller one)", base))
         print(f"differential flame graph: {diff}")
         sections.append(("Differential flame graph (red: a larger share, blue: a smaller one)",
