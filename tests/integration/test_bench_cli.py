@@ -128,6 +128,22 @@ def test_a_malformed_csv_is_one_error_line_with_its_place(tmp_path):
     assert proc.returncode == 2 and f"{hostile}:1:1: the header" in proc.stderr
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (["-L", "x", "a,,b", "echo {x}"], "error: --parameter-list x: an empty value"),
+    (["-P", "n", "1", "1e9", "echo {n}"], "makes more than 1000 values"),
+    (["-P", "n", "one", "9", "echo {n}"], "error: --parameter-scan needs numbers"),
+    (["-D", "2", "true"], "error: --parameter-step-size needs --parameter-scan"),
+    (["-n", "a", "-n", "b", "true"], "error: 2 --command-name for 1 commands"),
+    (["--runs", "1", "true"], "error: --runs must be at least 2"),
+    (["echo 'unclosed"], None),  # shell syntax: sh -c reports it, the run exits non-zero
+])
+def test_bad_bench_input_is_one_error_line(args, message):
+    ran = perflab("bench", *args)
+    assert ran.returncode == 2
+    first = ran.stderr.splitlines()[0]
+    assert first.startswith("error: ") and (message is None or message in first)
+
+
 def test_bench_errors_are_one_line(tmp_path):
     proc = perflab("bench", "no-such-command-perflab", "--runs", "2")
     assert proc.returncode == 2 and proc.stderr.startswith("error: cannot run")
