@@ -1,6 +1,7 @@
 """An event timeline of one measured run (go tool trace's job, the little Python needs).
 
-While a `Timeline` is installed, every cyclic-GC collection is recorded from
+While a `Timeline` is installed, every cyclic-GC collection of this process
+(for a case that drives a server in another one, the load generator's) is recorded from
 `gc.callbacks` as (start, duration, generation), times in seconds since the
 run started; a case adds its own events with `record_event` (a service its
 request latencies: `record_event("request", started, latency)`), a no-op when
