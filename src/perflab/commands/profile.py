@@ -45,8 +45,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="directory for the profile files (default: %(default)s)")
     parser.add_argument("--rate", type=int, default=DEFAULT_RATE,
                         help="py-spy samples per second (default: %(default)s)")
-    parser.add_argument("--subprocesses", "-s", action="store_true",
-                        help="follow forked workers and subprocesses too")
+    # On by default: most cases' work happens in a forked worker or a server process.
+    parser.add_argument("--subprocesses", "-s", action=argparse.BooleanOptionalAction,
+                        default=True,
+                        help="follow forked workers and subprocesses (default: on)")
     parser.add_argument("--base", type=Path, metavar="OLD",
                         help="an earlier profile (.speedscope.json or .folded) to diff against")
     parser.add_argument("--syscalls", nargs="?", const="variant", choices=("variant", "all"),
