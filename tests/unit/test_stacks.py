@@ -30,6 +30,15 @@ def test_folded_stacks_read_back_through_speedscope():
     assert parse_folded(" 2\n") == {("(no Python frame)",): 2}
 
 
+def test_a_command_line_with_newlines_is_one_frame():
+    text = 'process 7:"python -c import os\nos.getpid()";<module> (<string>:2) 3\nmain 1\n'
+    stacks = parse_folded(text)
+    assert stacks == {('process "python -c import os os.getpid()"', "<module> (<string>:2)"): 3,
+                      ("main",): 1}
+    with pytest.raises(ResultsFileError, match=r":1:1: a command line's quotes"):
+        parse_folded('process 7:"python -c x\n')
+
+
 def test_a_bad_folded_line_names_its_place():
     with pytest.raises(ResultsFileError, match=r"<stacks>:2:11: expected"):
         parse_folded("a;b 1\nmain;work x\n")

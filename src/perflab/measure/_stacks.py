@@ -44,6 +44,7 @@ Stacks = Mapping[tuple[str, ...], int]
 NO_STACK = "(no Python frame)"
 _PROCESS = re.compile(r'^process \d+:(".*")$')
 _LINE = re.compile(r":\d+\)$")
+_COUNT = re.compile(r"(^| )\d+$")
 
 
 def _frame(raw: str) -> str:
@@ -53,16 +54,31 @@ def _frame(raw: str) -> str:
 
 def parse_folded(text: str, path: str = "<stacks>") -> dict[tuple[str, ...], int]:
     stacks: Counter[tuple[str, ...]] = Counter()
+    record: list[str] = []
+    first = 0
     for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
+        if not record:
+            if not line.strip():
+                continue
+            first = lineno
+        record.append(line)
+        joined = " ".join(record)
+        # A process's command line may hold newlines, which py-spy writes as they are:
+        # inside its quotes, the record goes on on the next line.
+        if joined.count('"') % 2:
             continue
-        stack, _, count = line.rpartition(" ")
-        if not count.isdigit():
-            raise ResultsFileError("expected `frame;frame;... COUNT`", path=path, line=lineno,
-                                   column=len(stack) + 2)
+        if not _COUNT.search(line):
+            head = line.rpartition(" ")[0]
+            raise ResultsFileError("expected `frame;frame;... COUNT`", path=path,
+                                   line=lineno, column=len(head) + 2 if head else 1)
+        record = []
+        stack, _, count = joined.rpartition(" ")
         # py-spy writes an empty stack for a sample that caught no Python frame.
         frames = stack.split(";") if stack else [NO_STACK]
         stacks[tuple(_frame(f) for f in frames)] += int(count)
+    if record:
+        raise ResultsFileError("a command line's quotes are never closed", path=path,
+                               line=first, column=1)
     return dict(stacks)
 
 
