@@ -1,7 +1,11 @@
 """What py-spy at its default rate costs a profiled case (issue 21's <= 10% target).
 
-    .venv/bin/python benchmarks/profile_overhead.py CASE [--variant V] [--rounds 10]
+    .venv/bin/python benchmarks/profile_overhead.py [CASE] [--variant V] [--rounds 10]
         [--subprocesses]
+
+CASE defaults to this file's own `profile_overhead:CASE`: a pure-Python loop
+(`spin`, every sample in Python frames) and many small calls (`calls`, deep
+and changing stacks), each a few hundred milliseconds.
 
 Runs the variant's measured child (`python -m perflab.measure._worker`) bare
 and under `py-spy record` (what `perflab profile` runs), alternated, and
@@ -26,6 +30,7 @@ from pathlib import Path
 from perflab.cases import resolve
 from perflab.commands._common import cache_dir
 from perflab.commands.profile import DEFAULT_RATE, _worker_argv
+from perflab.measure import function_case
 from perflab.measure._case import RunContext
 from perflab.measure._profile import _beside_python
 from perflab.measure._runner import _child_env
@@ -33,9 +38,31 @@ from perflab.measure._stats import mann_whitney_p
 from perflab.measure._worker import load_case
 
 
+def spin() -> int:
+    """a pure-Python loop"""
+    total = 0
+    for i in range(5_000_000):
+        total += i * i % 7
+    return total
+
+
+def calls() -> int:
+    """many small calls"""
+    def f(x: int) -> int:
+        return g(x) + 1
+
+    def g(x: int) -> int:
+        return x % 3
+
+    return sum(f(i) for i in range(1_000_000))
+
+
+CASE = function_case("cpu", [spin, calls])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("case")
+    parser.add_argument("case", nargs="?", default="profile_overhead:CASE")
     parser.add_argument("--variant")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--subprocesses", action="store_true")

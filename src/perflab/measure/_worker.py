@@ -43,18 +43,12 @@ def load_case(ref: str) -> Any:
                          ) from None
 
 
-def _timeline(spec: dict[str, Any]) -> Any:
-    """The run's event timeline when the spec asks for one (see measure/_timeline.py)."""
+def main(spec_path: str) -> int:
     import contextlib
 
-    from perflab.measure._timeline import Timeline
-
-    return Timeline() if spec.get("timeline") else contextlib.nullcontext(Timeline())
-
-
-def main(spec_path: str) -> int:
     from perflab.measure._case import RunContext
     from perflab.measure._collectors import Collector
+    from perflab.measure._timeline import Timeline
 
     spec = json.loads(Path(spec_path).read_text())
     out = Path(spec["out"])
@@ -62,7 +56,10 @@ def main(spec_path: str) -> int:
         case = load_case(spec["case"])
         ctx = RunContext(spec["scale"], Path(spec["workdir"]), spec["params"])
         tracing = spec.get("trace_allocations", False)
-        with _timeline(spec) as timeline, Collector(trace_allocations=tracing) as collector:
+        # The run's event timeline when the spec asks for one (see measure/_timeline.py).
+        timeline = Timeline()
+        recording = timeline if spec.get("timeline") else contextlib.nullcontext()
+        with recording, Collector(trace_allocations=tracing) as collector:
             own = case.run(spec["variant"], ctx)
         # A value that could not be measured (NaN, e.g. the GC of a process the OOM killer
         # took) is left out: results.json stays strict JSON, and the table says "n/a".
