@@ -42,6 +42,7 @@ COMMANDS: dict[str, Command] = {
     "compare": Command("perflab.commands.compare", "compare two results files (benchstat-style)"),
     "amdahl": Command("perflab.commands.amdahl", "overall speedup from Amdahl's law"),
     "profile": Command("perflab.commands.profile", "profile one variant of a case"),
+    "bench": Command("perflab.commands.bench", "time whole commands against the first one"),
     "search": Command("perflab.search._cli", "grep-like recursive search (case study 3)"),
     "gateway": Command("perflab.gateway._cli", "HTTP API gateway, upstream, load (case study 1)"),
     "stream": Command("perflab.stream._cli", "Kafka -> ClickHouse processor (case study 4)"),

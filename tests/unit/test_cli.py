@@ -103,7 +103,7 @@ def test_run_end_to_end_writes_results_and_report(tmp_path):
 
 def test_profile_prints_top_functions_and_breakdown(tmp_path):
     proc = perflab("profile", "tests.toycase:CASE", "--variant", "baseline",
-                   "--workdir", str(tmp_path))
+                   "--workdir", str(tmp_path), "--out", str(tmp_path / "profile"))
     assert proc.returncode == 0, proc.stderr
     assert "Time breakdown" in proc.stdout
     assert any(line.startswith("loop ") for line in proc.stdout.splitlines())

@@ -30,6 +30,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="run every repetition even when every verdict is settled "
                              "(default: adaptive stopping at quick scale, not at full)")
     parser.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    parser.add_argument("--trace-alloc", action="store_true",
+                        help="record each run's tracemalloc peak (slows the runs several-fold)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -61,6 +63,7 @@ def main(args: argparse.Namespace) -> int:
         warmups=args.warmups,
         budget_s=args.budget,
         adaptive=args.adaptive,
+        trace_allocations=args.trace_alloc,
     )
     started = time.monotonic()
     environment = collect_environment()

@@ -26,6 +26,8 @@ from perflab.measure._case import (
     no_session,
 )
 from perflab.measure._collectors import Collector, GcWatch, LatencyHistogram, machine_busy_s
+from perflab.measure._exports import load_any
+from perflab.measure._own import command_case, function_case
 from perflab.measure._records import (
     RESULTS_FILE,
     SCHEMA,
@@ -53,6 +55,7 @@ from perflab.measure._tables import (
     references_table,
     summary_table,
 )
+from perflab.measure._timeline import record_event
 
 __all__ = [
     "KINDS",
@@ -72,7 +75,9 @@ __all__ = [
     "Summary",
     "Variant",
     "VariantResult",
+    "command_case",
     "compare_tables",
+    "function_case",
     "geometric_mean",
     "guide_table",
     "is_significant",
@@ -81,11 +86,13 @@ __all__ = [
     "ladder_table",
     "ladder_variants",
     "load",
+    "load_any",
     "machine_busy_s",
     "mann_whitney_p",
     "median_ci",
     "no_session",
     "overall_speedup",
+    "record_event",
     "references_table",
     "run_case",
     "save",

@@ -34,6 +34,8 @@ import tracemalloc
 from types import TracebackType
 from typing import Any
 
+from perflab.measure._timeline import record_event
+
 __all__ = ["PERCENTILES", "Collector", "GcWatch", "LatencyHistogram", "machine_busy_s"]
 
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
@@ -150,6 +152,8 @@ class LatencyHistogram:
         # Clamp rather than drop: a lost sample would flatter the tail.
         clamped = min(max(latency_ns, self.LOWEST_NS), self.HIGHEST_NS)
         self._hist.record_value(clamped)
+        # The measured run's timeline (a no-op outside one): latencies over time.
+        record_event("request", time.perf_counter() - latency_ns / 1e9, latency_ns / 1e9)
 
     @property
     def count(self) -> int:

@@ -98,6 +98,9 @@ class CaseResult:
     table: Sequence[Metric]
     notes: Sequence[str] = ()
     elapsed_s: float | None = None  # the case's wall time in `perflab run`, set-up included
+    # Per variant, the first measured run's events: {"events": {KIND: [[start, duration,
+    # detail], ...]}, "dropped": {KIND: n}} (see measure/_timeline.py).
+    timelines: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def variant(self, name: str) -> VariantResult:
         for v in self.variants:
@@ -171,6 +174,7 @@ def to_json(results: Results) -> dict[str, Any]:
                 "notes": list(c.notes),
                 **({"elapsed_s": c.elapsed_s} if c.elapsed_s is not None else {}),
                 "variants": [_variant_json(v) for v in c.variants],
+                **({"timelines": dict(c.timelines)} if c.timelines else {}),
             }
             for c in results.cases
         ],
@@ -248,9 +252,27 @@ def from_json(data: Any, path: str = "<results>") -> Results:
                 table=table,
                 notes=tuple(str(n) for n in c.get("notes", [])),
                 elapsed_s=_optional_float(c.get("elapsed_s")),
+                timelines=_timelines(c.get("timelines", {}), where, path),
             )
         )
     return Results(environment=env, cases=cases, elapsed_s=_optional_float(data.get("elapsed_s")))
+
+
+def _timelines(data: Any, where: str, path: str) -> dict[str, Any]:
+    """Checked as far as the report relies on: lists of three numbers per event."""
+    if not isinstance(data, dict):
+        raise ResultsFileError(f"{where}.timelines: expected an object", path=path)
+    for variant, timeline in data.items():
+        events = timeline.get("events") if isinstance(timeline, dict) else None
+        if not isinstance(events, dict):
+            raise ResultsFileError(f"{where}.timelines.{variant}: expected events", path=path)
+        for kind, rows in events.items():
+            if not isinstance(rows, list) or not all(
+                    isinstance(r, list) and len(r) == 3
+                    and all(isinstance(x, int | float) for x in r) for r in rows):
+                raise ResultsFileError(f"{where}.timelines.{variant}.events.{kind}: expected "
+                                       "[start, duration, detail] numbers", path=path)
+    return data
 
 
 def load(path: Path) -> Results:

@@ -61,6 +61,7 @@ class RunOptions:
     variants: Sequence[str] | None = None  # None: the whole ladder
     trace_allocations: bool = False
     adaptive: bool | None = None  # None: on at quick scale, off at full scale
+    timeline: bool = True  # GC collections (and a case's own events) of the first measured run
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ def _run_child(case_ref: str, variant: str, ctx: RunContext, options: RunOptions
             "params": dict(ctx.params),
             "out": str(out_path),
             "trace_allocations": options.trace_allocations,
+            "timeline": options.timeline,
         }
         spec_path.write_text(json.dumps(spec))
         try:
@@ -146,6 +148,7 @@ def run_case(
     samples: dict[str, list[dict[str, float]]] = {v.name: [] for v in variants}
     errors: dict[str, str] = {}
     notes: list[str] = []
+    timelines: dict[str, Any] = {}
 
     workdir = options.workdir / case.name / options.scale
     workdir.mkdir(parents=True, exist_ok=True)
@@ -176,6 +179,8 @@ def run_case(
                                      elapsed_s=time.monotonic() - child_started))
                 if not warmup:
                     samples[v.name].append(result["metrics"])
+                    if "timeline" in result:
+                        timelines.setdefault(v.name, result["timeline"])
             measured = index + 1 - options.warmups
             if measured < MIN_REPETITIONS or index + 1 >= rounds:
                 continue
@@ -195,7 +200,8 @@ def run_case(
                 break
 
     measured_case = _result(case, options, variants, samples, errors, notes)
-    return replace(measured_case, elapsed_s=round(time.monotonic() - case_started, 3))
+    return replace(measured_case, timelines=timelines,
+                   elapsed_s=round(time.monotonic() - case_started, 3))
 
 
 def _result(case: Any, options: RunOptions, variants: Sequence[Variant],

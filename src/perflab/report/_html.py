@@ -22,6 +22,7 @@ from perflab.measure._tables import (
     summary_table,
 )
 from perflab.report._plots import ladder_chart
+from perflab.report._timeline import timeline_chart
 
 __all__ = ["render_report", "write_report"]
 
@@ -78,6 +79,9 @@ def _case_html(case: CaseResult) -> str:
         chart = ladder_chart(case, metric)
         if chart:
             parts.append(f'<figure class="chart">{chart}</figure>')
+    timeline = timeline_chart(case)
+    if timeline:
+        parts += ["<h3>Timeline</h3>", f'<figure class="timeline">{timeline}</figure>']
     parts += [f"<p class=note>{html.escape(n)}</p>" for n in case.notes]
     parts.append("</section>")
     return "\n".join(parts)
