@@ -12,6 +12,12 @@
     _environment  the machine and software a run was measured on
     _profile      cProfile of one variant, grouped into the case's categories
     _amdahl       Amdahl's law
+    _bench        whole commands measured as hyperfine does, judged as benchstat does
+    _own          a ladder of one's own: functions or commands as variants
+    _exports      results as per-run CSV (read back) and as a Markdown table
+    _gate         the CI gate: metrics significantly worse than a threshold allows
+    _stacks       sampled stacks (py-spy): read, convert, compare
+    _timeline     the event timeline of one measured run: GC collections, a case's events
 """
 
 from perflab.measure._amdahl import overall_speedup, speedup_limit
