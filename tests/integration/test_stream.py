@@ -65,7 +65,8 @@ def run_args(brokers: str, topic: str, chdb, *extra: str) -> list[str]:
     # A group of its own per test (a later --group in `extra` wins): one test's
     # departed members must not decide another's join (see _processor.STUCK_GROUP).
     return ["run", "--brokers", brokers, "--topic", topic, "--clickhouse", f"chdb://{chdb}",
-            "--group", f"g-{uuid.uuid4().hex[:8]}", "--json", *FAST_JOIN, *extra]
+            "--group", f"g-{uuid.uuid4().hex[:8]}", "--json", "--create-table", *FAST_JOIN,
+            *extra]
 
 
 @pytest.mark.parametrize("impl", list(IMPLS))
@@ -313,18 +314,19 @@ def test_replay_source_and_bad_input(tmp_path):
     gen.communicate(timeout=60)
     assert gen.returncode == 0
     summary = finish(stream("run", "--topic", "t", "--source", f"replay:{replay}",
-                            "--clickhouse", f"chdb://{tmp_path / 'ch'}", "--json"))
+                            "--clickhouse", f"chdb://{tmp_path / 'ch'}", "--json",
+                            "--create-table"))
     assert (summary["consumed"], summary["inserted"], summary["dead"]) == (2000, 1980, 20)
 
     replay.write_bytes(replay.read_bytes()[:-5])
     proc = stream("run", "--topic", "t", "--source", f"replay:{replay}",
-                  "--clickhouse", f"chdb://{tmp_path / 'ch2'}", "--workers", "0")
+                  "--clickhouse", f"chdb://{tmp_path / 'ch2'}", "--workers", "0", "--create-table")
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
     assert err.strip().splitlines()[-1].startswith(f"error: {replay}:2000:")
 
     proc = stream("run", "--topic", "t", "--source", f"replay:{tmp_path / 'nope'}",
-                  "--clickhouse", f"chdb://{tmp_path / 'ch3'}")
+                  "--clickhouse", f"chdb://{tmp_path / 'ch3'}", "--create-table")
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2 and "nope" in err and "Traceback" not in err
 

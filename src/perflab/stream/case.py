@@ -73,7 +73,7 @@ class _Processor:
 
     def __init__(self, args: list[str]) -> None:
         self.proc = subprocess.Popen([*perflab_command(), "stream", "run", *args, *FAST_JOIN,
-                                      "--json"],
+                                      "--create-table", "--json"],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.assigned: set[int] = set()
         self.stderr: list[str] = []
@@ -245,7 +245,8 @@ class StreamCase:
         try:
             main(["stream", "run", "--topic", TOPIC, "--source", f"replay:{p['replay']}",
                   "--clickhouse", f"chdb://{chdb_dir}", "--impl", variant, "--workers", "0",
-                  "--max-messages", str(_messages(variant, ctx.scale)), "--json"])
+                  "--max-messages", str(_messages(variant, ctx.scale)), "--create-table",
+                  "--json"])
         finally:
             shutil.rmtree(chdb_dir, ignore_errors=True)
 
