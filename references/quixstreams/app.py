@@ -41,7 +41,8 @@ def transform(event: object, key: object, timestamp: int, headers: object) -> di
             value = data.get(name)
             if not (type(value) in (int, float) if kind is float else type(value) is kind):
                 raise ValueError(f"data.{name}: expected {kind.__name__}")
-        if not 0 <= data["user_id"] <= UINT64_MAX or not INT64_MIN <= event["timestamp"] <= INT64_MAX:
+        if not 0 <= data["user_id"] <= UINT64_MAX or not (
+                INT64_MIN <= event["timestamp"] <= INT64_MAX):
             raise ValueError("out of range")
         if any(type(v) is not str for v in metadata.values()):
             raise ValueError("metadata: expected str values")
