@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import time
+import urllib.request
 import uuid
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Producer, TopicPartition
 
+from perflab.services import free_port
 from perflab.services.clickhouse import connect
 from perflab.services.kafka import CLIENT_DEFAULTS, create_topic, local_broker
 
@@ -183,9 +186,19 @@ def test_a_sink_outage_sends_no_good_message_to_the_dead_letters(tmp_path, broke
                   "--workers", "0")
     first = finish(stream(*common, "--max-messages", "200"))
     assert first["consumed"] >= 200 and first["dead"] == 0
-    down = stream(*common, "--until-idle", "5", "--max-sink-retry", "1.5",
-                  "-s", "max_memory_usage=1000", "-s", "max_untracked_memory=1024")
+    port = free_port()
+    down = stream(*common, "--until-idle", "5", "--max-sink-retry", "3", "--metrics-port",
+                  str(port), "-s", "max_memory_usage=1000", "-s", "max_untracked_memory=1024")
+    scraped = ""
+    deadline = time.monotonic() + 30
+    while "perflab_stream_sink_retries_total 2" not in scraped and time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            scraped = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)\
+                .read().decode()
+        time.sleep(0.2)
     _, err = down.communicate(timeout=60)
+    assert "perflab_stream_sink_retries_total 2" in scraped, scraped
+    assert f'perflab_stream_lag{{partition="0",topic="{topic}"}}' in scraped
     assert down.returncode == 2, err
     assert "ClickHouse could not take a batch" in err and "MEMORY_LIMIT_EXCEEDED" in err
     assert "retrying in" in err
@@ -223,19 +236,38 @@ def test_kill_9_and_restart_into_a_users_table_counts_exactly(tmp_path, brokers)
         [f"{count}\t{count}\t{sum(range(count))}"]
 
 
-def test_a_topic_regex_and_bad_options(tmp_path, brokers):
+def test_a_topic_regex_and_a_dead_letter_topic(tmp_path, brokers):
+    from confluent_kafka import Consumer
+
     prefix = f"rx{uuid.uuid4().hex[:6]}"
     for name in ("a", "b"):
-        send(brokers, f"{prefix}.{name}", [b'{"id": %d}' % i for i in range(10)], 1)
+        send(brokers, f"{prefix}.{name}", [b'{"id": %d}' % i for i in range(10)]
+             + [b'{"id": 300}', b"nope"], 1)
     sql(tmp_path, "CREATE TABLE r (id UInt8, _topic String, _offset UInt64) "
                   "ENGINE = ReplacingMergeTree ORDER BY (_topic, _offset)")
     run = ["run", "--brokers", brokers, "--clickhouse", f"chdb://{tmp_path}", "--json",
            *FAST_JOIN, "--table", "r"]
-    summary = finish(stream(*run, "--topic-regex", f"^{prefix}\\..*", "--until-idle", "3",
-                            "--group", f"g-{uuid.uuid4().hex[:6]}"))
-    assert (summary["consumed"], summary["inserted"]) == (20, 20)
+    dlt = f"{prefix}-dead"
+    create_topic(brokers, dlt, 1)
+    summary = finish(stream(*run, "--topic-regex", f"^{prefix}\\.[ab]$", "--until-idle", "3",
+                            "--group", f"g-{uuid.uuid4().hex[:6]}", "--dead-letter-topic", dlt))
+    assert (summary["consumed"], summary["inserted"], summary["dead"]) == (24, 20, 4)
     assert sql(tmp_path, "SELECT _topic, count() FROM r FINAL GROUP BY _topic ORDER BY 1") == \
         [f"{prefix}.a\t10", f"{prefix}.b\t10"]
+    assert sql(tmp_path, "EXISTS TABLE r_dead") == ["0"]  # they went to the topic instead
+    consumer = Consumer({"bootstrap.servers": brokers, "group.id": f"d-{uuid.uuid4().hex}",
+                         "auto.offset.reset": "earliest", **CLIENT_DEFAULTS})
+    consumer.assign([TopicPartition(dlt, 0, 0)])
+    letters: list[dict] = []
+    deadline = time.monotonic() + 20
+    while len(letters) < 4 and time.monotonic() < deadline:
+        letters += [json.loads(m.value()) for m in consumer.consume(10, 1.0) if not m.error()]
+    consumer.close()
+    assert sorted((d["topic"], d["offset"]) for d in letters) == [
+        (f"{prefix}.{t}", o) for t in "ab" for o in (10, 11)]
+    assert sorted(d["reason"][:20] for d in letters) == [
+        "column id: 300 is ou", "column id: 300 is ou", "invalid JSON: JSON i",
+        "invalid JSON: JSON i"]
     for extra, message in ((["--table", "nope"], "table nope not found"),
                            (["--map", "bogus=a.b"], "bogus"),
                            (["--map", "id"], "expected COLUMN=KEY"),

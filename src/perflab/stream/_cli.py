@@ -70,6 +70,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--max-sink-retry", type=float, default=300.0, metavar="S",
                      help="retry a ClickHouse that is down this long, then exit non-zero with "
                           "offsets committed up to the last accepted batch (default: 300)")
+    run.add_argument("--metrics-port", type=int, metavar="PORT",
+                     help="serve Prometheus metrics at http://127.0.0.1:PORT/metrics")
+    run.add_argument("--dead-letter-topic", metavar="TOPIC",
+                     help="produce dead letters (JSON: topic, partition, offset, reason, raw) "
+                          "to TOPIC instead of inserting them into TABLE_dead")
     run.add_argument("-s", "--insert-setting", action="append", default=[],
                      metavar="KEY=VALUE", help="a ClickHouse setting for every insert "
                      "(repeatable), e.g. async_insert=1")
@@ -191,7 +196,8 @@ def _run(args: argparse.Namespace) -> int:
             workers=args.workers, until_idle=args.until_idle, max_messages=args.max_messages,
             progress=sys.stderr, kafka=tuple(kafka), spec=spec,
             max_sink_retry=args.max_sink_retry, topic_regex=bool(args.topic_regex),
-            insert_settings=tuple(insert_settings),
+            insert_settings=tuple(insert_settings), dead_letter_topic=args.dead_letter_topic,
+            metrics_port=args.metrics_port,
         ))
     if args.json:
         print(json.dumps(summary.as_json()))

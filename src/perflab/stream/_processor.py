@@ -40,6 +40,7 @@ from perflab.stream._decode import (
     Message,
 )
 from perflab.stream._impl import Impl
+from perflab.stream._metrics import Metrics, NoMetrics, serve
 from perflab.stream._schema import RAW_PATHS, dead_table, raw_format
 from perflab.stream._source import KafkaSource, ReplaySource, Source
 from perflab.stream._table import TableDecoder, TableSpec
@@ -84,6 +85,8 @@ class Options:
     max_sink_retry: float = MAX_SINK_RETRY_S  # seconds of sink outage before giving up
     topic_regex: bool = False  # `topic` is a regular expression (--topic-regex)
     insert_settings: tuple[tuple[str, str], ...] = ()  # ClickHouse settings for every insert
+    dead_letter_topic: str | None = None  # dead letters to this topic, not TABLE_dead
+    metrics_port: int | None = None  # serve Prometheus metrics (single process only)
 
     @property
     def effective_batch(self) -> int:
@@ -281,7 +284,47 @@ def _insert(sink: ClickHouse, table: str, body: bytes, settings: Mapping[str, in
         raise
 
 
-def _deliver(sink: ClickHouse, table: str, work: _Work) -> Stored:
+DeadLetters = Callable[[bytes], None]  # stores JSON lines of dead letters, or raises
+
+
+def _dead_to_table(sink: ClickHouse, table: str) -> DeadLetters:
+    def store(body: bytes) -> None:
+        _insert(sink, dead_table(table), body, {})
+
+    return store
+
+
+def _dead_to_topic(brokers: str, topic: str) -> tuple[DeadLetters, Callable[[], object]]:
+    """Dead letters produced to a topic, each flushed before its batch is acknowledged."""
+    from confluent_kafka import KafkaException, Producer
+
+    from perflab.services.kafka import CLIENT_DEFAULTS
+
+    try:
+        producer = Producer({"bootstrap.servers": brokers, "linger.ms": 5,
+                             "enable.idempotence": True, **CLIENT_DEFAULTS})
+    except KafkaException as exc:
+        raise UsageError(f"dead-letter producer: {exc.args[0].str()}") from exc
+    failed: list[str] = []
+
+    def delivered(error: Any, _message: Any) -> None:
+        if error is not None:
+            failed.append(error.str())
+
+    def store(body: bytes) -> None:
+        for line in body.splitlines():
+            producer.produce(topic, line, on_delivery=delivered)
+        left = producer.flush(30)
+        if left or failed:
+            reason = failed[0] if failed else f"{left} undelivered"
+            failed.clear()
+            raise _SinkDown(ServiceError(f"dead-letter topic {topic}: {reason}"))
+
+    return store, lambda: producer.flush(30)
+
+
+def _deliver(sink: ClickHouse, table: str, work: _Work,
+             dead: DeadLetters | None = None) -> Stored:
     """Insert one batch: (rows, dead letters) stored, None if ClickHouse refused raw input,
     or an Outage if ClickHouse could not take it for now (nothing of it is acknowledged).
 
@@ -295,12 +338,13 @@ def _deliver(sink: ClickHouse, table: str, work: _Work) -> Stored:
     the insert_deduplication_token absorb them.
     """
     try:
-        return _deliver_once(sink, table, work)
+        return _deliver_once(sink, table, work, dead or _dead_to_table(sink, table))
     except _SinkDown as down:
         return Outage(str(down.error))
 
 
-def _deliver_once(sink: ClickHouse, table: str, work: _Work) -> tuple[int, int] | None:
+def _deliver_once(sink: ClickHouse, table: str, work: _Work,
+                  dead_letters: DeadLetters) -> tuple[int, int] | None:
     if work.raw is not None:
         path = RAW_PATHS[work.raw_format]
         schema = sink.schema_settings(*path.schema) if path.schema else {}
@@ -324,10 +368,10 @@ def _deliver_once(sink: ClickHouse, table: str, work: _Work) -> tuple[int, int] 
         except ServiceError:
             refused = _insert_each(sink, table, work)
             if refused:
-                _insert(sink, dead_table(table), b"".join(refused), {})
+                dead_letters(b"".join(refused))
             rows, dead = rows - len(refused), dead + len(refused)
     if work.dead_count:
-        _insert(sink, dead_table(table), work.dead, {})
+        dead_letters(work.dead)
     return rows, dead
 
 
@@ -393,7 +437,8 @@ def _decoder(options: Options) -> Decoder:
 
 
 def _consume(options: Options, source: Source, send: Callable[[_Work], Waiter],
-             stop: _Stop, summary: Summary, on_batch: Callable[[Summary], bool]) -> None:
+             stop: _Stop, summary: Summary, on_batch: Callable[[Summary], bool],
+             metrics: Metrics | None = None) -> None:
     """The consuming loop, shared by the single process and each worker.
 
     With `impl.overlap`, the sink inserts one batch while the next is consumed and
@@ -404,12 +449,14 @@ def _consume(options: Options, source: Source, send: Callable[[_Work], Waiter],
 
     impl, size = options.impl, options.effective_batch
     decode = _decoder(options)
+    metrics = metrics or NoMetrics()
     extra: dict[str, int | str] = dict(options.insert_settings)
     checked = options.spec is not None and options.spec.checked
     last_message = next_lag = time.monotonic()
     lags: list[tuple[float, int]] = []
     summary.lag_series.append(lags)
     pending: tuple[list[Message], _Work, Waiter] | None = None
+    polled: dict[int, float] = {}  # id(batch) -> when it was polled: the batch latency
 
     def accepted(work: _Work, wait: Waiter) -> tuple[int, int] | None:
         """The batch's answer; through a sink outage, consumption paused, until it is taken."""
@@ -423,6 +470,7 @@ def _consume(options: Options, source: Source, send: Callable[[_Work], Waiter],
                 waited = time.monotonic() - began
                 lag = source.lag()
                 lags.append((time.monotonic(), lag))
+                metrics.lag(source.lag_by_partition())
                 if waited >= options.max_sink_retry or stop.requested:
                     raise ServiceError(
                         f"ClickHouse could not take a batch for {waited:.1f} s: {stored.reason}",
@@ -433,6 +481,7 @@ def _consume(options: Options, source: Source, send: Callable[[_Work], Waiter],
                 source.wait(min(delay, options.max_sink_retry - waited))
                 delay = min(delay * 2, RETRY_MAX_S)
                 summary.sink_retries += 1
+                metrics.retry()
                 stored = send(work)()
         finally:
             summary.sink_outage_s += time.monotonic() - began
@@ -448,6 +497,8 @@ def _consume(options: Options, source: Source, send: Callable[[_Work], Waiter],
             stored = accepted(work, send(work))
             assert stored is not None, "a decoded batch is never refused whole"
         source.ack(batch, work.topic)
+        metrics.batch(len(batch), stored[0], stored[1],
+                      time.monotonic() - polled.pop(id(batch), time.monotonic()))
         summary.consumed += len(batch)
         summary.inserted += stored[0]
         summary.dead += stored[1]
@@ -460,8 +511,11 @@ def _consume(options: Options, source: Source, send: Callable[[_Work], Waiter],
         if time.monotonic() >= next_lag:
             next_lag = time.monotonic() + LAG_EVERY_S
             lags.append((time.monotonic(), source.lag()))
+            metrics.lag(source.lag_by_partition())
         batch = source.poll_batch(size, POLL_TIMEOUT_S)
+        polled[id(batch)] = time.monotonic()
         if not batch:
+            polled.pop(id(batch), None)
             if pending is not None:  # nothing new: the batch in flight is not held back
                 more, pending = complete(*pending), None
                 if not more:
@@ -523,7 +577,7 @@ class _Progress:
             self.stream.write("\n")
 
 
-def _run_single(options: Options, sink: ClickHouse) -> Summary:
+def _run_single(options: Options, sink: ClickHouse, dead: DeadLetters | None) -> Summary:
     stop = _Stop()
     stop.install()
     source = _open_source(options)
@@ -536,17 +590,18 @@ def _run_single(options: Options, sink: ClickHouse) -> Summary:
 
     def send(work: _Work) -> Waiter:
         if inserter is not None:
-            return inserter.submit(_deliver, sink, options.table, work).result
-        stored = _deliver(sink, options.table, work)
+            return inserter.submit(_deliver, sink, options.table, work, dead).result
+        stored = _deliver(sink, options.table, work, dead)
         return lambda: stored
 
     def on_batch(s: Summary) -> bool:
         progress(s.consumed)
         return options.max_messages is None or s.consumed < options.max_messages
 
+    metrics = serve(options.metrics_port)
     try:
         with _accounted(options.impl, summary):
-            _consume(options, source, send, stop, summary, on_batch)
+            _consume(options, source, send, stop, summary, on_batch, metrics)
     finally:
         if inserter is not None:
             inserter.shutdown()
@@ -586,7 +641,8 @@ def _worker(options: Options, shard: tuple[int, int], conn: Connection) -> None:
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
 
-def _run_workers(options: Options, sink: ClickHouse, count: int) -> Summary:
+def _run_workers(options: Options, sink: ClickHouse, count: int,
+                 dead: DeadLetters | None) -> Summary:
     import multiprocessing
     from multiprocessing.connection import wait
 
@@ -624,7 +680,7 @@ def _run_workers(options: Options, sink: ClickHouse, count: int) -> Summary:
                             stop.requested = True
                         continue
                     if isinstance(message, _Work):
-                        stored = _deliver(sink, options.table, message)
+                        stored = _deliver(sink, options.table, message, dead)
                         consumed += message.count if isinstance(stored, tuple) else 0
                         if options.max_messages is not None and consumed >= options.max_messages:
                             stop.requested = True
@@ -661,6 +717,8 @@ def run(options: Options) -> Summary:
 
     workers = options.effective_workers
     sink = connect(options.clickhouse)
+    dead: DeadLetters | None = None
+    flush: Callable[[], object] = lambda: None  # noqa: E731 - nothing to flush by default
     try:
         if options.spec is None:  # the guide's events (--create-table)
             for statement in ddl(options.table):
@@ -668,10 +726,17 @@ def run(options: Options) -> Summary:
         else:
             options = replace(options, spec=options.spec.described(sink),
                               impl=replace(options.impl, raw=False))
-            sink.command(dead_ddl(options.table))
+            if options.dead_letter_topic is None:
+                sink.command(dead_ddl(options.table))
+        if options.dead_letter_topic is not None:
+            if not options.brokers:
+                raise UsageError("--dead-letter-topic needs a broker, not a replay file")
+            dead, flush = _dead_to_topic(options.brokers, options.dead_letter_topic)
         if workers > 0:
-            return _run_workers(options, sink, workers)
-        return _run_single(options, sink)
+            if options.metrics_port is not None:
+                raise UsageError("--metrics-port serves one consuming process: --workers 0")
+            return _run_workers(options, sink, workers, dead)
+        return _run_single(options, sink, dead)
     finally:
+        flush()
         sink.close()
-

@@ -45,6 +45,7 @@ class Source(Protocol):
     def poll_batch(self, size: int, timeout: float) -> list[Message]: ...
     def ack(self, batch: Sequence[Message], topic: str) -> None: ...
     def lag(self) -> int: ...
+    def lag_by_partition(self) -> dict[tuple[str, int], int]: ...
     def pause(self) -> None:
         """Fetch nothing more (the sink is down): the backlog stays with the broker."""
     def wait(self, seconds: float) -> None:
@@ -281,6 +282,9 @@ class ReplaySource:
 
     def lag(self) -> int:
         return 0  # a file is read to its end; there is no producer to fall behind
+
+    def lag_by_partition(self) -> dict[tuple[str, int], int]:
+        return {}
 
     def close(self) -> None:
         self._data.release()
