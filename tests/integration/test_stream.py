@@ -245,9 +245,10 @@ def test_a_row_clickhouse_refuses_becomes_a_dead_letter_not_a_stall(tmp_path):
         client.close()
 
 
-@pytest.mark.parametrize("impl", ["gc-tuning", "overlap", DEFAULT])
+# One step with worker processes, and the default (whose overlap keeps a batch in flight)
+@pytest.mark.parametrize("impl", ["big-batches", DEFAULT])
 def test_kill_mid_run_then_restart_loses_and_doubles_nothing(tmp_path, brokers, impl):
-    count = 150_000
+    count = 60_000
     topic = new_topic(brokers, count)
     # Small batches make the run take seconds, so a kill 1 s in lands midway.
     args = run_args(brokers, topic, tmp_path, "--impl", impl, "--batch-size", "100")
@@ -264,7 +265,8 @@ def test_kill_mid_run_then_restart_loses_and_doubles_nothing(tmp_path, brokers, 
     time.sleep(0.5)
     partial = int(query(tmp_path, "SELECT count() FROM events FINAL")[0])
     assert 0 < partial < count, "the first run should have been killed midway"
-    second = finish(stream(*args, "--until-idle", "4"), timeout=180)
+    # the restart takes big batches: only where it starts from matters here
+    second = finish(stream(*args, "--batch-size", "5000", "--until-idle", "4"), timeout=180)
     assert second["consumed"] < count  # it resumed from the committed offsets
     assert query(tmp_path, "SELECT count() FROM events FINAL") == [str(count)]
     assert query(tmp_path, "SELECT uniqExact(partition, offset), min(offset), max(offset) "

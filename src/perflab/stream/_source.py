@@ -96,6 +96,8 @@ class KafkaSource:
         self._high: dict[tuple[str, int], int] = {}  # high watermark, refreshed by a thread
         # Messages of other topics than the batch returned: they open the next batches.
         self._held: dict[str, list[Message]] = {}
+        # Chosen once: one topic's batches need no look at each message's topic.
+        self._convert = self._convert_many if pattern or len(names) > 1 else self._convert_one
         self._closed = threading.Event()
         self._consumer.subscribe(names, on_assign=self._assigned)
         # Asking the broker for watermarks takes ~20 ms a partition here: never in the loop.
@@ -125,17 +127,26 @@ class KafkaSource:
         for topic, numbers in sorted(by_topic.items()):
             os.write(2, f"perflab stream: assigned {topic}[{','.join(numbers)}]\n".encode())
 
-    def _convert(self, messages: Iterable[Any]) -> list[Message]:
-        """The messages of one topic as a batch; those of others are held for later."""
+    @staticmethod
+    def _skip(error: Any) -> bool:
         from confluent_kafka import KafkaError
 
+        if error.code() in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
+            return True  # UNKNOWN_TOPIC: a regex that matches nothing yet
+        raise ServiceError(f"Kafka: {error.str()}")
+
+    def _convert_one(self, messages: Iterable[Any]) -> list[Message]:
+        """A batch of the one topic subscribed to: no topic to look at per message."""
+        return [(m.partition(), m.offset(), m.value(), m.timestamp()[1]) for m in messages
+                if m.error() is None or not self._skip(m.error())]
+
+    def _convert_many(self, messages: Iterable[Any]) -> list[Message]:
+        """The messages of one topic as a batch; those of others are held for later."""
         batch: list[Message] = []
         for m in messages:
             error = m.error()
-            if error is not None:
-                if error.code() in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
-                    continue  # UNKNOWN_TOPIC: a regex that matches nothing yet
-                raise ServiceError(f"Kafka: {error.str()}")
+            if error is not None and self._skip(error):
+                continue
             topic = m.topic()
             if topic != self.batch_topic:
                 if not batch and not self._held.get(self.batch_topic):
