@@ -131,8 +131,15 @@ class KafkaSource:
     def _skip(error: Any) -> bool:
         from confluent_kafka import KafkaError
 
-        if error.code() in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
+        code = error.code()
+        if code in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
             return True  # UNKNOWN_TOPIC: a regex that matches nothing yet
+        if code == KafkaError._MAX_POLL_EXCEEDED:
+            # A batch took longer than max.poll.interval.ms: the group moved on without this
+            # member, which rejoins at its next poll. The batch in hand is not lost: its
+            # offsets may not be stored (another member re-reads it; the sink absorbs it).
+            os.write(2, f"perflab stream: {error.str()}; rejoining the group\n".encode())
+            return True
         raise ServiceError(f"Kafka: {error.str()}")
 
     def _convert_one(self, messages: Iterable[Any]) -> list[Message]:
