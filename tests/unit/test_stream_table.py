@@ -107,6 +107,8 @@ def test_mapping_options_and_files(tmp_path):
     ("Code: 159. DB::Exception: Timeout exceeded: elapsed 5 seconds", True),
     ("HTTPConnectionPool(host='x', port=8123): Max retries exceeded (Connection refused)", True),
     ("HTTP 503 Service Unavailable", True),
+    ("HTTPDriver for http://ch:8123 returned response code 502", True),
+    ("HTTPDriver for http://ch:8123 returned response code 500)\n Code: 27. Cannot parse", False),
     ("Code: 27. DB::Exception: Cannot parse input: expected '{' (at row 1)", False),
     ("Code: 117. DB::Exception: Unknown field found while parsing JSONEachRow format", False),
     ("Code: 53. DB::Exception: Type mismatch in IN or VALUES section", False),

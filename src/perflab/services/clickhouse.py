@@ -182,7 +182,7 @@ TRANSIENT_WORDS = ("connection refused", "connection reset", "connection aborted
                    "remote end closed", "max retries exceeded", "name or service not known",
                    "service unavailable", "bad gateway", "gateway timeout")
 _CODE = re.compile(r"\bCode:? (\d+)")
-_HTTP_5XX = re.compile(r"\b(?:HTTP|status)[^0-9]{0,12}5\d\d\b", re.IGNORECASE)
+_HTTP_5XX = re.compile(r"\b(?:HTTP|status|response code)[^0-9]{0,12}5\d\d\b", re.IGNORECASE)
 
 
 def is_transient(error: BaseException) -> bool:
