@@ -51,7 +51,7 @@ __all__ = ["CASE", "StreamCase"]
 # Quick scale is sized for a few minutes of the whole case on 2 cores: a drain of this size
 # is mostly its fixed costs (process start, group join), which are reported apart.
 MESSAGES = {"quick": 60_000, "full": 2_000_000}
-SAMPLE = {"quick": 300, "full": 3_000}  # for the variants that insert one message at a time
+SAMPLE = {"quick": 100, "full": 3_000}  # for the variants that insert one message at a time
 PARTITIONS = 4
 TOPIC = "perflab-events"
 TOPIC_PROTOBUF = "perflab-events-protobuf"
