@@ -223,6 +223,8 @@ class TableDecoder:
     def __init__(self, target: Target, parse: Parse | None = None) -> None:
         self.target = target
         self._parse = parse or _parse_json()
+        self._plan = [(c.name, c.path[0], c.path[1:], c.convert, c.default_kind == "DEFAULT",
+                       c.nullable) for c in target.columns]
         self._encode = msgspec.json.Encoder().encode_lines
 
     def row(self, topic: str, message: Message) -> dict[str, Any]:
@@ -239,20 +241,22 @@ class TableDecoder:
             if extra:
                 raise BadMessage(f"unknown field {extra[0]}")
         row: dict[str, Any] = {}
-        for column in target.columns:
-            path = column.path
-            found = obj.get(path[0], _MISSING) if len(path) == 1 else _dig(obj, path)
+        # (name, first key, the rest of the path, convert, DEFAULT, Nullable), made once
+        for name, key, rest, convert, has_default, nullable in self._plan:
+            found = obj.get(key, _MISSING)
+            if rest and found is not _MISSING:
+                found = _dig(found, rest)
             if found is _MISSING:
-                if column.default_kind == "DEFAULT":
+                if has_default:
                     continue
-                if column.nullable:
-                    row[column.name] = None
+                if nullable:
+                    row[name] = None
                     continue
-                raise BadMessage(f"missing field {'.'.join(path)}")
+                raise BadMessage(f"missing field {'.'.join((key, *rest))}")
             try:
-                row[column.name] = column.convert(found)
+                row[name] = convert(found)
             except BadValue as exc:
-                raise BadMessage(f"column {column.name}: {exc}") from None
+                raise BadMessage(f"column {name}: {exc}") from None
         topic_col, partition_col, offset_col = target.source
         if topic_col:
             row[topic_col] = topic

@@ -437,9 +437,13 @@ def _array(inner: Convert) -> Convert:
 
 
 def _map(key: Convert, inner: Convert) -> Convert:
+    texts = key is _string and inner is _string  # Map(String, String): check, do not copy
+
     def convert(value: Any) -> Any:
         if type(value) is not dict:
             raise _expected("an object", value)
+        if texts and all(type(v) is str for v in value.values()):
+            return value  # JSON object keys are strings already
         out = {}
         for k, v in value.items():
             try:
