@@ -67,3 +67,16 @@ def test_dead_letters_that_cannot_be_stored_are_an_outage_too():
     batch = work([b'{"id": 1}', b"not json"])
     sink = Sink(down_after=1)  # the rows go in, the dead letters do not
     assert isinstance(_deliver(sink, "t", batch), Outage)  # type: ignore[arg-type]
+
+
+def test_kafka_errors_that_are_news_and_those_that_end_the_run():
+    import pytest
+    from confluent_kafka import KafkaError
+
+    from perflab.stream._source import KafkaSource
+
+    for code in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART,
+                 KafkaError._MAX_POLL_EXCEEDED):  # the member rejoins at its next poll
+        assert KafkaSource._skip(KafkaError(code)) is True
+    with pytest.raises(ServiceError, match="Kafka:"):
+        KafkaSource._skip(KafkaError(KafkaError._SSL))
