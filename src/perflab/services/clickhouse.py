@@ -35,8 +35,9 @@ class ClickHouse(Protocol):
                checked: bool = False) -> int | None:
         """Rows written, counting those a materialized view wrote (None: not reported).
 
-        `checked`: the table has constraints or views, whose errors must raise (chDB's
-        streaming insert reports success and drops the block instead)."""
+        `checked`: every error must raise. chDB's streaming insert reports a block as
+        written and drops it when the sink stage fails (a violated constraint, a failing
+        view, a memory limit: chDB 4.4); a checked insert goes through a query instead."""
     def scalar(self, sql: str) -> int: ...
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         """The result of a query, one tuple a row."""
@@ -80,9 +81,9 @@ class ChdbClient:
         names = f" ({', '.join(columns)})" if columns else ""
         query = f"INSERT INTO {quote_table(table)}{names}{_settings_clause(settings)}"
         if checked:
-            # The query path raises a violated constraint or a failing view; the streaming
-            # insert below reports the rows written and drops them (chDB 4.x). It costs a
-            # copy of the body and is slower: only for tables that need it.
+            # The query path raises a violated constraint, a failing view or a memory limit;
+            # the streaming insert below reports the rows as written and drops them (chDB
+            # 4.4). It costs a copy of the body and more time a batch.
             with _reported(f"ClickHouse insert into {table}"):
                 self._session.query(f"{query} FORMAT {fmt}\n{body.decode()}")
             return None

@@ -134,7 +134,6 @@ class TableSpec:
     strict: bool = False
     columns: tuple[tuple[str, str, str], ...] = ()  # (name, type, default_kind), by position
     proto: tuple[bytes, str] | None = None  # (FileDescriptorSet, message name): protobuf input
-    checked: bool = False  # constraints or views: inserts that must report their errors
 
     def described(self, sink: ClickHouse) -> TableSpec:
         """This spec with the table's columns read from system.columns (and checked)."""
@@ -145,11 +144,7 @@ class TableSpec:
         if not rows:
             raise ServiceError(f"table {self.table} not found in ClickHouse ({sink.target})",
                                hint="create it first, or --create-table for the guide's events")
-        table = sink.rows("SELECT create_table_query, length(dependencies_table) FROM "
-                          f"system.tables WHERE database = {db} AND name = {_literal(name)}")
-        checked = bool(table) and (" CONSTRAINT " in str(table[0][0]) or int(table[0][1]) > 0)
-        spec = replace(self, columns=tuple((str(a), str(b), str(c)) for a, b, c in rows),
-                       checked=checked)
+        spec = replace(self, columns=tuple((str(a), str(b), str(c)) for a, b, c in rows))
         spec.target()  # every column's type is checked now, not at the first message
         if spec.proto is not None:
             spec.parser()
