@@ -288,8 +288,8 @@ DeadLetters = Callable[[bytes], None]  # stores JSON lines of dead letters, or r
 
 
 def _dead_to_table(sink: ClickHouse, table: str) -> DeadLetters:
-    def store(body: bytes) -> None:
-        _insert(sink, dead_table(table), body, {})
+    def store(body: bytes) -> None:  # few rows, and none may vanish: the checked path
+        _insert(sink, dead_table(table), body, {}, checked=True)
 
     return store
 
