@@ -27,8 +27,8 @@ from perflab.stream._decode import Message
 __all__ = ["KafkaSource", "ReplaySource", "Source", "write_replay"]
 
 # Bounded prefetch: librdkafka's queue is what a slow sink pushes back on. With the
-# default 1 MiB a partition a fetch, the queue ran dry between fetches (50k msg/s
-# where 250k is possible here, measured with 20,000-message batches).
+# default 1 MiB a partition a fetch, the queue runs dry between fetches when the consumer
+# takes 20,000-message batches (the stream case's bare-consume reference is the ceiling).
 PREFETCH_KBYTES = 64 * 1024
 PARTITION_FETCH_BYTES = 8 << 20
 RECORD = struct.Struct("<IQqI")
@@ -100,7 +100,7 @@ class KafkaSource:
         self._convert = self._convert_many if pattern or len(names) > 1 else self._convert_one
         self._closed = threading.Event()
         self._consumer.subscribe(names, on_assign=self._assigned)
-        # Asking the broker for watermarks takes ~20 ms a partition here: never in the loop.
+        # Asking the broker for watermarks is a round trip a partition: never in the loop.
         threading.Thread(target=self._watch_watermarks, daemon=True).start()
 
     def _watch_watermarks(self) -> None:
@@ -182,8 +182,8 @@ class KafkaSource:
             message = self._consumer.poll(timeout)
             return self._convert(() if message is None else (message,))
         # consume(n, t) waits until it has n messages or t has passed, and consume() of more
-        # than a few thousand waits on librdkafka's fetch queue (measured here: 54k msg/s at
-        # 20,000 against 330k at 1,000). So a batch is gathered from several consume()s and
+        # than a few thousand waits on librdkafka's fetch queue (the case's big-batches step
+        # shows it). So a batch is gathered from several consume()s and
         # closes when full or LINGER_S after the wait began: at low rates a message waits
         # at most that long before its insert.
         deadline = time.monotonic() + min(timeout, LINGER_S)
