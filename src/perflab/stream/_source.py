@@ -182,8 +182,8 @@ class KafkaSource:
             message = self._consumer.poll(timeout)
             return self._convert(() if message is None else (message,))
         # consume(n, t) waits until it has n messages or t has passed, and consume() of more
-        # than a few thousand waits on librdkafka's fetch queue (the case's big-batches step
-        # shows it). So a batch is gathered from several consume()s and
+        # than a few thousand waits on librdkafka's fetch queue, several times slower than
+        # a few smaller calls. So a batch is gathered from several consume()s and
         # closes when full or LINGER_S after the wait began: at low rates a message waits
         # at most that long before its insert.
         deadline = time.monotonic() + min(timeout, LINGER_S)
