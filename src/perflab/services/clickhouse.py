@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -19,7 +20,8 @@ from typing import Any, Protocol
 
 from perflab.errors import ServiceError, UsageError
 
-__all__ = ["ClickHouse", "check_target", "connect", "default_path"]
+__all__ = ["ClickHouse", "check_target", "connect", "default_path", "is_transient",
+           "quote_table"]
 
 Settings = Mapping[str, int | str]
 
@@ -29,9 +31,16 @@ class ClickHouse(Protocol):
 
     def command(self, sql: str) -> None: ...
     def insert(self, table: str, body: bytes, settings: Settings | None = None,
-               fmt: str = "JSONEachRow", columns: Sequence[str] = ()) -> int | None:
-        """Rows written, counting those a materialized view wrote (None: not reported)."""
+               fmt: str = "JSONEachRow", columns: Sequence[str] = (),
+               checked: bool = False) -> int | None:
+        """Rows written, counting those a materialized view wrote (None: not reported).
+
+        `checked`: every error must raise. chDB's streaming insert reports a block as
+        written and drops it when the sink stage fails (a violated constraint, a failing
+        view, a memory limit: chDB 4.4); a checked insert goes through a query instead."""
     def scalar(self, sql: str) -> int: ...
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        """The result of a query, one tuple a row."""
     def schema_settings(self, schema: str, message: str) -> Settings:
         """Insert settings that give ClickHouse's Protobuf reader `schema` (.proto text)."""
     def close(self) -> None: ...
@@ -67,9 +76,17 @@ class ChdbClient:
             self._session.query(sql)
 
     def insert(self, table: str, body: bytes, settings: Settings | None = None,
-               fmt: str = "JSONEachRow", columns: Sequence[str] = ()) -> int:
+               fmt: str = "JSONEachRow", columns: Sequence[str] = (),
+               checked: bool = False) -> int | None:
         names = f" ({', '.join(columns)})" if columns else ""
-        query = f"INSERT INTO `{table}`{names}{_settings_clause(settings)}"
+        query = f"INSERT INTO {quote_table(table)}{names}{_settings_clause(settings)}"
+        if checked:
+            # The query path raises a violated constraint, a failing view or a memory limit;
+            # the streaming insert below reports the rows as written and drops them (chDB
+            # 4.4). It costs a copy of the body and more time a batch.
+            with _reported(f"ClickHouse insert into {table}"):
+                self._session.query(f"{query} FORMAT {fmt}\n{body.decode()}")
+            return None
         with _reported(f"ClickHouse insert into {table}"),\
                 self._session.send_insert(query, fmt) as inserter:
             inserter.append(body)
@@ -82,6 +99,14 @@ class ChdbClient:
         with _reported("ClickHouse"):
             out = self._session.query(sql, "TSV")
         return int(str(out).strip() or 0)
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        import json
+
+        with _reported("ClickHouse"):
+            out = self._session.query(sql, "JSONCompact")
+        text = out.bytes() if hasattr(out, "bytes") else str(out).encode()
+        return [tuple(row) for row in json.loads(text)["data"]] if text.strip() else []
 
     def schema_settings(self, schema: str, message: str) -> Settings:
         # A schema given as a string (format_schema_source) is cached by chDB in the
@@ -116,7 +141,8 @@ class HttpClient:
             self._client.command(sql)
 
     def insert(self, table: str, body: bytes, settings: Settings | None = None,
-               fmt: str = "JSONEachRow", columns: Sequence[str] = ()) -> int | None:
+               fmt: str = "JSONEachRow", columns: Sequence[str] = (),
+               checked: bool = False) -> int | None:
         with _reported(f"ClickHouse insert into {table}"):  # a failing view is an error here
             summary = self._client.raw_insert(table, column_names=list(columns) or None,
                                               insert_block=body, settings=dict(settings or {}),
@@ -128,6 +154,10 @@ class HttpClient:
         with _reported("ClickHouse"):
             return int(self._client.command(sql))
 
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        with _reported("ClickHouse"):
+            return [tuple(row) for row in self._client.query(sql).result_rows]
+
     def schema_settings(self, schema: str, message: str) -> Settings:
         # The server caches it in its own format_schemas directory
         return {"format_schema_source": "string", "format_schema": schema,
@@ -135,6 +165,49 @@ class HttpClient:
 
     def close(self) -> None:
         self._client.close()
+
+
+def quote_table(name: str) -> str:
+    """`DB.TABLE` or `TABLE` as quoted identifiers (a name holds no dot of its own here)."""
+    return ".".join("`" + part.replace("\\", "\\\\").replace("`", "\\`") + "`"
+                    for part in name.split(".", 1))
+
+
+# ClickHouse error codes that say the server, not the data, is in trouble: retry later.
+# TIMEOUT_EXCEEDED, TOO_MANY_SIMULTANEOUS_QUERIES, SOCKET_TIMEOUT, NETWORK_ERROR,
+# MEMORY_LIMIT_EXCEEDED, TOO_MANY_PARTS, TABLE_IS_READ_ONLY, ALL_CONNECTION_TRIES_FAILED,
+# SYSTEM_ERROR, KEEPER_EXCEPTION, UNEXPECTED_PACKET_FROM_SERVER, POCO_EXCEPTION (network).
+TRANSIENT_CODES = frozenset({101, 159, 202, 209, 210, 241, 242, 252, 279, 425, 999, 1000})
+TRANSIENT_WORDS = ("connection refused", "connection reset", "connection aborted",
+                   "broken pipe", "timed out", "timeout", "temporarily unavailable",
+                   "remote end closed", "max retries exceeded", "name or service not known",
+                   "service unavailable", "bad gateway", "gateway timeout")
+_CODE = re.compile(r"\bCode:? (\d+)")
+_HTTP_5XX = re.compile(r"\b(?:HTTP|status|response code)[^0-9]{0,12}5\d\d\b", re.IGNORECASE)
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether a failed insert should be retried as it is (the sink's trouble, not the data's).
+
+    Looks at the error and its causes: OS-level connection errors, an HTTP 5xx, a
+    ClickHouse error code of the server's state (TRANSIENT_CODES), or the words
+    clients use for a lost connection. Anything else (a parse or type error) is
+    the data's: the caller looks for the rows ClickHouse refused.
+    """
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, (ConnectionError, TimeoutError)):
+            return True
+        text = str(seen)
+        codes = {int(code) for code in _CODE.findall(text)}
+        if codes & TRANSIENT_CODES:
+            return True
+        if not codes:
+            lowered = text.lower()
+            if _HTTP_5XX.search(text) or any(word in lowered for word in TRANSIENT_WORDS):
+                return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 @contextlib.contextmanager

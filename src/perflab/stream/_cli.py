@@ -9,6 +9,10 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from perflab.stream._table import TableSpec
 
 __all__ = ["configure", "main"]
 
@@ -38,16 +42,50 @@ def configure(parser: argparse.ArgumentParser) -> None:
                          help="write the messages to a replay file instead of a broker")
 
     run = sub.add_parser("run", help="consume, transform and insert into ClickHouse")
-    run.add_argument("--topic", required=True)
+    topics = run.add_mutually_exclusive_group(required=True)
+    topics.add_argument("--topic", help="a topic, or several: a,b,c")
+    topics.add_argument("--topic-regex", metavar="REGEX",
+                        help="every topic the regular expression matches, e.g. '^orders\\.'")
     run.add_argument("--group", default="perflab-stream")
     run.add_argument("--brokers", help="host:port,... (default: an embedded broker)")
     run.add_argument("--source", metavar="replay:FILE",
                      help="read a replay file instead of a broker")
     run.add_argument("--clickhouse", metavar="DSN",
                      help="chdb:///path or http://host:8123 (default: chDB in perflab's cache)")
-    run.add_argument("--table", default="events")
+    run.add_argument("--table", default="events", metavar="[DB.]TABLE",
+                     help="the target table: its columns decide the rows (default: events)")
+    run.add_argument("--create-table", action="store_true",
+                     help="create the guide's events table and load its events (the benchmark)")
+    run.add_argument("--map", action="append", default=[], metavar="COLUMN=KEY.KEY",
+                     help="fill COLUMN from a nested key (repeatable; default: the key named "
+                          "as the column)")
+    run.add_argument("--mapping", type=Path, metavar="FILE.toml",
+                     help='a TOML file of column = "key.key" lines')
+    run.add_argument("--strict", action="store_true",
+                     help="a message with a top-level key no column takes is a dead letter")
+    run.add_argument("--source-columns", default="_topic,_partition,_offset",
+                     metavar="TOPIC,PARTITION,OFFSET",
+                     help="the columns that say where a row came from, filled when the table "
+                          "has them (default: _topic,_partition,_offset)")
+    run.add_argument("--max-sink-retry", type=float, default=300.0, metavar="S",
+                     help="retry a ClickHouse that is down this long, then exit non-zero with "
+                          "offsets committed up to the last accepted batch (default: 300)")
+    run.add_argument("--metrics-port", type=int, metavar="PORT",
+                     help="serve Prometheus metrics at http://127.0.0.1:PORT/metrics")
+    run.add_argument("--dead-letter-topic", metavar="TOPIC",
+                     help="produce dead letters (JSON: topic, partition, offset, reason, raw) "
+                          "to TOPIC instead of inserting them into TABLE_dead")
+    run.add_argument("-s", "--insert-setting", action="append", default=[],
+                     metavar="KEY=VALUE", help="a ClickHouse setting for every insert "
+                     "(repeatable), e.g. async_insert=1")
     run.add_argument("--format", choices=("json", "protobuf"), default="json",
-                     help="message encoding (protobuf: decoded in Python; default: json)")
+                     help="message encoding (default: json)")
+    proto = run.add_mutually_exclusive_group()
+    proto.add_argument("--proto", type=Path, metavar="FILE.proto",
+                       help="the messages' protobuf schema (compiled with grpcio-tools' protoc)")
+    proto.add_argument("--descriptor-set", type=Path, metavar="FILE",
+                       help="the schema as protoc --include_imports --descriptor_set_out=FILE")
+    run.add_argument("--message", metavar="NAME", help="the protobuf message, e.g. shop.Order")
     run.add_argument("--workers", type=int, help="consumer processes (default: the variant's)")
     run.add_argument("--batch-size", type=int,
                      help="messages per insert (default: the variant's; 20,000)")
@@ -120,11 +158,17 @@ def _run(args: argparse.Namespace) -> int:
     impl = IMPLS.get(args.impl or DEFAULT)
     if impl is None:
         raise UsageError(f"unknown --impl {args.impl!r}", hint=f"one of: {', '.join(IMPLS)}")
-    if args.format == "protobuf":
+    spec = None if args.create_table else _table_spec(args)
+    if args.format == "protobuf" and spec is None:
         # The raw steps hand the messages to ClickHouse's protobuf parser instead (_schema.py)
         impl = dataclasses.replace(impl, decoder="protobuf")
+    if args.max_sink_retry < 0:
+        raise UsageError("--max-sink-retry must be >= 0")
     replay = None
+    topic = args.topic or args.topic_regex
     if args.source:
+        if args.topic_regex or "," in topic:
+            raise UsageError("a replay file is one topic: give --topic NAME")
         if not args.source.startswith("replay:"):
             raise UsageError(f"--source {args.source!r}: expected replay:FILE")
         replay = Path(args.source.removeprefix("replay:"))
@@ -134,6 +178,12 @@ def _run(args: argparse.Namespace) -> int:
         if not sep or not key:
             raise UsageError(f"-X {item!r}: expected KEY=VALUE")
         kafka.append((key.strip(), value.strip()))
+    insert_settings = []
+    for item in args.insert_setting:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip().replace("_", "").isalnum():
+            raise UsageError(f"--insert-setting {item!r}: expected KEY=VALUE")
+        insert_settings.append((key.strip(), value.strip()))
     for name in ("workers", "batch_size", "max_messages"):
         value = getattr(args, name)
         if value is not None and value < (0 if name == "workers" else 1):
@@ -141,10 +191,13 @@ def _run(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         brokers = None if replay else stack.enter_context(_brokers(args.brokers))
         summary = run(Options(
-            topic=args.topic, group=args.group, table=args.table, impl=impl, brokers=brokers,
+            topic=topic, group=args.group, table=args.table, impl=impl, brokers=brokers,
             replay=replay, clickhouse=args.clickhouse, batch_size=args.batch_size,
             workers=args.workers, until_idle=args.until_idle, max_messages=args.max_messages,
-            progress=sys.stderr, kafka=tuple(kafka),
+            progress=sys.stderr, kafka=tuple(kafka), spec=spec,
+            max_sink_retry=args.max_sink_retry, topic_regex=bool(args.topic_regex),
+            insert_settings=tuple(insert_settings), dead_letter_topic=args.dead_letter_topic,
+            metrics_port=args.metrics_port,
         ))
     if args.json:
         print(json.dumps(summary.as_json()))
@@ -152,8 +205,34 @@ def _run(args: argparse.Namespace) -> int:
         s = summary.as_json()
         print(f"{s['consumed']:,} messages = {s['inserted']:,} inserted + {s['dead']:,} dead "
               f"letters, in {s['seconds']:.2f} s ({s['msgs_per_s']:,.0f} msg/s), "
-              f"lag {s['lag']:,}")
+              f"lag {s['lag']:,}, {s['sink_retries']:,} sink retries")
     return 0
+
+
+def _table_spec(args: argparse.Namespace) -> TableSpec:
+    from perflab.errors import UsageError
+    from perflab.stream._table import TableSpec, parse_mapping, read_mapping
+
+    mapping = read_mapping(args.mapping) if args.mapping else {}
+    mapping.update(parse_mapping(args.map))  # --map wins over the file
+    source = tuple(name.strip() for name in args.source_columns.split(","))
+    if len(source) != 3 or not all(source):
+        raise UsageError(f"--source-columns {args.source_columns!r}: "
+                         "expected TOPIC,PARTITION,OFFSET")
+    proto = None
+    if args.format == "protobuf":
+        from perflab.stream._userproto import compile_proto, read_descriptor_set
+
+        if not args.message or not (args.proto or args.descriptor_set):
+            raise UsageError("--format protobuf into a table needs --message NAME and "
+                             "--proto FILE.proto or --descriptor-set FILE",
+                             hint="--create-table loads the guide's events with their own schema")
+        schema = (compile_proto(args.proto) if args.proto
+                  else read_descriptor_set(args.descriptor_set))
+        proto = (schema, args.message)
+    elif args.proto or args.descriptor_set or args.message:
+        raise UsageError("--proto, --descriptor-set and --message go with --format protobuf")
+    return TableSpec(args.table, tuple(mapping.items()), source, args.strict, proto=proto)
 
 
 def main(args: argparse.Namespace) -> int:

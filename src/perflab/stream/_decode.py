@@ -43,12 +43,16 @@ class BadMessage(ValueError):
 class Decoded:
     """One batch's output: the bodies for `events` (in `rows_format`) and `events_dead`."""
 
-    __slots__ = ("dead", "dead_count", "rows", "rows_count", "rows_format")
+    __slots__ = ("dead", "dead_count", "origins", "rows", "rows_count", "rows_format",
+                 "settings")
 
     def __init__(self, rows: bytes, rows_count: int, dead: bytes, dead_count: int,
                  rows_format: str = "JSONEachRow") -> None:
         self.rows, self.rows_count, self.rows_format = rows, rows_count, rows_format
         self.dead, self.dead_count = dead, dead_count
+        # The message of each row line, where the row itself does not say (user tables)
+        self.origins: list[Message] | None = None
+        self.settings: dict[str, int | str] = {}  # insert settings the rows need
 
 
 class Decoder(Protocol):

@@ -23,7 +23,7 @@ import math
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from multiprocessing.connection import Connection
@@ -40,8 +40,10 @@ from perflab.stream._decode import (
     Message,
 )
 from perflab.stream._impl import Impl
+from perflab.stream._metrics import Metrics, NoMetrics, serve
 from perflab.stream._schema import RAW_PATHS, dead_table, raw_format
 from perflab.stream._source import KafkaSource, ReplaySource, Source
+from perflab.stream._table import TableDecoder, TableSpec
 
 if TYPE_CHECKING:
     from perflab.services.clickhouse import ClickHouse
@@ -58,6 +60,9 @@ JOIN_TIMEOUT_S = 60.0
 STUCK_GROUP = ("is the topic there? On the embedded Tansu broker a group can stay stuck "
                "after a multi-worker run stopped: use another --group or restart the broker")
 GC_THRESHOLD = (50_000, 20, 100)
+RETRY_FIRST_S = 0.1  # a sink outage: the first wait before the batch is sent again,
+RETRY_MAX_S = 5.0  # doubling up to this
+MAX_SINK_RETRY_S = 300.0  # the default --max-sink-retry
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,13 @@ class Options:
     max_messages: int | None = None  # stop after this many messages (benchmarks)
     progress: TextIO | None = None
     kafka: tuple[tuple[str, str], ...] = ()  # librdkafka settings given with -X
+    # None: the guide's events, by the impl's decoder (--create-table); else the user's table
+    spec: TableSpec | None = None
+    max_sink_retry: float = MAX_SINK_RETRY_S  # seconds of sink outage before giving up
+    topic_regex: bool = False  # `topic` is a regular expression (--topic-regex)
+    insert_settings: tuple[tuple[str, str], ...] = ()  # ClickHouse settings for every insert
+    dead_letter_topic: str | None = None  # dead letters to this topic, not TABLE_dead
+    metrics_port: int | None = None  # serve Prometheus metrics (single process only)
 
     @property
     def effective_batch(self) -> int:
@@ -92,6 +104,8 @@ class Summary:
     dead: int = 0
     batches: int = 0
     refused_raw_batches: int = 0
+    sink_retries: int = 0  # inserts sent again after a transient ClickHouse error
+    sink_outage_s: float = 0.0  # time spent waiting for ClickHouse to come back
     seconds: float = 0.0
     cpu_s: float = 0.0
     gc_collections: int = 0
@@ -111,7 +125,7 @@ class Summary:
 
     def merge(self, other: Summary) -> None:
         for name in ("consumed", "inserted", "dead", "batches", "refused_raw_batches",
-                     "cpu_s", "gc_collections", "gc_s", "lag"):
+                     "sink_retries", "sink_outage_s", "cpu_s", "gc_collections", "gc_s", "lag"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.gc_max_s = max(self.gc_max_s, other.gc_max_s)
         self.latencies_ms += other.latencies_ms
@@ -190,14 +204,14 @@ def _accounted(impl: Impl, summary: Summary) -> Iterator[None]:
 
 def _open_source(options: Options, shard: tuple[int, int] | None = None) -> Source:
     if options.replay is not None:
-        return ReplaySource(options.replay, shard)
+        return ReplaySource(options.replay, shard, options.topic)
     if not options.brokers:
         raise UsageError("no brokers given")
     settings: dict[str, object] = {}
     if options.impl.fetch_backoff_ms is not None:
         settings["fetch.queue.backoff.ms"] = options.impl.fetch_backoff_ms
-    return KafkaSource(options.brokers, options.topic, options.group,
-                       settings | dict(options.kafka))
+    topics = options.topic if options.topic_regex else options.topic.split(",")
+    return KafkaSource(options.brokers, topics, options.group, settings | dict(options.kafka))
 
 
 @dataclass
@@ -212,7 +226,10 @@ class _Work:
     rows_format: str = "JSONEachRow"
     dead: bytes = b""
     dead_count: int = 0
-    settings: dict[str, int] = field(default_factory=dict)
+    settings: dict[str, int | str] = field(default_factory=dict)
+    topic: str = ""
+    origins: list[Message] | None = None  # the message of each row line (user tables)
+    checked: bool = False  # an insert that must report every error (see ClickHouse.insert)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -221,35 +238,119 @@ class _Work:
 
 
 def _prepare(impl: Impl, decode: Decoder, topic: str, batch: list[Message],
-             allow_raw: bool = True) -> _Work:
-    settings = {"optimize_on_insert": 0} if impl.lazy_dedup else {}
+             allow_raw: bool = True, extra: Mapping[str, int | str] | None = None,
+             checked: bool = False) -> _Work:
+    settings: dict[str, int | str] = {"optimize_on_insert": 0} if impl.lazy_dedup else {}
+    settings.update(extra or {})
     if impl.raw and allow_raw:
         wire = raw_format(impl.decoder)
         body = RAW_PATHS[wire].frame(topic, batch)
         if body is not None:
             return _Work(len(batch), raw=body, raw_format=wire, rows_count=len(batch),
-                         settings=settings)
+                         settings=settings, topic=topic)
     out = decode(topic, batch)
     return _Work(len(batch), rows=out.rows, rows_count=out.rows_count,
                  rows_format=out.rows_format, dead=out.dead, dead_count=out.dead_count,
-                 settings=settings)
+                 settings={**settings, **out.settings}, topic=topic, origins=out.origins,
+                 checked=checked)
 
 
-def _deliver(sink: ClickHouse, table: str, work: _Work) -> tuple[int, int] | None:
-    """Insert one batch: (rows, dead letters) stored, or None if ClickHouse refused raw input.
+@dataclass(frozen=True)
+class Outage:
+    """The sink's answer to a batch it could not take for reasons of its own: send it again."""
 
-    A decoded batch ClickHouse refuses (a value Python accepts and ClickHouse does
-    not) is inserted in halves down to the refused rows, which become dead letters
-    with ClickHouse's reason: one poison message never stalls a
-    partition. If the sink itself is down, the dead-letter insert fails too, and the
-    batch is not acknowledged.
+    reason: str
+
+
+class _SinkDown(Exception):
+    """A transient error during the culprit search: the whole batch waits and comes again."""
+
+    def __init__(self, error: ServiceError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _insert(sink: ClickHouse, table: str, body: bytes, settings: Mapping[str, int | str],
+            fmt: str = "JSONEachRow", columns: tuple[str, ...] = (),
+            checked: bool = False) -> int | None:
+    """One insert; a transient error (the sink's, not the data's) raises _SinkDown."""
+    from perflab.services.clickhouse import is_transient
+
+    try:
+        return sink.insert(table, body, settings, fmt, columns, checked)
+    except ServiceError as exc:
+        if is_transient(exc):
+            raise _SinkDown(exc) from exc
+        raise
+
+
+DeadLetters = Callable[[bytes], None]  # stores JSON lines of dead letters, or raises
+
+
+def _dead_to_table(sink: ClickHouse, table: str) -> DeadLetters:
+    def store(body: bytes) -> None:  # few rows, and none may vanish: the checked path
+        _insert(sink, dead_table(table), body, {}, checked=True)
+
+    return store
+
+
+def _dead_to_topic(brokers: str, topic: str) -> tuple[DeadLetters, Callable[[], object]]:
+    """Dead letters produced to a topic, each flushed before its batch is acknowledged."""
+    from confluent_kafka import KafkaException, Producer
+
+    from perflab.services.kafka import CLIENT_DEFAULTS
+
+    try:
+        producer = Producer({"bootstrap.servers": brokers, "linger.ms": 5,
+                             "enable.idempotence": True, **CLIENT_DEFAULTS})
+    except KafkaException as exc:
+        raise UsageError(f"dead-letter producer: {exc.args[0].str()}") from exc
+    failed: list[str] = []
+
+    def delivered(error: Any, _message: Any) -> None:
+        if error is not None:
+            failed.append(error.str())
+
+    def store(body: bytes) -> None:
+        for line in body.splitlines():
+            producer.produce(topic, line, on_delivery=delivered)
+        left = producer.flush(30)
+        if left or failed:
+            reason = failed[0] if failed else f"{left} undelivered"
+            failed.clear()
+            raise _SinkDown(ServiceError(f"dead-letter topic {topic}: {reason}"))
+
+    return store, lambda: producer.flush(30)
+
+
+def _deliver(sink: ClickHouse, table: str, work: _Work,
+             dead: DeadLetters | None = None) -> Stored:
+    """Insert one batch: (rows, dead letters) stored, None if ClickHouse refused raw input,
+    or an Outage if ClickHouse could not take it for now (nothing of it is acknowledged).
+
+    A decoded batch ClickHouse refuses for its data (a value Python accepts and
+    ClickHouse does not) is inserted in halves down to the refused rows, which become
+    dead letters with ClickHouse's reason: one poison message never stalls a
+    partition. A transient error (the sink down, out of memory, too many parts;
+    `is_transient`) never starts that search, and stops one under way: the batch is
+    sent again whole, so no good message becomes a dead letter for the sink's outage.
+    The rows a broken-off search had inserted come again; the source columns or
+    the insert_deduplication_token absorb them.
     """
+    try:
+        return _deliver_once(sink, table, work, dead or _dead_to_table(sink, table))
+    except _SinkDown as down:
+        return Outage(str(down.error))
+
+
+def _deliver_once(sink: ClickHouse, table: str, work: _Work,
+                  dead_letters: DeadLetters) -> tuple[int, int] | None:
     if work.raw is not None:
         path = RAW_PATHS[work.raw_format]
         schema = sink.schema_settings(*path.schema) if path.schema else {}
         try:
-            written = sink.insert(path.table(table), work.raw,
-                                  {**path.settings, **schema, **work.settings}, path.format)
+            written = _insert(sink, path.table(table), work.raw,
+                              {**path.settings, **schema, **work.settings}, path.format)
         except ServiceError:
             return None
         # Each row is written twice, to the Null table and by the view into `table`;
@@ -260,14 +361,17 @@ def _deliver(sink: ClickHouse, table: str, work: _Work) -> tuple[int, int] | Non
     rows, dead = work.rows_count, work.dead_count
     if rows:
         try:
-            sink.insert(table, work.rows, work.settings, work.rows_format, work.columns)
+            _insert(sink, table, work.rows, work.settings, work.rows_format, work.columns,
+                    work.checked)
+        except _SinkDown:
+            raise
         except ServiceError:
             refused = _insert_each(sink, table, work)
             if refused:
-                sink.insert(dead_table(table), b"".join(refused))
+                dead_letters(b"".join(refused))
             rows, dead = rows - len(refused), dead + len(refused)
     if work.dead_count:
-        sink.insert(dead_table(table), work.dead)
+        dead_letters(work.dead)
     return rows, dead
 
 
@@ -275,28 +379,42 @@ def _insert_each(sink: ClickHouse, table: str, work: _Work) -> list[bytes]:
     """Insert what ClickHouse takes, halving the refused part down to single rows.
 
     A few inserts per refused row, not one per row of the batch. Returns the
-    refused rows as dead-letter lines.
+    refused rows as dead-letter lines. Each part gets a dedup token of its own range.
     """
     import json
 
-    def attempt(lines: list[bytes]) -> list[bytes]:
+    from perflab.stream._decode import dead_row
+
+    lines = work.rows.splitlines()
+    token = work.settings.get("insert_deduplication_token")
+
+    def attempt(lo: int, hi: int) -> list[bytes]:
+        settings = dict(work.settings)
+        if token is not None:
+            settings["insert_deduplication_token"] = f"{token}/{lo}-{hi}"
         try:
-            sink.insert(table, b"\n".join(lines) + b"\n", work.settings, work.rows_format,
-                        work.columns)
+            _insert(sink, table, b"\n".join(lines[lo:hi]) + b"\n", settings, work.rows_format,
+                    work.columns, work.checked)
             return []
+        except _SinkDown:
+            raise
         except ServiceError as exc:
-            if len(lines) > 1:
-                half = len(lines) // 2
-                return attempt(lines[:half]) + attempt(lines[half:])
-            row = json.loads(lines[0])
-            topic, partition, offset = (row[:3] if isinstance(row, list) else
-                                        (row["topic"], row["partition"], row["offset"]))
-            dead = {"topic": topic, "partition": partition, "offset": offset,
-                    "reason": f"refused by ClickHouse: {exc}",
-                    "raw": lines[0][:RAW_LIMIT].decode("utf-8", "backslashreplace")}
+            if hi - lo > 1:
+                half = (lo + hi) // 2
+                return attempt(lo, half) + attempt(half, hi)
+            reason = f"refused by ClickHouse: {exc}"
+            if work.origins is not None:
+                dead = dead_row(work.topic, work.origins[lo], reason)
+            else:
+                row = json.loads(lines[lo])
+                topic, partition, offset = (row[:3] if isinstance(row, list) else
+                                            (row["topic"], row["partition"], row["offset"]))
+                dead = {"topic": topic, "partition": partition, "offset": offset,
+                        "reason": reason,
+                        "raw": lines[lo][:RAW_LIMIT].decode("utf-8", "backslashreplace")}
             return [json.dumps(dead).encode() + b"\n"]
 
-    return attempt(work.rows.splitlines())
+    return attempt(0, len(lines))
 
 
 def _sample_latency(batch: list[Message], into: list[float]) -> None:
@@ -306,12 +424,21 @@ def _sample_latency(batch: list[Message], into: list[float]) -> None:
             into.append(now_ms - message[3])
 
 
-Stored = tuple[int, int] | None  # (rows, dead letters) stored, or None: raw input refused
+# (rows, dead letters) stored, None: raw input refused, or Outage: the sink could not take it
+Stored = tuple[int, int] | Outage | None
 Waiter = Callable[[], Stored]  # the result of a batch handed to the sink, when it is ready
 
 
+def _decoder(options: Options) -> Decoder:
+    """The decoder, chosen once: the user's table (its spec), or the impl's for the events."""
+    if options.spec is not None:
+        return TableDecoder(options.spec.target(), options.spec.parser())
+    return DECODERS[options.impl.decoder]()
+
+
 def _consume(options: Options, source: Source, send: Callable[[_Work], Waiter],
-             stop: _Stop, summary: Summary, on_batch: Callable[[Summary], bool]) -> None:
+             stop: _Stop, summary: Summary, on_batch: Callable[[Summary], bool],
+             metrics: Metrics | None = None) -> None:
     """The consuming loop, shared by the single process and each worker.
 
     With `impl.overlap`, the sink inserts one batch while the next is consumed and
@@ -321,19 +448,59 @@ def _consume(options: Options, source: Source, send: Callable[[_Work], Waiter],
     from perflab.measure import machine_busy_s
 
     impl, size = options.impl, options.effective_batch
-    decode = DECODERS[impl.decoder]()
+    decode = _decoder(options)
+    metrics = metrics or NoMetrics()
+    extra: dict[str, int | str] = dict(options.insert_settings)
+    # A user's table gets inserts that report every error (ClickHouse.insert's `checked`):
+    # chDB's streaming insert reports a block its table refused in the sink stage as written.
+    checked = options.spec is not None
     last_message = next_lag = time.monotonic()
     lags: list[tuple[float, int]] = []
     summary.lag_series.append(lags)
-    pending: tuple[list[Message], Waiter] | None = None
+    pending: tuple[list[Message], _Work, Waiter] | None = None
+    polled: dict[int, float] = {}  # id(batch) -> when it was polled: the batch latency
 
-    def complete(batch: list[Message], wait: Waiter) -> bool:
+    def accepted(work: _Work, wait: Waiter) -> tuple[int, int] | None:
+        """The batch's answer; through a sink outage, consumption paused, until it is taken."""
         stored = wait()
+        if not isinstance(stored, Outage):
+            return stored
+        began, delay = time.monotonic(), RETRY_FIRST_S
+        source.pause()
+        try:
+            while isinstance(stored, Outage):
+                waited = time.monotonic() - began
+                lag = source.lag()
+                lags.append((time.monotonic(), lag))
+                metrics.lag(source.lag_by_partition())
+                if waited >= options.max_sink_retry or stop.requested:
+                    raise ServiceError(
+                        f"ClickHouse could not take a batch for {waited:.1f} s: {stored.reason}",
+                        hint="offsets are committed up to the last batch it accepted; "
+                             "run again once it is back (--max-sink-retry S waits longer)")
+                os.write(2, f"perflab stream: sink unavailable ({stored.reason[:200]}); "
+                            f"retrying in {delay:.1f} s, lag {lag}\n".encode())
+                source.wait(min(delay, options.max_sink_retry - waited))
+                delay = min(delay * 2, RETRY_MAX_S)
+                summary.sink_retries += 1
+                metrics.retry()
+                stored = send(work)()
+        finally:
+            summary.sink_outage_s += time.monotonic() - began
+            source.resume()
+        return stored
+
+    def complete(batch: list[Message], work: _Work, wait: Waiter) -> bool:
+        stored = accepted(work, wait)
         if stored is None:  # ClickHouse refused the raw batch: Python finds the culprits
             summary.refused_raw_batches += 1
-            stored = send(_prepare(impl, decode, options.topic, batch, allow_raw=False))()
+            work = _prepare(impl, decode, work.topic, batch, allow_raw=False, extra=extra,
+                            checked=checked)
+            stored = accepted(work, send(work))
             assert stored is not None, "a decoded batch is never refused whole"
-        source.ack(batch)
+        source.ack(batch, work.topic)
+        metrics.batch(len(batch), stored[0], stored[1],
+                      time.monotonic() - polled.pop(id(batch), time.monotonic()))
         summary.consumed += len(batch)
         summary.inserted += stored[0]
         summary.dead += stored[1]
@@ -346,8 +513,11 @@ def _consume(options: Options, source: Source, send: Callable[[_Work], Waiter],
         if time.monotonic() >= next_lag:
             next_lag = time.monotonic() + LAG_EVERY_S
             lags.append((time.monotonic(), source.lag()))
+            metrics.lag(source.lag_by_partition())
         batch = source.poll_batch(size, POLL_TIMEOUT_S)
+        polled[id(batch)] = time.monotonic()
         if not batch:
+            polled.pop(id(batch), None)
             if pending is not None:  # nothing new: the batch in flight is not held back
                 more, pending = complete(*pending), None
                 if not more:
@@ -367,7 +537,8 @@ def _consume(options: Options, source: Source, send: Callable[[_Work], Waiter],
         last_message = time.monotonic()
         if summary.first_batch_at is None:
             summary.first_batch_at, summary.first_batch_busy = last_message, machine_busy_s()
-        work = _prepare(impl, decode, options.topic, batch)  # while the sink inserts `pending`
+        # framed while the sink inserts `pending`
+        work = _prepare(impl, decode, source.batch_topic, batch, extra=extra, checked=checked)
         if pending is not None:
             more, pending = complete(*pending), None
             if not more:  # `batch` was never sent: it is not acknowledged, and comes again
@@ -376,8 +547,8 @@ def _consume(options: Options, source: Source, send: Callable[[_Work], Waiter],
         # Only a full batch is left in flight: one that closed on its linger says the
         # backlog is empty, so nothing would overlap it and its messages would wait longer.
         if impl.overlap and len(batch) == size:
-            pending = (batch, wait)
-        elif not complete(batch, wait):
+            pending = (batch, work, wait)
+        elif not complete(batch, work, wait):
             break
     if pending is not None:
         complete(*pending)
@@ -408,7 +579,7 @@ class _Progress:
             self.stream.write("\n")
 
 
-def _run_single(options: Options, sink: ClickHouse) -> Summary:
+def _run_single(options: Options, sink: ClickHouse, dead: DeadLetters | None) -> Summary:
     stop = _Stop()
     stop.install()
     source = _open_source(options)
@@ -421,17 +592,18 @@ def _run_single(options: Options, sink: ClickHouse) -> Summary:
 
     def send(work: _Work) -> Waiter:
         if inserter is not None:
-            return inserter.submit(_deliver, sink, options.table, work).result
-        stored = _deliver(sink, options.table, work)
+            return inserter.submit(_deliver, sink, options.table, work, dead).result
+        stored = _deliver(sink, options.table, work, dead)
         return lambda: stored
 
     def on_batch(s: Summary) -> bool:
         progress(s.consumed)
         return options.max_messages is None or s.consumed < options.max_messages
 
+    metrics = serve(options.metrics_port)
     try:
         with _accounted(options.impl, summary):
-            _consume(options, source, send, stop, summary, on_batch)
+            _consume(options, source, send, stop, summary, on_batch, metrics)
     finally:
         if inserter is not None:
             inserter.shutdown()
@@ -471,7 +643,8 @@ def _worker(options: Options, shard: tuple[int, int], conn: Connection) -> None:
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
 
-def _run_workers(options: Options, sink: ClickHouse, count: int) -> Summary:
+def _run_workers(options: Options, sink: ClickHouse, count: int,
+                 dead: DeadLetters | None) -> Summary:
     import multiprocessing
     from multiprocessing.connection import wait
 
@@ -509,8 +682,8 @@ def _run_workers(options: Options, sink: ClickHouse, count: int) -> Summary:
                             stop.requested = True
                         continue
                     if isinstance(message, _Work):
-                        stored = _deliver(sink, options.table, message)
-                        consumed += message.count if stored is not None else 0
+                        stored = _deliver(sink, options.table, message, dead)
+                        consumed += message.count if isinstance(stored, tuple) else 0
                         if options.max_messages is not None and consumed >= options.max_messages:
                             stop.requested = True
                         link.send((stored, stop.requested))
@@ -542,16 +715,30 @@ def _run_workers(options: Options, sink: ClickHouse, count: int) -> Summary:
 def run(options: Options) -> Summary:
     """Process until idle, told to stop, or `max_messages`; the sink is opened here."""
     from perflab.services.clickhouse import connect
-    from perflab.stream._schema import ddl
+    from perflab.stream._schema import ddl, dead_ddl
 
     workers = options.effective_workers
     sink = connect(options.clickhouse)
+    dead: DeadLetters | None = None
+    flush: Callable[[], object] = lambda: None  # noqa: E731 - nothing to flush by default
     try:
-        for statement in ddl(options.table):
-            sink.command(statement)
+        if options.spec is None:  # the guide's events (--create-table)
+            for statement in ddl(options.table):
+                sink.command(statement)
+        else:
+            options = replace(options, spec=options.spec.described(sink),
+                              impl=replace(options.impl, raw=False))
+            if options.dead_letter_topic is None:
+                sink.command(dead_ddl(options.table))
+        if options.dead_letter_topic is not None:
+            if not options.brokers:
+                raise UsageError("--dead-letter-topic needs a broker, not a replay file")
+            dead, flush = _dead_to_topic(options.brokers, options.dead_letter_topic)
         if workers > 0:
-            return _run_workers(options, sink, workers)
-        return _run_single(options, sink)
+            if options.metrics_port is not None:
+                raise UsageError("--metrics-port serves one consuming process: --workers 0")
+            return _run_workers(options, sink, workers, dead)
+        return _run_single(options, sink, dead)
     finally:
+        flush()
         sink.close()
-

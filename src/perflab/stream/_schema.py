@@ -32,7 +32,7 @@ import msgspec
 
 from perflab.stream._decode import Message
 
-__all__ = ["RAW_PATHS", "ddl", "dead_table", "frame_raw", "raw_format"]
+__all__ = ["RAW_PATHS", "ddl", "dead_ddl", "dead_table", "frame_raw", "raw_format"]
 
 EVENT_COLUMNS = """
     topic LowCardinality(String),
@@ -117,17 +117,28 @@ def raw_format(decoder: str) -> str:
 
 
 def _quote(name: str) -> str:
-    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+    from perflab.services.clickhouse import quote_table
+
+    return quote_table(name)
+
+
+DEAD_KEY = "ENGINE = ReplacingMergeTree ORDER BY (topic, partition, offset)"
+
+
+def dead_ddl(table: str) -> str:
+    """The dead letters of `table`: where each came from, why, its first 2 KB, and when."""
+    return (f"CREATE TABLE IF NOT EXISTS {_quote(dead_table(table))} "
+            "(topic LowCardinality(String), partition UInt32, offset UInt64, reason String, "
+            f"raw String, received_at DateTime64(3) DEFAULT now64(3)) {DEAD_KEY}")
 
 
 def ddl(table: str) -> list[str]:
     """CREATE statements for `table`, its dead letters and its raw paths (idempotent)."""
-    events, dead = _quote(table), _quote(dead_table(table))
+    events = _quote(table)
     key = "ENGINE = ReplacingMergeTree ORDER BY (topic, partition, offset)"
     return [
         f"CREATE TABLE IF NOT EXISTS {events} ({EVENT_COLUMNS}) {key}",
-        f"CREATE TABLE IF NOT EXISTS {dead} (topic LowCardinality(String), partition UInt32, "
-        f"offset UInt64, reason String, raw String) {key}",
+        dead_ddl(table),
         *_raw_path(events, _quote(RAW_PATHS["json"].table(table)), _quote(f"{table}_raw_mv"),
                    RAW_MESSAGE, "accurateCast(m.timestamp, 'Int64')",
                    "accurateCast(m.data.user_id, 'UInt64')"),

@@ -27,8 +27,8 @@ from perflab.stream._decode import Message
 __all__ = ["KafkaSource", "ReplaySource", "Source", "write_replay"]
 
 # Bounded prefetch: librdkafka's queue is what a slow sink pushes back on. With the
-# default 1 MiB a partition a fetch, the queue ran dry between fetches (50k msg/s
-# where 250k is possible here, measured with 20,000-message batches).
+# default 1 MiB a partition a fetch, the queue runs dry between fetches when the consumer
+# takes 20,000-message batches (the stream case's bare-consume reference is the ceiling).
 PREFETCH_KBYTES = 64 * 1024
 PARTITION_FETCH_BYTES = 8 << 20
 RECORD = struct.Struct("<IQqI")
@@ -40,22 +40,35 @@ WATERMARK_EVERY_S = 0.5  # partition, offset, timestamp ms, value length
 class Source(Protocol):
     finished: bool  # nothing more will ever come (the end of a replay file)
     ready_at: float | None  # time.monotonic() when messages could first arrive
+    batch_topic: str  # the topic of the batch poll_batch returned last (one topic a batch)
 
     def poll_batch(self, size: int, timeout: float) -> list[Message]: ...
-    def ack(self, batch: Sequence[Message]) -> None: ...
+    def ack(self, batch: Sequence[Message], topic: str) -> None: ...
     def lag(self) -> int: ...
+    def lag_by_partition(self) -> dict[tuple[str, int], int]: ...
+    def pause(self) -> None:
+        """Fetch nothing more (the sink is down): the backlog stays with the broker."""
+    def wait(self, seconds: float) -> None:
+        """Sleep while paused, keeping the group membership alive."""
+    def resume(self) -> None: ...
     def close(self) -> None: ...
 
 
 class KafkaSource:
-    def __init__(self, bootstrap: str, topic: str, group: str,
+    def __init__(self, bootstrap: str, topics: str | list[str], group: str,
                  extra: dict[str, Any] | None = None) -> None:
+        """`topics`: a list of names, or one regular expression (librdkafka's `^...`)."""
         from confluent_kafka import Consumer, KafkaException
 
         from perflab.errors import UsageError
         from perflab.services.kafka import CLIENT_DEFAULTS
 
-        self.topic = topic
+        if isinstance(topics, str):
+            pattern, names = True, [topics if topics.startswith("^") else f"^{topics}"]
+        else:
+            pattern, names = False, list(topics)
+        self.topic = ",".join(names)
+        self.batch_topic = names[0] if not pattern else ""
         self.finished = False
         self.ready_at: float | None = None  # set when the group first assigns partitions
         try:
@@ -79,11 +92,15 @@ class KafkaSource:
             })
         except KafkaException as exc:  # e.g. an unknown -X setting
             raise UsageError(f"Kafka consumer settings: {exc.args[0].str()}") from exc
-        self._next: dict[int, int] = {}  # partition -> next offset to process
-        self._high: dict[int, int] = {}  # partition -> high watermark, refreshed by a thread
+        self._next: dict[tuple[str, int], int] = {}  # next offset to process
+        self._high: dict[tuple[str, int], int] = {}  # high watermark, refreshed by a thread
+        # Messages of other topics than the batch returned: they open the next batches.
+        self._held: dict[str, list[Message]] = {}
+        # Chosen once: one topic's batches need no look at each message's topic.
+        self._convert = self._convert_many if pattern or len(names) > 1 else self._convert_one
         self._closed = threading.Event()
-        self._consumer.subscribe([topic], on_assign=self._assigned)
-        # Asking the broker for watermarks takes ~20 ms a partition here: never in the loop.
+        self._consumer.subscribe(names, on_assign=self._assigned)
+        # Asking the broker for watermarks is a round trip a partition: never in the loop.
         threading.Thread(target=self._watch_watermarks, daemon=True).start()
 
     def _watch_watermarks(self) -> None:
@@ -94,7 +111,7 @@ class KafkaSource:
                 for tp in self._consumer.assignment():
                     marks = self._consumer.get_watermark_offsets(tp, timeout=2)
                     if marks:
-                        self._high[tp.partition] = marks[1]
+                        self._high[(tp.topic, tp.partition)] = marks[1]
             except (KafkaException, RuntimeError):  # closing, or a rebalance under way
                 continue
 
@@ -104,29 +121,69 @@ class KafkaSource:
         # Said on stderr: operators (and the benchmark) see when the group has settled.
         # One write(2) of the whole line: worker processes share the stream, and a line
         # written in pieces interleaved with another's (seen in a run).
-        numbers = ",".join(str(tp.partition) for tp in partitions)
-        os.write(2, f"perflab stream: assigned {self.topic}[{numbers}]\n".encode())
+        by_topic: dict[str, list[str]] = {}
+        for tp in partitions:
+            by_topic.setdefault(tp.topic, []).append(str(tp.partition))
+        for topic, numbers in sorted(by_topic.items()):
+            os.write(2, f"perflab stream: assigned {topic}[{','.join(numbers)}]\n".encode())
 
-    def _convert(self, messages: Iterable[Any]) -> list[Message]:
+    @staticmethod
+    def _skip(error: Any) -> bool:
         from confluent_kafka import KafkaError
 
+        code = error.code()
+        if code in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
+            return True  # UNKNOWN_TOPIC: a regex that matches nothing yet
+        if code == KafkaError._MAX_POLL_EXCEEDED:
+            # A batch took longer than max.poll.interval.ms: the group moved on without this
+            # member, which rejoins at its next poll. The batch in hand is not lost: its
+            # offsets may not be stored (another member re-reads it; the sink absorbs it).
+            os.write(2, f"perflab stream: {error.str()}; rejoining the group\n".encode())
+            return True
+        raise ServiceError(f"Kafka: {error.str()}")
+
+    def _convert_one(self, messages: Iterable[Any]) -> list[Message]:
+        """A batch of the one topic subscribed to: no topic to look at per message."""
+        return [(m.partition(), m.offset(), m.value(), m.timestamp()[1]) for m in messages
+                if m.error() is None or not self._skip(m.error())]
+
+    def _convert_many(self, messages: Iterable[Any]) -> list[Message]:
+        """The messages of one topic as a batch; those of others are held for later."""
         batch: list[Message] = []
         for m in messages:
             error = m.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
+            if error is not None and self._skip(error):
+                continue
+            topic = m.topic()
+            if topic != self.batch_topic:
+                if not batch and not self._held.get(self.batch_topic):
+                    self.batch_topic = topic
+                else:
+                    self._held.setdefault(topic, []).append(
+                        (m.partition(), m.offset(), m.value(), m.timestamp()[1]))
                     continue
-                raise ServiceError(f"Kafka: {error.str()}")
             batch.append((m.partition(), m.offset(), m.value(), m.timestamp()[1]))
         return batch
 
+    def _take_held(self, size: int) -> list[Message]:
+        """Start a batch from the messages held back, if any (one topic, in order)."""
+        for topic, held in self._held.items():
+            if held:
+                self.batch_topic = topic
+                batch, self._held[topic] = held[:size], held[size:]
+                return batch
+        return []
+
     def poll_batch(self, size: int, timeout: float) -> list[Message]:
+        held = self._take_held(size)
+        if held:
+            return held
         if size == 1:  # the guide's "before": poll() one message at a time
             message = self._consumer.poll(timeout)
             return self._convert(() if message is None else (message,))
         # consume(n, t) waits until it has n messages or t has passed, and consume() of more
-        # than a few thousand waits on librdkafka's fetch queue (measured here: 54k msg/s at
-        # 20,000 against 330k at 1,000). So a batch is gathered from several consume()s and
+        # than a few thousand waits on librdkafka's fetch queue, several times slower than
+        # a few smaller calls. So a batch is gathered from several consume()s and
         # closes when full or LINGER_S after the wait began: at low rates a message waits
         # at most that long before its insert.
         deadline = time.monotonic() + min(timeout, LINGER_S)
@@ -139,15 +196,15 @@ class KafkaSource:
                                                           left))
         return batch
 
-    def ack(self, batch: Sequence[Message]) -> None:
+    def ack(self, batch: Sequence[Message], topic: str) -> None:
         from confluent_kafka import KafkaException, TopicPartition
 
         last: dict[int, int] = {}
         for partition, offset, _, _ in batch:
             last[partition] = offset
-        offsets = [TopicPartition(self.topic, p, o + 1) for p, o in last.items()]
+        offsets = [TopicPartition(topic, p, o + 1) for p, o in last.items()]
         for p, o in last.items():
-            self._next[p] = o + 1
+            self._next[(topic, p)] = o + 1
         # KafkaException: the partition was revoked while the batch was in flight; its new
         # owner re-reads from the last commit, and the sink absorbs the duplicates.
         with contextlib.suppress(KafkaException):
@@ -155,7 +212,35 @@ class KafkaSource:
 
     def lag(self) -> int:
         """Messages not yet processed (not merely prefetched), as of the last watermarks."""
-        return sum(max(high - self._next.get(p, 0), 0) for p, high in list(self._high.items()))
+        return sum(max(high - self._next.get(tp, 0), 0) for tp, high in list(self._high.items()))
+
+    def lag_by_partition(self) -> dict[tuple[str, int], int]:
+        return {tp: max(high - self._next.get(tp, 0), 0) for tp, high in list(self._high.items())}
+
+    def pause(self) -> None:
+        from confluent_kafka import KafkaException
+
+        with contextlib.suppress(KafkaException):
+            self._consumer.pause(self._consumer.assignment())
+
+    def wait(self, seconds: float) -> None:
+        # poll() serves the group's callbacks (and max.poll.interval.ms); paused partitions
+        # fetch nothing, and anything already fetched is held for after the outage.
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            message = self._consumer.poll(min(left, 0.2))
+            if message is not None:
+                topic = self.batch_topic
+                self.batch_topic = "\0"  # hold it whatever its topic
+                for m in self._convert((message,)):
+                    self._held.setdefault(str(message.topic()), []).append(m)
+                self.batch_topic = topic
+
+    def resume(self) -> None:
+        from confluent_kafka import KafkaException
+
+        with contextlib.suppress(KafkaException):
+            self._consumer.resume(self._consumer.assignment())
 
     def close(self) -> None:
         self._closed.set()
@@ -165,7 +250,8 @@ class KafkaSource:
 class ReplaySource:
     """All records of a replay file, read once into memory and sliced into batches."""
 
-    def __init__(self, path: Path, shard: tuple[int, int] | None = None) -> None:
+    def __init__(self, path: Path, shard: tuple[int, int] | None = None,
+                 topic: str = "replay") -> None:
         # shard (k, n): only the partitions p with p % n == k, as a consumer group would split
         self._shard = shard
         try:
@@ -177,6 +263,7 @@ class ReplaySource:
         self.ready_at: float | None = time.monotonic()
         self._pos = 0
         self._index = 0
+        self.batch_topic = topic
 
     def poll_batch(self, size: int, timeout: float) -> list[Message]:
         data, pos, unpack = self._data, self._pos, RECORD.unpack_from
@@ -199,11 +286,23 @@ class ReplaySource:
         self.finished = pos >= end
         return batch
 
-    def ack(self, batch: Sequence[Message]) -> None:
+    def ack(self, batch: Sequence[Message], topic: str) -> None:
         pass  # a file has no offsets to commit
+
+    def pause(self) -> None:
+        pass
+
+    def wait(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def resume(self) -> None:
+        pass
 
     def lag(self) -> int:
         return 0  # a file is read to its end; there is no producer to fall behind
+
+    def lag_by_partition(self) -> dict[tuple[str, int], int]:
+        return {}
 
     def close(self) -> None:
         self._data.release()

@@ -41,20 +41,22 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from perflab.errors import MeasurementError
+from perflab.errors import MeasurementError, ToolUnavailable
 from perflab.measure import Metric, RunContext, Variant, ladder_variants
 from perflab.services import perflab_command
 from perflab.stream._impl import DEFAULT, IMPLS, LADDER
 
 __all__ = ["CASE", "StreamCase"]
 
-MESSAGES = {"quick": 300_000, "full": 2_000_000}
-SAMPLE = {"quick": 600, "full": 3_000}  # for the variants that insert one message at a time
+# Quick scale is sized for a few minutes of the whole case on 2 cores: a drain of this size
+# is mostly its fixed costs (process start, group join), which are reported apart.
+MESSAGES = {"quick": 60_000, "full": 2_000_000}
+SAMPLE = {"quick": 100, "full": 3_000}  # for the variants that insert one message at a time
 PARTITIONS = 4
 TOPIC = "perflab-events"
 TOPIC_PROTOBUF = "perflab-events-protobuf"
-LIVE_RATE = 500.0  # msg/s: twice what the one-insert-per-message variants sustain (~250)
-LIVE_SECONDS = {"quick": 2.0, "full": 8.0}
+LIVE_RATE = 500.0  # msg/s: more than the one-insert-per-message variants sustain
+LIVE_SECONDS = {"quick": 1.0, "full": 8.0}
 JOIN_TIMEOUT_S = 60.0
 _ASSIGNED = re.compile(r"perflab stream: assigned \S+?\[([\d,]*)\]")
 # Joins in ~1 s instead of ~3 s on Tansu (the rebalance waits min(3 s, this - 1 s));
@@ -63,9 +65,24 @@ FAST_JOIN = ["-X", "max.poll.interval.ms=2000", "-X", "session.timeout.ms=2000",
              "-X", "heartbeat.interval.ms=300"]
 
 
+# quixstreams gets the quick join's session settings, not its 2 s poll interval: its sink
+# flushes at a checkpoint, between polls, for longer than that, and the group then drops it
+# ("Unknown member" at commit). Start-up is reported apart from throughput either way.
+QUIX_JOIN = ["session.timeout.ms=2000", "heartbeat.interval.ms=300"]
+
+
+# The steps with 1,000-message batches drain a sample too at quick scale: a few thousand
+# msg/s, they would spend most of the case's quick time on the full backlog.
+SMALL_BATCHES = {"quick": 20_000, "full": MESSAGES["full"]}
+
+
 def _messages(variant: str, scale: str) -> int:
     impl = IMPLS.get(variant)
-    return SAMPLE[scale] if impl is not None and impl.batch_size == 1 else MESSAGES[scale]
+    if impl is None:
+        return MESSAGES[scale]
+    if impl.batch_size == 1:
+        return SAMPLE[scale]
+    return SMALL_BATCHES[scale] if impl.batch_size <= 1000 else MESSAGES[scale]
 
 
 class _Processor:
@@ -73,7 +90,7 @@ class _Processor:
 
     def __init__(self, args: list[str]) -> None:
         self.proc = subprocess.Popen([*perflab_command(), "stream", "run", *args, *FAST_JOIN,
-                                      "--json"],
+                                      "--create-table", "--json"],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.assigned: set[int] = set()
         self.stderr: list[str] = []
@@ -169,6 +186,11 @@ class StreamCase:
                 "chDB INSERT of the final rows from a file: the sink's ceiling"),
         Variant("replay", "reference",
                 f"{DEFAULT} reading a replay file: the processor without the broker"),
+        Variant("quixstreams", "reference",
+                "quixstreams Application: JSON deserializer, the same transform and checks, "
+                "a BatchingSink into the same chDB table (its own locked environment)"),
+        Variant("clickhouse-kafka", "reference",
+                "ClickHouse's Kafka table engine reading the topic into the same table"),
     )
     metrics = (
         Metric("msgs_per_s", "Throughput", "1/s", "higher"),
@@ -218,8 +240,17 @@ class StreamCase:
         p = ctx.params
         if variant == "bare-consume":
             return _bare_consume(p["brokers"], int(p["messages"]))
+        if variant == "clickhouse-kafka":
+            # chDB lists the engine, but starts no message-broker pool
+            # (background_message_broker_schedule_pool_size is 0): creating a Kafka table
+            # fails with "Shutdown was called". It needs a ClickHouse server.
+            raise ToolUnavailable("ClickHouse's Kafka engine cannot run inside chDB (no "
+                                  "message-broker pool: creating a Kafka table fails with "
+                                  "'Shutdown was called'); it needs a ClickHouse server")
         chdb_dir = Path(tempfile.mkdtemp(prefix="perflab-chdb-", dir=ctx.workdir))
         try:
+            if variant == "quixstreams":
+                return _quixstreams(p["brokers"], chdb_dir, int(p["messages"]))
             if variant == "sink-ceiling":
                 return _sink_ceiling(chdb_dir, Path(p["rows"]), int(p["messages"]))
             if variant == "replay":
@@ -245,7 +276,8 @@ class StreamCase:
         try:
             main(["stream", "run", "--topic", TOPIC, "--source", f"replay:{p['replay']}",
                   "--clickhouse", f"chdb://{chdb_dir}", "--impl", variant, "--workers", "0",
-                  "--max-messages", str(_messages(variant, ctx.scale)), "--json"])
+                  "--max-messages", str(_messages(variant, ctx.scale)), "--create-table",
+                  "--json"])
         finally:
             shutil.rmtree(chdb_dir, ignore_errors=True)
 
@@ -319,6 +351,32 @@ def _bare_consume(brokers: str, count: int) -> dict[str, float]:
         consumer.close()
     return {"msgs_per_s": seen / seconds, "cpu_per_msg_s": busy / seen,
             "startup_s": first - joined}
+
+
+def _quixstreams(brokers: str, chdb_dir: Path, count: int) -> dict[str, float]:
+    """references/quixstreams/app.py in its own environment, then the same row count check."""
+    from perflab.measure import machine_busy_s
+    from perflab.stream._quix import REFERENCE, python
+    from perflab.stream._schema import ddl
+
+    interpreter = python()
+    busy = machine_busy_s()
+    done = subprocess.run([str(interpreter), str(REFERENCE / "app.py"), brokers, TOPIC,
+                           f"quix-{uuid.uuid4().hex[:12]}", str(chdb_dir), str(count),
+                           json.dumps(ddl("events")[:2]), *QUIX_JOIN],
+                          capture_output=True, text=True, timeout=600, check=False)
+    busy = machine_busy_s() - busy
+    if done.returncode != 0:
+        raise MeasurementError("quixstreams: " + (done.stderr.strip().splitlines() or ["?"])[-1])
+    s = json.loads(done.stdout.strip().splitlines()[-1])
+    if s["consumed"] < count or s["dead"]:
+        raise MeasurementError(f"quixstreams: {s['consumed']} consumed, {s['dead']} dead")
+    stored = _count_rows(chdb_dir)
+    if stored != s["inserted"]:
+        raise MeasurementError(f"quixstreams: {stored} rows stored, it reported {s['inserted']}")
+    return {"msgs_per_s": s["msgs_per_s"], "startup_s": s["startup_s"],
+            # the whole run's CPU, start-up included: an upper bound
+            "cpu_per_msg_s": busy / max(s["consumed"], 1)}
 
 
 def _sink_ceiling(chdb_dir: Path, rows: Path, count: int) -> dict[str, float]:
