@@ -425,7 +425,8 @@ def skipped_rows(spec: LoadSpec, payload: bytes | memoryview, first_line: int,
         if line in skipped:
             try:
                 validate_row(fields or [], spec.columns, checks)
-                reason = f"refused by PostgreSQL (column {skipped[line]})"
+                kind = next((c.type for c in spec.columns if c.name == skipped[line]), "?")
+                reason = f"refused by PostgreSQL (column {skipped[line]}, type {kind})"
             except RowError as exc:
                 reason = exc.reason + (f" (column {exc.column})" if exc.column else "")
             rejects.append((first_line + line - 1, reason, raw))

@@ -199,7 +199,8 @@ def _net_check(cidr: bool) -> Check:
         except ValueError as exc:
             if "has host bits set" in str(exc):
                 raise ValueError(f"invalid cidr {value!r}: bits set right of the mask") from None
-            if _ABBREVIATED_NET.fullmatch(text):
+            if _ABBREVIATED_NET.fullmatch(text) and all(
+                    int(n) < 256 for n in text.split("/")[0].split(".")):
                 return  # 10/8, 10.1.2: the server's abbreviated forms, its to judge
             raise ValueError(f"invalid {'cidr' if cidr else 'inet'} {value!r}") from None
     return check
