@@ -48,6 +48,7 @@ PG_ENCODINGS = {
     "euc_jp": "EUC_JP", "euc_kr": "EUC_KR", "gbk": "GBK", "gb18030": "GB18030",
     "big5": "BIG5", "shift_jis": "SJIS",
 }
+PG_ENCODINGS = {codecs.lookup(name).name: pg for name, pg in PG_ENCODINGS.items()}
 BOM = b"\xef\xbb\xbf"
 
 
@@ -94,12 +95,12 @@ class Dialect:
 
     @property
     def codec(self) -> str:
-        """The normalized Python codec name ("utf_8", "latin_1", ...)."""
-        return codecs.lookup(self.encoding).name.replace("-", "_")
+        """The normalized Python codec name ("utf-8", "iso8859-1", ...)."""
+        return codecs.lookup(self.encoding).name
 
     @property
     def utf8(self) -> bool:
-        return self.codec == "utf_8"
+        return self.codec == "utf-8"
 
     @property
     def pg_encoding(self) -> str | None:

@@ -290,8 +290,9 @@ def load(opts: LoadOptions) -> Summary:
                     opts.transform, upsert)
     before = (sum(p.rows for p in points), sum(p.rejected for p in points),
               sum(p.updated for p in points), sum(p.skipped for p in points))
-    total = source.end() or 0
-    bar = _ProgressLine(opts.progress, total - sum(p.offset - p.part.start for p in points))
+    total = source.end() or 0  # a stream's size is unknown: no share, no ETA to show
+    bar = _ProgressLine(opts.progress if source.splittable else None,
+                        total - sum(p.offset - p.part.start for p in points))
     todo = [p for p in points if p.offset < p.part.end]
     try:
         results = _run_parts(spec, todo, bar) if todo else []

@@ -335,7 +335,8 @@ def server_chunks(spec: LoadSpec, point: Progress) -> Iterator[Chunk]:
     No Python per row at all. The part is read once, in order: each window is the
     bytes left over after the previous cut and the next read, cut after its last
     complete row (quote parity, or the dialect's boundary regex). A compressed file
-    or a pipe is read the same way, from its decompressing stream.
+    or a pipe is read the same way, from its decompressing stream. Never pipelined:
+    after each chunk it goes on from `point`, which the caller has advanced.
     """
     part = point.part
     d = spec.dialect

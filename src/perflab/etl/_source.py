@@ -21,6 +21,11 @@ from perflab.etl._csv import BOM, Dialect, csv_rows
 __all__ = ["Header", "Source", "read_header", "sample_rows"]
 
 SKIP_BLOCK = 1 << 20  # bytes per read when skipping to a resume offset in a stream
+# Decompression runs in a thread ahead of the loader (zlib and zstd release the GIL), so
+# it overlaps the server's COPY instead of adding to it: PREFETCH_BLOCKS blocks of
+# PREFETCH_BYTES are the most it holds (see benchmarks/etl_vs_psql.py --gz).
+PREFETCH_BYTES = 1 << 20
+PREFETCH_BLOCKS = 4
 REPLAY_BYTES = 8 << 20  # the head of stdin kept for the header and the sample
 SAMPLE_ROWS = 10_000  # rows --create-table infers types from
 SAMPLE_BYTES = 4 << 20
@@ -76,6 +81,61 @@ class _Replay(io.RawIOBase):
         return n
 
 
+class _Prefetch(io.RawIOBase):
+    """Reads `stream` in a thread, a bounded number of blocks ahead; errors are re-raised."""
+
+    def __init__(self, stream: Any) -> None:
+        import queue
+        import threading
+
+        self.stream = stream
+        self.blocks: queue.Queue[bytes | BaseException] = queue.Queue(PREFETCH_BLOCKS)
+        self.block = memoryview(b"")
+        self.done = False
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="etl-decompress", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        import queue
+
+        try:
+            while not self.stop.is_set():
+                data = self.stream.read(PREFETCH_BYTES)
+                while not self.stop.is_set():
+                    try:
+                        self.blocks.put(data, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if not data:
+                    return
+        except BaseException as exc:  # handed to the reader, never lost
+            self.blocks.put(exc)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        view = memoryview(buffer)
+        while not self.block and not self.done:
+            item = self.blocks.get()
+            if isinstance(item, BaseException):
+                raise item
+            self.block = memoryview(item)
+            self.done = not item
+        n = min(len(view), len(self.block))
+        view[:n] = self.block[:n]
+        self.block = self.block[n:]
+        return n
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+        self.stream.close()
+        super().close()
+
+
 class Source:
     """One input: `path` for files, None for standard input."""
 
@@ -124,7 +184,7 @@ class Source:
             if not block:
                 break
             left -= len(block)
-        return stream
+        return io.BufferedReader(_Prefetch(stream), PREFETCH_BYTES)
 
     def end(self) -> int | None:
         """Where the data ends, when it can be known without reading it."""
