@@ -146,8 +146,8 @@ def test_gz_zst_stdin_and_several_files(tmp_path, dsn):
     (tmp_path / "p.csv.zst").write_bytes(zstd.compress(raw))
     base = run(dsn, plain, "people_in", batch_rows=500)
     want = query(dsn, "SELECT * FROM people_in ORDER BY id")
-    for name in ("p.csv.gz", "p.csv.zst"):
-        s = run(dsn, tmp_path / name, "people_in", batch_rows=500)
+    for name in ("p.csv.gz", "p.csv.zst"):  # two workers: one reader, two connections
+        s = run(dsn, tmp_path / name, "people_in", batch_rows=500, workers=2)
         assert (s.rows_loaded, rejects_of(s)) == (base.rows_loaded, rejects_of(base)), name
         assert query(dsn, "SELECT * FROM people_in ORDER BY id") == want, name
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -340,8 +340,9 @@ def test_kill_and_resume_a_gz_load_and_refuse_resume_on_a_pipe(tmp_path, dsn):
     generate(plain, rows)
     data = tmp_path / "big.csv.gz"
     data.write_bytes(gzip.compress(plain.read_bytes(), compresslevel=1))
-    args = ["load", str(data), "--table", "resumed_gz", "--batch-rows", "2000",
-            "--impl", "copy", "--dsn", dsn]
+    # The default step with two workers: one reader's windows on two connections (_fanout).
+    args = ["load", str(data), "--table", "resumed_gz", "--batch-rows", "500", "--workers", "2",
+            "--dsn", dsn]
     _kill_mid_load(dsn, args, load_id(data, "resumed_gz"))
     (partial,) = query(dsn, "SELECT count(*) FROM resumed_gz")[0]
     assert 0 < partial < rows, "the kill must land mid-load"

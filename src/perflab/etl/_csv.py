@@ -227,13 +227,24 @@ def csv_rows(d: Dialect, lines: Iterator[str], first_line: int) -> Iterator[Row]
         consumed.clear()
         if raw.endswith("\r"):  # a lone CR: a line end for Python, data for PostgreSQL
             yield line, None, raw, "bad line end: carriage return in unquoted data"
-        elif fields is not None and (q not in raw or (
-                qq not in raw and q not in "\0".join(fields)
-                and (not null or null not in fields))):
+        elif fields is not None and (q not in raw or _same_as_csv(fields, raw, q, qq, null)):
             yield line, [None if v == null else v for v in fields or ("",)], raw, None
         else:
             yield from RowReader(d, io.StringIO(raw).read, line)
         line += count
+
+
+def _same_as_csv(fields: list[str], raw: str, q: str, qq: str, null: str) -> bool:
+    """Whether csv.reader's values for this row (which has a quote) are the server's."""
+    if qq in raw and "" in fields:
+        return False  # a quoted empty string, or NULL: csv.reader cannot say which
+    if null and null in fields:
+        return False  # quoted or not: only the quoted one is a string
+    if q in "\0".join(fields):  # a quote in a value: a doubled one inside a quoted field,
+        for v in fields:        # or one after text, which opens a section for the server
+            if q in v and q + v.replace(q, qq) + q not in raw:
+                return False
+    return True
 
 
 class _LinesRead:

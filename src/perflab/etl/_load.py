@@ -285,9 +285,12 @@ def load(opts: LoadOptions) -> Summary:
             points = [Progress(p) for p in plan]
             for i in range(len(points)):
                 rejects_part(rejects, i).unlink(missing_ok=True)
+    # A compressed file's windows go to several connections from one reader (_fanout);
+    # a pipe keeps one, since a moved cut would need to read it again.
+    fan = opts.workers if source.kind in ("gzip", "zstd") and opts.impl.parallel else 1
     spec = LoadSpec(source, quoted, mapping, opts.dialect, opts.dsn, opts.impl,
                     opts.batch_rows, load, rejects, journal_file, opts.max_rejects,
-                    opts.transform, upsert)
+                    opts.transform, upsert, stream_workers=fan)
     before = (sum(p.rows for p in points), sum(p.rejected for p in points),
               sum(p.updated for p in points), sum(p.skipped for p in points))
     total = source.end() or 0  # a stream's size is unknown: no share, no ETA to show

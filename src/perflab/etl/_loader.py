@@ -74,6 +74,7 @@ class LoadSpec:
     max_rejects: int | None = None
     transform: str | None = None  # module:function
     upsert: Upsert | None = None
+    stream_workers: int = 1  # connections one stream's windows are fanned out to (_fanout)
 
     @property
     def columns(self) -> tuple[Column, ...]:
@@ -107,6 +108,7 @@ class Chunk:
     skipped: int = 0  # upsert: rows skipped on a conflict (--on-conflict nothing)
     end_offset: int = 0
     end_line: int = 0
+    start_line: int = 0  # server windows: the line the window starts on
     read_s: float = 0.0
 
     @property
@@ -329,14 +331,16 @@ def block_chunks(spec: LoadSpec, point: Progress, data: bytes | None = None) -> 
             yield chunk
 
 
-def server_chunks(spec: LoadSpec, point: Progress) -> Iterator[Chunk]:
+def server_chunks(spec: LoadSpec, point: Progress, follow: bool = True) -> Iterator[Chunk]:
     """Beyond the guide: raw bytes cut at row boundaries; PostgreSQL checks the rows.
 
     No Python per row at all. The part is read once, in order: each window is the
     bytes left over after the previous cut and the next read, cut after its last
     complete row (quote parity, or the dialect's boundary regex). A compressed file
     or a pipe is read the same way, from its decompressing stream. Never pipelined:
-    after each chunk it goes on from `point`, which the caller has advanced.
+    after each chunk it goes on from `point`, which the caller has advanced. With
+    `follow=False` (windows fanned out to several senders, `_fanout`) it goes on after
+    each whole window, and each window's bytes are its own (the buffer is reused).
     """
     part = point.part
     d = spec.dialect
@@ -378,10 +382,14 @@ def server_chunks(spec: LoadSpec, point: Progress) -> Iterator[Chunk]:
                 cut = size  # the exact path reads it as it is
             lines = buffer.count(b"\n", 0, cut) + (0 if buffer[cut - 1] == 10 else 1)
             window_size = max(4096, spec.batch_rows * cut // max(lines, 1))
-            chunk = Chunk(payload=view[:cut], count_on_server=True, server_checks=True,
-                          end_offset=offset + cut, end_line=line + lines, final=eof and cut == size,
+            chunk = Chunk(payload=view[:cut] if follow else bytes(view[:cut]),
+                          count_on_server=True, server_checks=True, end_offset=offset + cut,
+                          end_line=line + lines, start_line=line, final=eof and cut == size,
                           read_s=time.perf_counter() - started)
             yield chunk
+            if not follow:
+                point = Progress(point.part)
+                point.offset, point.line = offset + cut, line + lines
             # The caller advanced `point` past what it committed: all of the window, or
             # (when the exact path redid it) its complete rows only. Go on from there.
             consumed = point.offset - offset
@@ -675,6 +683,14 @@ def send_chunk(conn: Any, spec: LoadSpec, chunk: Chunk, point: Progress, rejects
                     raise
                 conn.rollback()
                 isolate(conn, spec, chunk)
+    commit_chunk(conn, spec, chunk, point, rejects)
+    return time.perf_counter() - started
+
+
+def commit_chunk(conn: Any, spec: LoadSpec, chunk: Chunk, point: Progress,
+                 rejects: Path) -> None:
+    """The chunk's rejects, then its journal row and its rows in one commit."""
+    with conn.cursor() as cur:
         rejects_size = _write_rejects(rejects, chunk.rejects)
         cur.execute(INSERT_SQL, (spec.load_id, point.part.index, point.chunk, chunk.end_offset,
                                  chunk.end_line, chunk.loaded, len(chunk.rejects), rejects_size,
@@ -684,7 +700,6 @@ def send_chunk(conn: Any, spec: LoadSpec, chunk: Chunk, point: Progress, rejects
     append_file(spec.journal, {"load_id": spec.load_id, "part": point.part.index,
                                "chunk": point.chunk, "lines": [point.line, chunk.end_line],
                                "loaded": chunk.loaded, "rejected": len(chunk.rejects)})
-    return time.perf_counter() - started
 
 
 def rejects_part(rejects: Path, part: int) -> Path:
@@ -714,6 +729,11 @@ def load_part(
             spec.upsert.prepare(conn)
         raw = spec.impl.method == "copy_raw" and spec.raw_ok
         if raw and spec.impl.server_checks and server_checks_usable(conn, spec):
+            if spec.stream_workers > 1:
+                from perflab.etl._fanout import fanout
+
+                fanout(spec, point, part_rejects, result, on_chunk)
+                return result
             chunks = server_chunks(spec, point)
         elif raw and spec.impl.fast_path and spec.impl.blocks:
             chunks = exact_chunks(spec, point)
@@ -736,7 +756,7 @@ def load_part(
                     for exact in exact_chunks(spec, point, data):
                         result.read_s += exact.read_s
                         result.load_s += send_chunk(conn, spec, exact, point, part_rejects)
-                        _advance(result, point, exact)
+                        advance(result, point, exact)
             except psycopg.Error as exc:
                 first = exc.diag.message_primary or str(exc)
                 raise ServiceError(
@@ -745,17 +765,21 @@ def load_part(
                     hint="lines before it are committed; fix the cause and rerun with --resume",
                 ) from exc
             for done in sent:
-                _advance(result, point, done)
+                advance(result, point, done)
             if on_chunk is not None:
                 on_chunk(result, point)
-            if spec.max_rejects is not None and point.rejected > spec.max_rejects:
-                raise InputError(
-                    f"more than {spec.max_rejects} rejected rows (--max-rejects); "
-                    f"see {spec.rejects}", path=spec.source.name, line=chunk.end_line - 1)
+            check_max_rejects(spec, point, chunk)
     return result
 
 
-def _advance(result: PartResult, point: Progress, chunk: Chunk) -> None:
+def check_max_rejects(spec: LoadSpec, point: Progress, chunk: Chunk) -> None:
+    if spec.max_rejects is not None and point.rejected > spec.max_rejects:
+        raise InputError(
+            f"more than {spec.max_rejects} rejected rows (--max-rejects); "
+            f"see {spec.rejects}", path=spec.source.name, line=chunk.end_line - 1)
+
+
+def advance(result: PartResult, point: Progress, chunk: Chunk) -> None:
     result.rows_loaded += chunk.loaded
     result.rows_rejected += len(chunk.rejects)
     result.rows_updated += chunk.updated
