@@ -20,7 +20,7 @@ import time
 import psycopg
 import pytest
 
-from perflab.etl._csv import Dialect
+from perflab.etl._csv import Dialect, csv_rows
 from perflab.etl._gen import generate
 from perflab.etl._impl import IMPLS
 from perflab.etl._journal import load_id
@@ -375,3 +375,32 @@ def test_bad_options_are_one_clear_error(tmp_path, dsn):
     ):
         proc = etl("load", str(data), "--table", "mapped", *args, dsn=dsn)
         assert proc.returncode == 2 and proc.stderr.startswith(message), proc.stderr
+
+
+def test_two_clusters_a_table_per_part(tmp_path, dsn):
+    """The distributed shape testable here (no Citus build): each part of the data is
+    loaded into its own server concurrently, each with its own journal."""
+    from perflab.services.postgres import private_cluster
+
+    data = tmp_path / "all.csv"
+    generate(data, 4000)
+    with open(data, newline="") as f:
+        header = f.readline()
+        rows = [(fields, raw) for _, fields, raw, _ in csv_rows(Dialect(), iter(f), 2)]
+    with private_cluster("tests-b") as other:
+        targets = {"a": (dsn, []), "b": (other.dsn, [])}
+        for fields, raw in rows:  # by key, as a distributed table would route them
+            targets["a" if int(fields[0]) % 2 else "b"][1].append(raw)
+        procs = []
+        for name, (target, part) in targets.items():
+            make_table(target, "shard", PEOPLE)
+            path = tmp_path / f"{name}.csv"
+            path.write_text(header + "".join(part))
+            env = {**os.environ, "PYTHONPATH": str(REPO)}
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "perflab", "etl", "load", str(path), "--table", "shard",
+                 "--json", "--dsn", target], stdout=subprocess.PIPE, env=env))
+        loaded = [json.loads(p.communicate()[0])["rows_loaded"] for p in procs]
+        counts = [query(t, "SELECT count(*), min(mod(id, 2)), max(mod(id, 2)) FROM shard")[0]
+                  for t, _ in targets.values()]
+    assert sum(loaded) == 4000 and counts == [(loaded[0], 1, 1), (loaded[1], 0, 0)]
