@@ -172,11 +172,15 @@ def _run(spec: LoadSpec, point: Progress, rejects: Path, result: PartResult,
         idle.put(sender)
     windows = server_chunks(spec, point, follow=False)
     try:
-        for seq, chunk in enumerate(windows):
-            free = _next_idle(idle, turn)
-            if free is None:
+        seq = 0
+        # An idle sender first, then its window: no window waits in memory for a sender.
+        while (free := _next_idle(idle, turn)) is not None:
+            chunk = next(windows, None)
+            if chunk is None:
+                idle.put(free)
                 break
             free.inbox.put((seq, chunk))
+            seq += 1
     finally:
         windows.close()  # type: ignore[attr-defined]  # a generator: closes the stream now
         for _ in senders:  # every sender back, idle: its window committed or rolled back
