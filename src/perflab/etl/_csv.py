@@ -349,8 +349,12 @@ class RowReader:
             return False
 
 
+# How far back from a window's end to look for a newline that ends a row (parity).
+BOUNDARY_TRIES = 1000
+
+
 def row_boundary(d: Dialect, data: bytes | bytearray | memoryview, end: int | None = None,
-                 tries: int = 1000) -> int | None:
+                 tries: int = BOUNDARY_TRIES) -> int | None:
     """Where the last complete row of `data[:end]` ends, or None if none is found.
 
     The data starts at a row boundary. With the quote as its own escape, a newline

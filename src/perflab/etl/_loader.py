@@ -7,6 +7,10 @@ rejects file always agree: `--resume` continues exactly where the commits end.
 
 Workers are forked processes, one per part, each with its own connection; a
 worker's failure comes back to the parent as a message, never silently.
+
+A chunk the server refuses for a row-level reason is never lost whole: a
+server-checked window is redone by the Python checks, and a Python-checked
+chunk is halved under savepoints until each bad row stands alone (`isolate`).
 """
 
 from __future__ import annotations

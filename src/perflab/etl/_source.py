@@ -158,10 +158,6 @@ class Source:
     def resumable(self) -> bool:
         return self.kind != "stdin"
 
-    def size(self) -> int:
-        """Bytes on disk (compressed for .gz/.zst; 0 for a pipe): for progress only."""
-        return self.path.stat().st_size if self.path is not None else 0
-
     def open(self, offset: int = 0) -> Any:
         """A binary stream of the (decompressed) data from `offset` on."""
         if self._replay is not None:

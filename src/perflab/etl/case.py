@@ -28,7 +28,7 @@ __all__ = ["CASE", "EtlCase"]
 # Quick scale fits the case's share of `make run` (1.5 minutes on 2 shared cores: one
 # warm-up and four rounds of twelve variants); full scale is the guide's 10M rows.
 ROWS = {"quick": 100_000, "full": 10_000_000}
-SAMPLE_ROWS = {"quick": 1_000, "full": 50_000}
+SAMPLE_ROWS = {"quick": 500, "full": 50_000}
 TABLE = "perflab_people"
 WORKERS = 2
 
@@ -62,7 +62,7 @@ def _count(dsn: str) -> int:
 class EtlCase:
     name = "etl"
     title = "Case study 2: CSV -> PostgreSQL (perflab etl load)"
-    budget_s = 75.0
+    budget_s = 60.0
     variants = (
         *(Variant(i.name, "baseline" if n == 0 else "step", i.description)
           for n, i in enumerate(LADDER)),
