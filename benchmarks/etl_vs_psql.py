@@ -47,9 +47,11 @@ def main() -> int:
     parser.add_argument("--gz", action="store_true", help="add the gzipped file")
     parser.add_argument("--dialect", action="store_true", help="add a ;-separated copy")
     parser.add_argument("--baseline-src", help="an older perflab's src/ to compare with")
+    parser.add_argument("--workdir", type=Path, default=cache_dir() / "work" / "etl",
+                        help="where the files are generated (default: %(default)s)")
     opts = parser.parse_args()
     impls = opts.impl or ["server-checks", "block-regex"]
-    data = cache_dir() / "work" / "etl" / f"people-{opts.rows}.csv"
+    data = opts.workdir / f"people-{opts.rows}.csv"
     if not data.exists():
         data.parent.mkdir(parents=True, exist_ok=True)
         generate(data, opts.rows)

@@ -108,7 +108,7 @@ def _load(args: argparse.Namespace, dsn: str) -> int:
         summary = load(LoadOptions(
             path=file, table=args.table, dsn=dsn, impl=impl, workers=args.workers,
             batch_rows=args.batch_rows, rejects=args.rejects, max_rejects=args.max_rejects,
-            truncate=args.truncate and not summaries, resume=args.resume,
+            truncate=args.truncate and not summaries, forget=args.truncate, resume=args.resume,
             transform=args.transform, progress=sys.stderr, dialect=dialect,
             columns=_names(args.columns), ignore_extra=args.ignore_extra,
             on_conflict=args.on_conflict, conflict_columns=_names(args.conflict_columns),

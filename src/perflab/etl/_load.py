@@ -56,6 +56,7 @@ class LoadOptions:
     rejects: Path | None = None
     max_rejects: int | None = None
     truncate: bool = False
+    forget: bool = False  # drop this file's journal (--truncate, for the 2nd file on)
     resume: bool = False
     transform: str | None = None
     progress: TextIO | None = None
@@ -99,6 +100,7 @@ def _prepare_journal(conn: Any, opts: LoadOptions, load: str, quoted: str) -> li
     conn.execute(UPGRADE_SQL)
     if opts.truncate:
         conn.execute(f"TRUNCATE {quoted}")
+    if opts.truncate or opts.forget:
         conn.execute(f"DELETE FROM {JOURNAL_TABLE} WHERE load_id = %s", (load,))
     rows = conn.execute(SELECT_SQL, (load,)).fetchall()
     conn.commit()
