@@ -121,3 +121,26 @@ def test_inference_takes_the_narrowest_type_every_value_fits():
             ["-2", "1", "2", "2024-02-29", "2024-01-02T03:04:05", "false", "1", None]]
     assert infer_types(8, rows) == ["integer", "bigint", "numeric", "date", "timestamp",
                                     "boolean", "text", "text"]
+
+
+@pytest.mark.parametrize("dialect", [Dialect(delimiter=";", quote="'"), Dialect(escape="\\")])
+def test_parallel_parts_cut_only_at_row_boundaries_in_any_dialect(tmp_path, dialect):
+    from perflab.etl._reader import open_range, split_ranges
+
+    q, e, dl = dialect.quote, dialect.esc, dialect.delimiter
+    rows = []
+    for i in range(60_000):  # escaped quotes, quoted newlines and delimiters, > 1 MiB
+        text = f"{q}a{e}{q}b{dl}\nline {i}{e}{e}{q}" if i % 3 else f"plain {i}"
+        rows.append(f"{i}{dl}{text}{dl}{q}{q}\n")
+    data = tmp_path / "d.csv"
+    data.write_text("".join(rows))
+    parts = split_ranges(data, 3, 0, dialect, 1)
+    assert len(parts) == 3
+
+    def read(start, end, line):
+        with open_range(data, start, end, 1 << 16, dialect) as text:
+            return [(n, f) for n, f, _, err in csv_rows(dialect, iter(text), line)]
+
+    whole = read(0, data.stat().st_size, 1)
+    assert len(whole) == 60_000 and whole[1][1] == ["1", f"a{q}b{dl}\nline 1{e}", ""]
+    assert [r for p in parts for r in read(p.start, p.end, p.line)] == whole
