@@ -17,7 +17,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                       help="CSV files (.gz and .zst are decompressed as a stream; - for stdin)")
     load.add_argument("--table", required=True, help="target table (schema.table allowed)")
     load.add_argument("--dsn", help="postgresql://... (default: a private cluster perflab starts)")
-    load.add_argument("--workers", "-j", type=int, default=2, help="worker processes (default: 2)")
+    load.add_argument("--workers", "-j", type=int, default=2,
+                      help="worker processes for a file, connections for a .gz/.zst "
+                           "(default: 2)")
     load.add_argument("--batch-rows", type=int, default=100_000,
                       help="rows per committed chunk (default: %(default)s)")
     load.add_argument("--rejects", type=Path, help="rejects CSV (default: FILE.csv.rejects.csv)")
@@ -25,7 +27,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     load.add_argument("--truncate", action="store_true", help="empty the table first")
     load.add_argument("--resume", action="store_true", help="continue an interrupted load")
     load.add_argument("--transform", metavar="MODULE:FUNCTION",
-                      help="rewrite each row (a list of strings) before validation")
+                      help="rewrite each row (a list of strings, None for NULL) before "
+                           "validation")
     load.add_argument("--create-table", action="store_true",
                       help="create the table if it does not exist, with types inferred from "
                            "the header and a sample of rows (prints the DDL)")
