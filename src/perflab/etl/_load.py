@@ -97,7 +97,10 @@ class Summary:
 
 def _prepare_journal(conn: Any, opts: LoadOptions, load: str, quoted: str) -> list[Any]:
     conn.execute(CREATE_SQL)
-    conn.execute(UPGRADE_SQL)
+    upgraded = conn.execute("SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) "
+                            "AND attname = 'rows_skipped'", (JOURNAL_TABLE,)).fetchone()
+    if upgraded is None:  # ALTER locks the journal whole: only when the columns are missing
+        conn.execute(UPGRADE_SQL)
     if opts.truncate:
         conn.execute(f"TRUNCATE {quoted}")
     if opts.truncate or opts.forget:
