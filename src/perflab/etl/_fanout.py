@@ -199,8 +199,22 @@ def fanout(spec: LoadSpec, point: Progress, rejects: Path, result: PartResult,
            on_chunk: Callable[[PartResult, Progress], None] | None = None) -> None:
     """Load one stream part from `point` on through `spec.stream_workers` connections."""
     while True:
+        before = point.offset
         try:
             _run(spec, point, rejects, result, on_chunk)
             return
         except _Restart:
-            continue  # `point` is the committed point: read again from there
+            if point.offset > before:
+                continue  # `point` is the committed point: read again from there
+        # No progress: a row longer than a window. One reader, one connection, whose
+        # windows grow until the row fits (server_chunks), takes the rest.
+        import dataclasses
+
+        from perflab.etl._loader import load_part
+
+        point.rejects_size = rejects.stat().st_size if rejects.exists() else 0
+        rest = load_part(dataclasses.replace(spec, stream_workers=1), point, on_chunk)
+        for name in ("rows_loaded", "rows_rejected", "rows_updated", "rows_skipped", "chunks",
+                     "read_s", "load_s"):
+            setattr(result, name, getattr(result, name) + getattr(rest, name))
+        return
