@@ -19,7 +19,7 @@ from perflab.etl._csv import Dialect
 __all__ = ["Part", "open_range", "split_ranges"]
 
 SCAN_BLOCK = 8 << 20  # bytes per step when scanning for boundaries: C-speed counts
-REGEX_SCAN_BLOCK = 1 << 20  # the same with the escape regex: a boundary per block at most
+REGEX_SCAN_BLOCK = 1 << 20  # the most the escape regex walks per step (one cut per step)
 
 
 class Part:
@@ -131,18 +131,21 @@ def _regex_cuts(path: Path, start: int, targets: list[int], dialect: Dialect,
     assert pattern is not None
     cuts: list[tuple[int, int]] = []
     line = first_line
+    size = path.stat().st_size
+    # Blocks small beside a part, so that a cut lands near its target.
+    step = min(REGEX_SCAN_BLOCK, max(1 << 16, (size - start) // (8 * (len(targets) + 1))))
     with path.open("rb") as f:
         f.seek(start)
         boundary = start
         carry = b""
-        while targets and (block := f.read(REGEX_SCAN_BLOCK)):
+        while targets and (block := f.read(step)):
             data = carry + block
             m = pattern.match(data)
             done = m.end() if m else 0
             line += data.count(b"\n", 0, done)
             boundary += done
             carry = data[done:]
-            if done and boundary >= targets[0]:
+            if done and boundary >= targets[0] and boundary < size:
                 cuts.append((boundary, line))
                 while targets and targets[0] <= boundary:
                     targets.pop(0)
