@@ -27,8 +27,8 @@ __all__ = ["CASE", "EtlCase"]
 
 # Quick scale fits the case's share of `make run` (1.5 minutes on 2 shared cores: one
 # warm-up and four rounds of twelve variants); full scale is the guide's 10M rows.
-ROWS = {"quick": 100_000, "full": 10_000_000}
-SAMPLE_ROWS = {"quick": 500, "full": 50_000}
+ROWS = {"quick": 50_000, "full": 10_000_000}
+SAMPLE_ROWS = {"quick": 200, "full": 50_000}
 TABLE = "perflab_people"
 WORKERS = 2
 
