@@ -1,6 +1,12 @@
 """`perflab etl load` against `psql \\copy` at any row count, alternated in one run.
 
     .venv/bin/python benchmarks/etl_vs_psql.py [--rows 2000000] [-n 3] [--impl server-checks ...]
+        [--gz] [--dialect] [--baseline-src /path/to/older/src]
+
+`--gz` adds the same file gzipped (one reader: a stream cannot be split), `--dialect`
+the same rows `;`-separated loaded with `--delimiter ';' --quote '"' --null ''`, and
+`--baseline-src` the default step of another checkout of perflab (its `src`), so that a
+change's cost is measured against the code before it in the same run.
 
 `perflab run --case etl` measures 500k rows (quick) or 10M (full); this measures
 the sizes in between, such as the issue's 2M. Same private cluster, same file,
@@ -38,9 +44,14 @@ def main() -> int:
     parser.add_argument("--impl", action="append", help="loader variants (default: "
                         "server-checks and block-regex)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--gz", action="store_true", help="add the gzipped file")
+    parser.add_argument("--dialect", action="store_true", help="add a ;-separated copy")
+    parser.add_argument("--baseline-src", help="an older perflab's src/ to compare with")
+    parser.add_argument("--workdir", type=Path, default=cache_dir() / "work" / "etl",
+                        help="where the files are generated (default: %(default)s)")
     opts = parser.parse_args()
     impls = opts.impl or ["server-checks", "block-regex"]
-    data = cache_dir() / "work" / "etl" / f"people-{opts.rows}.csv"
+    data = opts.workdir / f"people-{opts.rows}.csv"
     if not data.exists():
         data.parent.mkdir(parents=True, exist_ok=True)
         generate(data, opts.rows)
@@ -52,10 +63,26 @@ def main() -> int:
             conn.execute(TABLE_DDL.format(table=TABLE))
         commands = {"psql": [str(cluster.psql()), cluster.dsn, "-q", "-c",
                              f"\\copy {TABLE} FROM '{data}' WITH (FORMAT csv, HEADER true)"]}
+        def loader(path: Path, *extra: str) -> list[str]:
+            return [perflab, "etl", "load", str(path), "--table", TABLE, "--dsn", cluster.dsn,
+                    "--truncate", "--workers", str(opts.workers), *extra]
+
         for impl in impls:
-            commands[impl] = [perflab, "etl", "load", str(data), "--table", TABLE, "--dsn",
-                              cluster.dsn, "--truncate", "--impl", impl,
-                              "--workers", str(opts.workers)]
+            commands[impl] = loader(data, "--impl", impl)
+        if opts.gz:
+            gz = data.with_name(data.name + ".gz")
+            if not gz.exists():
+                subprocess.run(["gzip", "-k", "-1", str(data)], check=True)
+            commands["gz"] = loader(gz)
+        if opts.dialect:
+            semi = data.with_name(data.stem + "-semicolon.csv")
+            if not semi.exists():
+                _semicolon_copy(data, semi)
+            commands["dialect ;"] = loader(semi, "--delimiter", ";", "--quote", '"',
+                                           "--null", "")
+        if opts.baseline_src:
+            commands["baseline-src"] = ["env", f"PYTHONPATH={opts.baseline_src}",
+                                        *loader(data)]
         samples: dict[str, list[float]] = {name: [] for name in commands}
         peak_rss: dict[str, int] = {}
         for _ in range(opts.n):
@@ -73,6 +100,14 @@ def main() -> int:
         print(f"  {name:14} {median:7.3f} s  {opts.rows / median:>10,.0f} rows/s  "
               f"{median / psql:.2f}x psql's time  peak RSS {peak_rss[name] / 1024:.0f} MiB")
     return 0
+
+
+def _semicolon_copy(src: Path, dst: Path) -> None:
+    """The same rows with `;` between fields (a field holding `;` is quoted)."""
+    import csv
+
+    with src.open(newline="") as f, dst.open("w", newline="") as out:
+        csv.writer(out, delimiter=";", lineterminator="\n").writerows(csv.reader(f))
 
 
 if __name__ == "__main__":

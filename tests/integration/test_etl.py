@@ -14,10 +14,12 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from perflab.etl._csv import Dialect, csv_rows
 from perflab.etl._gen import BAD_KINDS, generate
 from perflab.etl._impl import IMPLS
 from perflab.etl._journal import load_id
-from perflab.etl._reader import data_start, iter_rows, open_range, split_ranges
+from perflab.etl._reader import open_range, split_ranges
+from perflab.etl._source import Source, read_header
 from perflab.services.postgres import private_cluster
 
 from ..conftest import REPO
@@ -90,7 +92,7 @@ def test_every_malformed_kind_is_rejected_with_line_and_reason(tmp_path, dsn, im
     reasons = " | ".join(r["reason"] for r in rejects)
     for needle in ("expected 7 fields, found 3", "invalid number '12x.5'", "invalid date",
                    "too long for length 80", "NULL in NOT NULL column name", "bad quoting",
-                   "invalid UTF-8", "invalid integer 'x"):
+                   "invalid byte 0xff in column name", "invalid integer 'x"):
         assert needle in reasons, needle
     # the line number points at the row in the file; the raw text is kept exactly
     lines = data.read_text(encoding="utf-8", errors="surrogateescape").splitlines(keepends=True)
@@ -208,13 +210,14 @@ def test_missing_file_and_table(tmp_path, dsn):
 def test_split_ranges_cut_only_at_row_boundaries(tmp_path):
     data = tmp_path / "quoted.csv"
     generate(data, 20_000)  # notes hold quoted newlines
-    start = data_start(data)
-    parts = split_ranges(data, 4, start)
+    d = Dialect()
+    start = read_header(Source(str(data)), d).start
+    parts = split_ranges(data, 4, start, d)
     assert len(parts) == 4 and parts[0].start == start and parts[-1].end == data.stat().st_size
 
     def rows_of(s, e, line):
-        with open_range(data, s, e, 1 << 16) as text:
-            return [(ln, fields) for ln, fields, _, err in iter_rows(iter(text), line)]
+        with open_range(data, s, e, 1 << 16, d) as text:
+            return [(ln, fields) for ln, fields, _, err in csv_rows(d, iter(text), line)]
 
     whole = rows_of(start, data.stat().st_size, 2)
     pieces = [row for p in parts for row in rows_of(p.start, p.end, p.line)]
@@ -243,6 +246,7 @@ def test_server_checks_skip_bad_fields_and_name_their_lines(tmp_path, dsn, monke
     data = tmp_path / "checked.csv"
     data.write_text(HEADER + "".join(rows))
     summary = load(LoadOptions(data, "checked", dsn, IMPLS["server-checks"], workers=1))
+    assert summary.rows_read == 7
     assert (summary.rows_read, summary.rows_loaded, summary.rows_rejected) == (7, 2, 5)
     with open(summary.rejects or "", newline="") as f:
         rejects = list(csv.DictReader(f))
@@ -269,13 +273,20 @@ def test_server_checks_hand_what_they_cannot_place_to_the_exact_path(tmp_path, d
     assert [int(r["line"]) for r in rejects] == [2, 7, 8, 9]
 
 
-def test_server_checks_let_the_exact_path_judge_quoting_csv_reader_refuses(tmp_path, dsn):
-    """Text after a closing quote: PostgreSQL reads on, Python's strict reader refuses."""
-    summary, rejects = load_server_checked(dsn, tmp_path, "quoting", [
-        '1,"Ken"ny,k@example.com,2021-01-02,1.00,US,x\n',
-        "2,Bad,b@example.com,2021-02-30,1.00,US,x\n",
-        "3,Good,g@example.com,2021-01-02,1.00,US,x\n"])
-    assert (summary["rows_loaded"], summary["rows_rejected"]) == (1, 2)
-    reasons = [(int(r["line"]), r["reason"]) for r in rejects]
-    assert [line for line, _ in reasons] == [2, 3]
-    assert "bad quoting" in reasons[0][1] and "invalid date" in reasons[1][1]
+def test_text_after_a_closing_quote_is_read_as_postgresql_does_on_both_paths(tmp_path, dsn):
+    """`"Ken"ny` is `Kenny` for the server; the Python reader agrees (one CSV semantics)."""
+    rows = ['1,"Ken"ny,k@example.com,2021-01-02,1.00,US,x\n',
+            "2,Bad,b@example.com,2021-02-30,1.00,US,x\n",
+            "3,Good,g@example.com,2021-01-02,1.00,US,x\n"]
+    summary, rejects = load_server_checked(dsn, tmp_path, "quoting", rows)
+    assert (summary["rows_loaded"], summary["rows_rejected"]) == (2, 1)
+    assert [int(r["line"]) for r in rejects] == [3] and "invalid date" in rejects[0]["reason"]
+    assert query(dsn, "SELECT name FROM quoting WHERE id = 1") == [("Kenny",)]
+    make_table(dsn, "quoting_py", PEOPLE)
+    data = tmp_path / "quoting_py.csv"
+    data.write_text(HEADER + "".join(rows))
+    proc = etl("load", str(data), "--table", "quoting_py", "--json", "--impl", "block-regex",
+               dsn=dsn)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["rows_rejected"] == 1
+    assert query(dsn, "SELECT name FROM quoting_py WHERE id = 1") == [("Kenny",)]

@@ -1,8 +1,9 @@
-"""`load()`: one CSV file into one table, from the catalog to the summary.
+"""`load()`: one CSV input into one table, from the catalog to the summary.
 
-    connect -> read the table's columns -> check the journal (new load, resume,
-    or refuse) -> plan parts -> load them (in-process, or one forked worker per
-    part) -> merge the rejects -> a summary whose counts reconcile exactly.
+    open the input and read its header -> connect -> (create the table) -> read
+    the table's columns and map the file's onto them -> check the journal (new
+    load, resume, or refuse) -> plan parts -> load them (in-process, or one forked
+    worker per part) -> merge the rejects -> a summary whose counts reconcile.
 """
 
 from __future__ import annotations
@@ -12,16 +13,21 @@ import os
 import queue
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from perflab.errors import InputError, PerflabError, ServiceError, UsageError
+from perflab.etl._catalog import columns as table_columns
+from perflab.etl._catalog import map_columns, primary_key, quote_table
+from perflab.etl._csv import Dialect
 from perflab.etl._impl import Impl
 from perflab.etl._journal import (
     CREATE_SQL,
     INSERT_SQL,
     JOURNAL_TABLE,
+    SELECT_SQL,
+    UPGRADE_SQL,
     Progress,
     append_file,
     load_id,
@@ -29,23 +35,19 @@ from perflab.etl._journal import (
     resume_points,
 )
 from perflab.etl._loader import LoadSpec, PartResult, load_part, load_transform, rejects_part
-from perflab.etl._reader import data_start, split_ranges
-from perflab.etl._types import Column
+from perflab.etl._reader import Part, split_ranges
+from perflab.etl._source import Header, Source, read_header, sample_rows
+from perflab.etl._upsert import plan_upsert
 
 PROGRESS_EVERY_S = 0.1  # the parent's progress line, while it waits for the workers
+# A stream's part ends where its data does: unknown until read (then journalled).
+STREAM_END = 2**62
 
 __all__ = ["LoadOptions", "Summary", "load"]
 
-CATALOG_SQL = """
-SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull
-FROM pg_attribute a
-WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped
-ORDER BY a.attnum"""
-
-
 @dataclass(frozen=True)
 class LoadOptions:
-    path: Path
+    path: Path | str  # a file, or "-" for standard input
     table: str
     dsn: str
     impl: Impl
@@ -54,9 +56,17 @@ class LoadOptions:
     rejects: Path | None = None
     max_rejects: int | None = None
     truncate: bool = False
+    forget: bool = False  # drop this file's journal (--truncate, for the 2nd file on)
     resume: bool = False
     transform: str | None = None
     progress: TextIO | None = None
+    dialect: Dialect = field(default_factory=Dialect)
+    columns: tuple[str, ...] | None = None  # --columns: the file's column names
+    ignore_extra: bool = False
+    on_conflict: str | None = None  # "nothing" | "update"
+    conflict_columns: tuple[str, ...] | None = None
+    create_table: bool = False
+    ddl_out: TextIO | None = None  # where --create-table prints the DDL it ran
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,10 @@ class Summary:
     chunks: int
     rejects: str | None
     resumed: bool
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    rows_skipped: int = 0  # --on-conflict nothing: rows whose key was already there
+    columns: tuple[str, ...] = ()  # the table columns loaded, in the file's order
 
     def as_json(self) -> dict[str, Any]:
         out = dict(self.__dict__)
@@ -81,29 +95,17 @@ class Summary:
         return out
 
 
-def _columns(conn: Any, table: str) -> tuple[str, tuple[Column, ...]]:
-    from psycopg import sql
-
-    quoted = sql.Identifier(*table.split(".")).as_string(conn)
-    rows = conn.execute(CATALOG_SQL, (quoted,)).fetchall()
-    if not rows:
-        raise UsageError(f"table {table!r} does not exist", hint="create it first")
-    columns = tuple(
-        Column(name, pg_type, not_null, sql.Identifier(name).as_string(conn))
-        for name, pg_type, not_null in rows
-    )
-    return quoted, columns
-
-
 def _prepare_journal(conn: Any, opts: LoadOptions, load: str, quoted: str) -> list[Any]:
     conn.execute(CREATE_SQL)
+    upgraded = conn.execute("SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) "
+                            "AND attname = 'rows_skipped'", (JOURNAL_TABLE,)).fetchone()
+    if upgraded is None:  # ALTER locks the journal whole: only when the columns are missing
+        conn.execute(UPGRADE_SQL)
     if opts.truncate:
         conn.execute(f"TRUNCATE {quoted}")
+    if opts.truncate or opts.forget:
         conn.execute(f"DELETE FROM {JOURNAL_TABLE} WHERE load_id = %s", (load,))
-    rows = conn.execute(
-        f"SELECT load_id, part, chunk, end_offset, end_line, rows_loaded, rows_rejected, "
-        f"rejects_size, start_offset FROM {JOURNAL_TABLE} WHERE load_id = %s", (load,)
-    ).fetchall()
+    rows = conn.execute(SELECT_SQL, (load,)).fetchall()
     conn.commit()
     if rows and not opts.resume:
         points = resume_points(rows)
@@ -215,61 +217,126 @@ def _merge_rejects(rejects: Path, parts: int, rejected: int) -> str | None:
     return str(rejects)
 
 
+def _create_table(conn: Any, opts: LoadOptions, source: Source, header: Header) -> None:
+    """--create-table: infer the table from the header and a sample, print the DDL."""
+    from psycopg import sql
+
+    from perflab.etl._infer import infer_ddl
+
+    quoted = quote_table(conn, opts.table)
+    exists = conn.execute("SELECT to_regclass(%s)", (quoted,)).fetchone()[0]
+    if exists is not None:
+        return
+    rows = sample_rows(source, opts.dialect, header)
+    names = list(opts.columns or header.names or [])
+    if not names:
+        width = max((len(r) for r in rows), default=0)
+        names = [f"column{i + 1}" for i in range(width)]
+    if not names:
+        raise InputError("--create-table: the file has no columns to infer from",
+                         path=source.name)
+    ddl = infer_ddl(quoted, [sql.Identifier(n.strip()).as_string(conn) for n in names], rows)
+    conn.execute(ddl)
+    conn.commit()
+    if opts.ddl_out is not None:
+        print(ddl + ";", file=opts.ddl_out)
+
+
 def load(opts: LoadOptions) -> Summary:
     import psycopg
 
-    if not opts.path.is_file():
-        raise InputError("no such file", path=str(opts.path))
+    source = Source(str(opts.path))
     if opts.workers < 1 or opts.batch_rows < 1:
         raise UsageError("--workers and --batch-rows must be at least 1")
+    if opts.resume and not source.resumable:
+        raise UsageError("--resume cannot apply to standard input: a pipe cannot be read "
+                         "again", hint="load from a file (or a .gz/.zst file) to resume")
     load_transform(opts.transform)  # fail early on a bad --transform
-    rejects = opts.rejects or opts.path.with_name(opts.path.name + ".rejects.csv")
+    name = "stdin.csv" if source.path is None else source.path.name
+    where = source.path.parent if source.path is not None else Path.cwd()
+    rejects = opts.rejects or where / f"{name}.rejects.csv"
     journal_file = rejects.with_name(rejects.name + ".journal")
     started = time.perf_counter()
+    header = read_header(source, opts.dialect)
     try:
         conn = psycopg.connect(opts.dsn)
     except psycopg.Error as exc:
         raise ServiceError(f"cannot connect to PostgreSQL: {exc}".strip()) from exc
     with conn:
-        quoted, columns = _columns(conn, opts.table)
-        load = load_id(opts.path, opts.table)
+        if opts.create_table:
+            _create_table(conn, opts, source, header)
+        quoted, table = table_columns(conn, opts.table)
+        names = opts.columns or header.names
+        mapping = map_columns(names, table, ignore_extra=opts.ignore_extra,
+                              where=source.name, table_name=opts.table)
+        upsert = None
+        if opts.on_conflict:
+            upsert = plan_upsert(opts.on_conflict, quoted, mapping.fields,
+                                 opts.conflict_columns, primary_key(conn, quoted))
+        load = load_id(source.path, opts.table)
         journal = _prepare_journal(conn, opts, load, quoted)
         if journal:
             points = resume_points(journal)
         else:
-            parts = opts.workers if opts.impl.parallel else 1
-            plan = split_ranges(opts.path, parts, data_start(opts.path))
+            parts = opts.workers if opts.impl.parallel and source.splittable else 1
+            if source.splittable:
+                assert source.path is not None
+                plan = split_ranges(source.path, parts, header.start, opts.dialect, header.line)
+            else:  # a stream: one part, read in order (see _source)
+                plan = [Part(0, header.start, STREAM_END, header.line)]
             with conn.cursor() as cur:
                 cur.executemany(INSERT_SQL, plan_sql(load, plan))
             conn.commit()
             points = [Progress(p) for p in plan]
             for i in range(len(points)):
                 rejects_part(rejects, i).unlink(missing_ok=True)
-    spec = LoadSpec(opts.path, quoted, columns, opts.dsn, opts.impl, opts.batch_rows, load,
-                    rejects, journal_file, opts.max_rejects, opts.transform)
-    before_rows = sum(p.rows for p in points)
-    before_rejected = sum(p.rejected for p in points)
-    bar = _ProgressLine(opts.progress, sum(p.part.end - p.offset for p in points))
+    # A compressed file's windows go to several connections from one reader (_fanout);
+    # a pipe keeps one, since a moved cut would need to read it again.
+    fan = opts.workers if source.kind in ("gzip", "zstd") and opts.impl.parallel else 1
+    spec = LoadSpec(source, quoted, mapping, opts.dialect, opts.dsn, opts.impl,
+                    opts.batch_rows, load, rejects, journal_file, opts.max_rejects,
+                    opts.transform, upsert, stream_workers=fan)
+    before = (sum(p.rows for p in points), sum(p.rejected for p in points),
+              sum(p.updated for p in points), sum(p.skipped for p in points))
+    total = source.end() or 0  # a stream's size is unknown: no share, no ETA to show
+    bar = _ProgressLine(opts.progress if source.splittable else None,
+                        total - sum(p.offset - p.part.start for p in points))
     todo = [p for p in points if p.offset < p.part.end]
     try:
         results = _run_parts(spec, todo, bar) if todo else []
     except PerflabError as exc:
         _journal_note(journal_file, load, "failed", str(exc))
         raise
-    loaded = before_rows + sum(r.rows_loaded for r in results)
-    rejected = before_rejected + sum(r.rows_rejected for r in results)
+    if not source.splittable and results:
+        _close_stream_plan(opts.dsn, load, points)
+    loaded = before[0] + sum(r.rows_loaded for r in results)
+    rejected = before[1] + sum(r.rows_rejected for r in results)
+    updated = before[2] + sum(r.rows_updated for r in results)
+    skipped = before[3] + sum(r.rows_skipped for r in results)
     bar.update(1, loaded, final=True)
     rejects_path = _merge_rejects(rejects, len(points), rejected)
     summary = Summary(
-        file=str(opts.path), table=opts.table, impl=opts.impl.name,
-        rows_read=loaded + rejected, rows_loaded=loaded, rows_rejected=rejected,
+        file=source.name, table=opts.table, impl=opts.impl.name,
+        rows_read=loaded + rejected + skipped, rows_loaded=loaded, rows_rejected=rejected,
         seconds=time.perf_counter() - started,
         read_s=sum(r.read_s for r in results), load_s=sum(r.load_s for r in results),
         parts=len(points), chunks=sum(r.chunks for r in results), rejects=rejects_path,
-        resumed=bool(journal),
+        resumed=bool(journal), rows_inserted=loaded - updated, rows_updated=updated,
+        rows_skipped=skipped, columns=tuple(c.name for c in mapping.fields),
     )
     _journal_note(journal_file, load, "done", summary.as_json())
     return summary
+
+
+def _close_stream_plan(dsn: str, load: str, points: list[Progress]) -> None:
+    """A stream's part has no known end until it is read: record it, so a rerun is refused
+    as "already loaded" instead of resumed past the end."""
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        for p in points:
+            conn.execute(f"UPDATE {JOURNAL_TABLE} SET end_offset = %s WHERE load_id = %s "
+                         "AND part = %s AND chunk = -1", (p.offset, load, p.part.index))
 
 
 def _journal_note(path: Path, load: str, status: str, detail: Any) -> None:

@@ -7,28 +7,38 @@ rejects file always agree: `--resume` continues exactly where the commits end.
 
 Workers are forked processes, one per part, each with its own connection; a
 worker's failure comes back to the parent as a message, never silently.
+
+A chunk the server refuses for a row-level reason is never lost whole: a
+server-checked window is redone by the Python checks, and a Python-checked
+chunk is halved under savepoints until each bad row stands alone (`isolate`).
 """
 
 from __future__ import annotations
 
 import csv
 import importlib
+import io
 import os
 import queue
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from perflab.errors import InputError, ServiceError, UsageError
+from perflab.etl._catalog import Mapping
+from perflab.etl._csv import Dialect, csv_rows, row_boundary
 from perflab.etl._fastpath import row_pattern, rows_pattern
 from perflab.etl._impl import Impl
 from perflab.etl._journal import INSERT_SQL, Progress, append_file
-from perflab.etl._reader import TextCursor, iter_rows, open_range
-from perflab.etl._types import Column, RowError, validate_row, validator_for
+from perflab.etl._reader import TextCursor, open_range
+from perflab.etl._source import Source
+from perflab.etl._types import Column, RowError, checks_for, validate_row
+from perflab.etl._upsert import Upsert
 
 __all__ = ["Chunk", "LoadSpec", "PartResult", "load_part", "make_chunks"]
 
@@ -38,6 +48,8 @@ EXECUTEMANY_BATCH = 1000
 COPY_WRITE_BYTES = 256 * 1024
 # Raw rows are sent as UTF-8; bytes that were not UTF-8 only ever reach a reject.
 _SURROGATES = ("utf-8", "surrogateescape")
+# Row-level errors: a chunk refused for one of these is split until the row is found.
+_ROW_SQLSTATE_CLASSES = ("22", "23")
 # Chunks parsed ahead of the sender in pipeline mode: bounded, so memory is too.
 PIPELINE_DEPTH = 2
 # Server checks: a row whose field an input function refuses is skipped, with a notice
@@ -45,8 +57,6 @@ PIPELINE_DEPTH = 2
 SERVER_CHECKS = "ON_ERROR ignore, LOG_VERBOSITY verbose"
 _SKIPPED = re.compile(r'skipping row due to data type incompatibility at line (\d+) '
                       r'for column "(.*?)": ')
-# How far back from a window's end to look for a newline that ends a row.
-BOUNDARY_TRIES = 1000
 
 Transform = Callable[[list[str]], list[str]]
 
@@ -55,9 +65,10 @@ Transform = Callable[[list[str]], list[str]]
 class LoadSpec:
     """Everything a worker needs; plain data, so it crosses a fork unchanged."""
 
-    path: Path
+    source: Source
     table: str  # already quoted for SQL
-    columns: tuple[Column, ...]
+    mapping: Mapping  # the file's fields onto table columns (COPY t (cols))
+    dialect: Dialect
     dsn: str
     impl: Impl
     batch_rows: int
@@ -66,26 +77,54 @@ class LoadSpec:
     journal: Path  # the human-readable copy of the journal, next to the rejects file
     max_rejects: int | None = None
     transform: str | None = None  # module:function
+    upsert: Upsert | None = None
+    stream_workers: int = 1  # connections one stream's windows are fanned out to (_fanout)
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        return self.mapping.fields
+
+    @property
+    def raw_ok(self) -> bool:
+        """Rows can be forwarded as their text: no field to drop, no transform."""
+        return not self.mapping.drop and self.transform is None
+
+    def nbytes(self, text: str) -> int:
+        """Bytes of `text` in the file's encoding (offsets are in the file's bytes)."""
+        if text.isascii():
+            return len(text)
+        return len(text.encode(self.dialect.codec, "surrogateescape"))
 
 
 @dataclass
 class Chunk:
     rows: list[list[str | None]] = field(default_factory=list)  # for INSERT / write_row
+    raw_rows: list[str] = field(default_factory=list)  # the text of each of `rows`
     raw: list[str] = field(default_factory=list)  # for COPY ... CSV
     rejects: list[tuple[int, str, str]] = field(default_factory=list)  # line, reason, raw
+    starts: list[int] = field(default_factory=list)  # first line of each raw piece / row
     payload: bytes | memoryview = b""  # the raw rows as bytes, once the chunk is complete
     count_on_server: bool = False  # loaded = COPY's row count (rows matched in bulk)
     server_checks: bool = False  # payload unchecked: the server skips and names bad rows
     server_rows: int = 0
+    final: bool = True  # a server window that ends the part (its last row is complete)
+    updated: int = 0  # upsert: rows that updated an existing row
+    skipped: int = 0  # upsert: rows skipped on a conflict (--on-conflict nothing)
     end_offset: int = 0
     end_line: int = 0
+    start_line: int = 0  # server windows: the line the window starts on
     read_s: float = 0.0
 
     @property
-    def loaded(self) -> int:
+    def accepted(self) -> int:
         if self.count_on_server:
             return self.server_rows
         return len(self.rows) + len(self.raw)
+
+    @property
+    def loaded(self) -> int:
+        """Rows in the table because of this chunk: inserted or updated."""
+        return self.accepted - self.skipped
 
 
 @dataclass
@@ -93,6 +132,8 @@ class PartResult:
     part: int
     rows_loaded: int = 0
     rows_rejected: int = 0
+    rows_updated: int = 0
+    rows_skipped: int = 0
     chunks: int = 0
     read_s: float = 0.0
     load_s: float = 0.0
@@ -109,26 +150,39 @@ def load_transform(ref: str | None) -> Transform | None:
     return func
 
 
-def make_chunks(spec: LoadSpec, point: Progress, transform: Transform | None) -> Iterator[Chunk]:
+def _text(spec: LoadSpec, point: Progress, data: bytes | None) -> io.TextIOWrapper:
+    """The part's text from where it stands, or the text of `data` (a refused window)."""
+    if data is not None:
+        return open_range(None, 0, None, 0, spec.dialect, io.BytesIO(data))
+    if spec.source.splittable:
+        return open_range(spec.source.path, point.offset, point.part.end,
+                          spec.impl.buffer_size, spec.dialect)
+    return open_range(None, 0, None, 0, spec.dialect, spec.source.open(point.offset))
+
+
+def make_chunks(spec: LoadSpec, point: Progress, transform: Transform | None,
+                data: bytes | None = None) -> Iterator[Chunk]:
     """Parse and validate one part from where it stands; yield chunks ready to send."""
     columns = spec.columns
-    checks = [validator_for(c.type) for c in columns]
-    raw_mode = spec.impl.method == "copy_raw" and transform is None
-    pattern = row_pattern(columns) if raw_mode and spec.impl.fast_path else None
-    part = point.part
+    checks = checks_for(columns)
+    raw_mode = spec.impl.method == "copy_raw" and spec.raw_ok
+    pattern = row_pattern(columns, spec.dialect) if raw_mode and spec.impl.fast_path else None
     offset, line = point.offset, point.line
-    with open_range(spec.path, offset, part.end, spec.impl.buffer_size) as text:
-        rows = iter_rows(iter(text), line, pattern.fullmatch if pattern else None)
+    with _text(spec, point, data) as text:
+        rows = _rows_with_fast(spec.dialect, iter(text), line,
+                               pattern.fullmatch if pattern else None)
         while True:
             started = time.perf_counter()
             chunk = Chunk()
             taken = 0
+            raw = ""
             for line, fields, raw, error in rows:
                 taken += 1
-                if not raw_mode:  # raw chunks count their bytes once, at the end
-                    offset += len(raw) if raw.isascii() else len(raw.encode(*_SURROGATES))
+                offset += spec.nbytes(raw)
                 if error is None and fields is not None:
                     try:
+                        if spec.mapping.drop:
+                            fields = spec.mapping.keep(fields)
                         if transform is not None:
                             fields = transform(fields)
                         validate_row(fields, columns, checks)
@@ -141,16 +195,17 @@ def make_chunks(spec: LoadSpec, point: Progress, transform: Transform | None) ->
                     chunk.rejects.append((line, error, raw))
                 elif raw_mode:
                     chunk.raw.append(raw)  # fields is None: the fast path already accepted it
+                    chunk.starts.append(line)
                 else:
-                    chunk.rows.append([value or None for value in fields or ()])
+                    chunk.rows.append(list(fields or ()))
+                    chunk.raw_rows.append(raw)
+                    chunk.starts.append(line)
                 if taken >= spec.batch_rows:
                     break
             if taken == 0:
                 return
             if raw_mode:
-                chunk.payload = "".join(chunk.raw).encode(*_SURROGATES)
-                offset += len(chunk.payload) + sum(
-                    len(r[2].encode(*_SURROGATES)) for r in chunk.rejects)
+                chunk.payload = _utf8("".join(chunk.raw))
             chunk.end_offset = offset
             chunk.end_line = line + raw.count("\n") + (0 if raw.endswith("\n") else 1)
             chunk.read_s = time.perf_counter() - started
@@ -159,30 +214,81 @@ def make_chunks(spec: LoadSpec, point: Progress, transform: Transform | None) ->
                 return
 
 
-def block_chunks(spec: LoadSpec, point: Progress) -> Iterator[Chunk]:
+def _utf8(text: str) -> bytes:
+    """Validated raw rows as UTF-8: every row with an undecodable byte was rejected."""
+    if not text.endswith("\n") and text:
+        text += "\n"
+    return text.encode(*_SURROGATES)
+
+
+def _rows_with_fast(d: Dialect, lines: Iterator[str], first_line: int,
+                    fast: Callable[[str], object] | None) -> Iterator[tuple[int, Any, str, Any]]:
+    """`csv_rows`, with `fast` accepting whole lines before any parsing (see _fastpath).
+
+    A line (or lines, while a quote is open) that `fast` refuses goes back in front
+    of the stream, and the exact reader takes one row from there.
+    """
+    if fast is None:
+        yield from csv_rows(d, lines, first_line)
+        return
+    pending: deque[str] = deque()
+
+    def feed() -> Iterator[str]:
+        while True:
+            nxt = pending.popleft() if pending else next(lines, None)
+            if nxt is None:
+                return
+            yield nxt
+
+    exact = csv_rows(d, feed(), first_line)
+    q = d.quote
+    line = first_line
+    while True:
+        text = pending.popleft() if pending else next(lines, None)
+        if text is None:
+            return
+        taken = [text]
+        quotes = text.count(q)
+        while quotes % 2:  # a quote left open: the row goes on over the next lines
+            more = pending.popleft() if pending else next(lines, None)
+            if more is None:
+                break
+            taken.append(more)
+            quotes += more.count(q)
+        joined = "".join(taken) if len(taken) > 1 else text
+        if fast(joined):
+            yield line, None, joined, None
+            line += len(taken)
+            continue
+        pending.extendleft(reversed(taken))  # the exact reader parses them, in order
+        row = next(exact, None)
+        if row is None:
+            return
+        _, fields, raw, error = row
+        yield line, fields, raw, error
+        line += raw.count("\n") + (0 if raw.endswith("\n") else 1)
+
+
+def block_chunks(spec: LoadSpec, point: Progress, data: bytes | None = None) -> Iterator[Chunk]:
     """Beyond the guide: valid rows matched many at a time, in C, with no Python per row.
 
     One regex, `(?:ROW\\n)*`, consumes the longest run of certainly-valid rows
     from the text window; only where it stops does Python take one row through
-    csv.reader and the exact checks. Rows are counted by the server (COPY's row
+    the exact reader and checks. Rows are counted by the server (COPY's row
     count) and lines with `str.count`; a chunk holds about `batch_rows` lines.
     """
     columns = spec.columns
-    checks = [validator_for(c.type) for c in columns]
-    many = rows_pattern(columns)
+    checks = checks_for(columns)
+    many = rows_pattern(columns, spec.dialect)
     assert many is not None
-    part = point.part
     offset, line = point.offset, point.line
-    with open_range(spec.path, offset, part.end, spec.impl.buffer_size) as text:
+    with _text(spec, point, data) as text:
         cursor = TextCursor(text)
-        consumed: list[str] = []
 
         def feed() -> Iterator[str]:
             while (nxt := cursor.next_line()) is not None:
-                consumed.append(nxt)
                 yield nxt
 
-        reader = csv.reader(feed(), strict=True)
         while True:
             started = time.perf_counter()
             chunk = Chunk()
@@ -196,22 +302,16 @@ def block_chunks(spec: LoadSpec, point: Progress) -> Iterator[Chunk]:
                 if end > start:
                     piece = cursor.buf[start:end]
                     chunk.raw.append(piece)
+                    chunk.starts.append(line + lines)
                     lines += piece.count("\n")
                     cursor.pos = end
                     continue
-                try:  # one row the fast pattern does not vouch for: the exact path
-                    fields: list[str] | None = next(reader)
-                    error = None
-                except StopIteration:
-                    if not consumed:
-                        break
-                    fields, error = None, "bad quoting: unterminated quoted field"
-                except csv.Error as exc:
-                    fields, error = None, f"bad quoting: {exc}"
-                raw = "".join(consumed)
-                row_line = line + lines
-                lines += len(consumed)
-                consumed.clear()
+                # One row the fast pattern does not vouch for: the exact path.
+                row = next(csv_rows(spec.dialect, feed(), line + lines), None)
+                if row is None:
+                    break
+                row_line, fields, raw, error = row
+                lines += raw.count("\n") + (0 if raw.endswith("\n") else 1)
                 if error is None:
                     try:
                         validate_row(fields or [], columns, checks)
@@ -220,14 +320,14 @@ def block_chunks(spec: LoadSpec, point: Progress) -> Iterator[Chunk]:
                         error = exc.reason + where
                 if error is None:
                     chunk.raw.append(raw if raw.endswith("\n") else raw + "\n")
+                    chunk.starts.append(row_line)
                 else:
                     chunk.rejects.append((row_line, error, raw))
             if lines == 0:
                 return
-            chunk.payload = "".join(chunk.raw).encode(*_SURROGATES)
-            chunk.raw = []  # the payload is what is sent; rows are counted by the server
-            offset += len(chunk.payload) + sum(
-                len(r[2].encode(*_SURROGATES)) for r in chunk.rejects)
+            text_rows = "".join(chunk.raw)
+            chunk.payload = _utf8(text_rows)
+            offset += spec.nbytes(text_rows) + sum(spec.nbytes(r[2]) for r in chunk.rejects)
             line += lines
             chunk.end_offset, chunk.end_line = offset, line
             chunk.read_s = time.perf_counter() - started
@@ -235,62 +335,83 @@ def block_chunks(spec: LoadSpec, point: Progress) -> Iterator[Chunk]:
             yield chunk
 
 
-def row_boundary(data: bytes | bytearray, end: int | None = None) -> int | None:
-    """Where the last complete row of `data[:end]` ends, or None if none is found.
-
-    The data starts at a row boundary, and a newline ends a row exactly when an
-    even number of quotes precedes it (a doubled quote inside a field counts two).
-    """
-    newline = data.rfind(b"\n", 0, len(data) if end is None else end)
-    quotes = data.count(b'"', 0, newline)
-    for _ in range(BOUNDARY_TRIES):
-        if newline < 0:
-            return None
-        if quotes % 2 == 0:
-            return newline + 1
-        previous = data.rfind(b"\n", 0, newline)
-        quotes -= data.count(b'"', previous + 1, newline)
-        newline = previous
-    return None
-
-
-def server_chunks(spec: LoadSpec, point: Progress) -> Iterator[Chunk]:
+def server_chunks(spec: LoadSpec, point: Progress, follow: bool = True) -> Iterator[Chunk]:
     """Beyond the guide: raw bytes cut at row boundaries; PostgreSQL checks the rows.
 
-    No Python per row at all. `point` is read afresh for every chunk: the caller
-    advances it, also past a chunk the server refused whole and the exact path redid.
+    No Python per row at all. The part is read once, in order: each window is the
+    bytes left over after the previous cut and the next read, cut after its last
+    complete row (quote parity, or the dialect's boundary regex). A compressed file
+    or a pipe is read the same way, from its decompressing stream. Never pipelined:
+    after each chunk it goes on from `point`, which the caller has advanced. With
+    `follow=False` (windows fanned out to several senders, `_fanout`) it goes on after
+    each whole window, and each window's bytes are its own (the buffer is reused).
     """
     part = point.part
+    d = spec.dialect
     window_size = spec.batch_rows * 256  # a first guess; then the measured row size
     # One buffer, reused: each chunk is sent before the next is read, and fresh
     # memory for every window cost more in page faults than the read itself.
-    buffer = bytearray(min(window_size, part.end - point.offset))
-    with spec.path.open("rb", buffering=0) as f:
-        while point.offset < part.end:
+    buffer = bytearray(window_size)
+    held = 0  # bytes at the front of `buffer` left over from the previous window
+    end = part.end if spec.source.splittable else None
+    offset, line = point.offset, point.line
+    stream = spec.source.open(offset)
+    with stream:
+        eof = False
+        while True:
             started = time.perf_counter()
-            wanted = min(window_size, part.end - point.offset)
-            if wanted > len(buffer):
-                buffer = bytearray(wanted)
-            f.seek(point.offset)
-            size = f.readinto(memoryview(buffer)[:wanted])
-            window = memoryview(buffer)[:size]
-            at_end = point.offset + size >= part.end
-            cut = size if at_end else row_boundary(buffer, size)
+            if len(buffer) < window_size:
+                buffer.extend(bytes(window_size - len(buffer)))
+            want = window_size - held
+            if end is not None:
+                want = min(want, end - offset - held)
+            got = 0
+            view = memoryview(buffer)
+            while got < want:  # fill the window (a stream may return short reads)
+                n = stream.readinto(view[held + got:held + want])
+                if not n:
+                    eof = True
+                    break
+                got += n
+            size = held + got
+            if end is not None and offset + size >= end:
+                eof = True
+            if size == 0:
+                return
+            cut = size if eof else row_boundary(d, buffer, size)
             if cut is None:  # no row ends in the window: a huge row, or broken quoting
-                yield next(exact_chunks(spec, point))
-                continue
+                if window_size < (64 << 20):
+                    held, window_size = size, window_size * 2  # try a larger window first
+                    continue
+                cut = size  # the exact path reads it as it is
             lines = buffer.count(b"\n", 0, cut) + (0 if buffer[cut - 1] == 10 else 1)
-            window_size = max(4096, spec.batch_rows * cut // lines)
-            yield Chunk(payload=window[:cut], count_on_server=True, server_checks=True,
-                        end_offset=point.offset + cut, end_line=point.line + lines,
-                        read_s=time.perf_counter() - started)
+            window_size = max(4096, spec.batch_rows * cut // max(lines, 1))
+            chunk = Chunk(payload=view[:cut] if follow else bytes(view[:cut]),
+                          count_on_server=True, server_checks=True, end_offset=offset + cut,
+                          end_line=line + lines, start_line=line, final=eof and cut == size,
+                          read_s=time.perf_counter() - started)
+            yield chunk
+            if not follow:
+                point = Progress(point.part)
+                point.offset, point.line = offset + cut, line + lines
+            # The caller advanced `point` past what it committed: all of the window, or
+            # (when the exact path redid it) its complete rows only. Go on from there.
+            consumed = point.offset - offset
+            if consumed <= 0:  # not one complete row in the window: a larger one
+                held, window_size = size, window_size * 2
+                continue
+            offset, line = point.offset, point.line
+            held = size - consumed
+            buffer[:held] = buffer[consumed:size]
+            if eof and held == 0:
+                return
 
 
-def exact_chunks(spec: LoadSpec, point: Progress) -> Iterator[Chunk]:
-    """The chunks of the Python checks, from `point` on: the regex blocks where they apply."""
-    if row_pattern(spec.columns) is not None:
-        return block_chunks(spec, point)
-    return make_chunks(spec, point, None)
+def exact_chunks(spec: LoadSpec, point: Progress, data: bytes | None = None) -> Iterator[Chunk]:
+    """The chunks of the Python checks, from `point` on (or over `data`): regex blocks if any."""
+    if spec.raw_ok and row_pattern(spec.columns, spec.dialect) is not None:
+        return block_chunks(spec, point, data)
+    return make_chunks(spec, point, load_transform(spec.transform), data)
 
 
 def skipped_rows(spec: LoadSpec, payload: bytes | memoryview, first_line: int,
@@ -303,35 +424,37 @@ def skipped_rows(spec: LoadSpec, payload: bytes | memoryview, first_line: int,
     row the chunk is refused, and the exact path decides. Only chunks with skipped
     rows pay for this parse.
     """
-    checks = [validator_for(c.type) for c in spec.columns]
-    pieces = bytes(payload).decode(*_SURROGATES).split("\n")
-    lines = [piece + "\n" for piece in pieces[:-1]] + ([pieces[-1]] if pieces[-1] else [])
-    consumed: list[str] = []
-
-    def feed() -> Iterator[str]:
-        for text in lines:
-            consumed.append(text)
-            yield text
-
+    checks = checks_for(spec.columns)
+    text = bytes(payload).decode(spec.dialect.codec, "surrogateescape")
+    lines = io.StringIO(text, newline="")
     rejects: list[tuple[int, str, str]] = []
-    rows = enumerate(csv.reader(feed(), strict=True), start=1)
-    try:
-        for read, fields in rows:
-            if len(rejects) == len(skipped):
-                break
-            if len(consumed) > 1:
-                raise _Refused("a row of several lines: the server's line numbers are loose")
-            if read in skipped:
-                try:
-                    validate_row(fields, spec.columns, checks)
-                    reason = f"refused by PostgreSQL (column {skipped[read]})"
-                except RowError as exc:
-                    reason = exc.reason + (f" (column {exc.column})" if exc.column else "")
-                rejects.append((first_line + read - 1, reason, consumed[0]))
-            consumed.clear()
-    except csv.Error as exc:  # quoting the server let pass: the exact path decides the rows
-        raise _Refused(f"bad quoting: {exc}") from exc
+    for line, fields, raw, error in csv_rows(spec.dialect, iter(lines), 1):
+        if len(rejects) == len(skipped):
+            break
+        if error is not None:
+            raise _Refused(error)  # quoting the server let pass: the exact path decides
+        if raw.count("\n") > 1 or (raw.count("\n") == 1 and not raw.endswith("\n")):
+            raise _Refused("a row of several lines: the server's line numbers are loose")
+        if line in skipped:
+            try:
+                validate_row(fields or [], spec.columns, checks)
+                kind = next((c.type for c in spec.columns if c.name == skipped[line]), "?")
+                reason = f"refused by PostgreSQL (column {skipped[line]}, type {kind})"
+            except RowError as exc:
+                reason = exc.reason + (f" (column {exc.column})" if exc.column else "")
+            rejects.append((first_line + line - 1, reason, raw))
     return rejects
+
+
+def complete_rows(spec: LoadSpec, data: bytes) -> int:
+    """Bytes of the complete rows at the start of `data`, as the exact reader reads them."""
+    text = io.StringIO(data.decode(spec.dialect.codec, "surrogateescape"), newline="")
+    done = 0
+    for _, _, raw, error in csv_rows(spec.dialect, iter(text), 1):
+        if error == "bad quoting: unterminated quoted field" or not raw.endswith("\n"):
+            break  # it goes on past the window
+        done += spec.nbytes(raw)
+    return done
 
 
 class _Refused(Exception):
@@ -342,11 +465,12 @@ class _Refused(Exception):
     """
 
 
-def server_checks_usable(conn: Any) -> bool:
-    """ON_ERROR needs PostgreSQL 17; the notices are read in English."""
+def server_checks_usable(conn: Any, spec: LoadSpec) -> bool:
+    """ON_ERROR needs PostgreSQL 17; the notices are read in English; the encoding must
+    be one the server converts."""
     messages = conn.execute("SHOW lc_messages").fetchone()[0]
     conn.rollback()
-    return bool(conn.info.server_version >= 170000 and (
+    return bool(conn.info.server_version >= 170000 and spec.dialect.pg_encoding and (
         messages in ("C", "POSIX") or messages.lower().startswith("en")))
 
 
@@ -386,7 +510,7 @@ def _write_rejects(path: Path, rejects: Sequence[tuple[int, str, str]]) -> int:
     """Append the chunk's rejects; return the file size to journal."""
     with path.open("a", encoding="utf-8", errors="surrogateescape", newline="") as f:
         if rejects:
-            csv.writer(f).writerows(rejects)
+            csv.writer(f).writerows(sorted(rejects))
         f.flush()
         os.fsync(f.fileno())
         return f.tell()
@@ -398,16 +522,28 @@ def _insert_sql(spec: LoadSpec) -> str:
     return f"INSERT INTO {spec.table} ({names}) VALUES ({marks})"
 
 
-def _copy_sql(spec: LoadSpec, csv_format: bool, extra: str = "") -> str:
+def _copy_sql(spec: LoadSpec, csv_format: bool, extra: str = "", encoding: bool = False) -> str:
     names = ", ".join(c.quoted for c in spec.columns)
-    options = f" (FORMAT csv{', ' + extra if extra else ''})" if csv_format else ""
-    return f"COPY {spec.table} ({names}) FROM STDIN{options}"
+    target = spec.upsert.stage if spec.upsert else spec.table
+    if not csv_format:
+        return f"COPY {target} ({names}) FROM STDIN"
+    options = spec.dialect.copy_options(encoding=encoding)
+    return f"COPY {target} ({names}) FROM STDIN ({options}{', ' + extra if extra else ''})"
 
 
 def _write(copy: Any, payload: bytes | memoryview) -> None:
     view = memoryview(payload)
     for start in range(0, len(view), COPY_WRITE_BYTES):
         copy.write(view[start:start + COPY_WRITE_BYTES])
+
+
+def _merge(cur: Any, spec: LoadSpec, chunk: Chunk, staged: int) -> None:
+    """Upsert: the staged rows into the table; counts the updated and skipped ones."""
+    if spec.upsert is None:
+        return
+    inserted, updated = spec.upsert.merge(cur, staged)
+    chunk.updated = updated
+    chunk.skipped = staged - inserted - updated
 
 
 def _copy_checked(conn: Any, cur: Any, spec: LoadSpec, chunk: Chunk, first_line: int) -> None:
@@ -422,21 +558,106 @@ def _copy_checked(conn: Any, cur: Any, spec: LoadSpec, chunk: Chunk, first_line:
 
     conn.add_notice_handler(on_notice)
     try:
-        with cur.copy(_copy_sql(spec, csv_format=True, extra=SERVER_CHECKS)) as copy:
+        with cur.copy(_copy_sql(spec, csv_format=True, extra=SERVER_CHECKS,
+                                encoding=True)) as copy:
             _write(copy, chunk.payload)
+        chunk.server_rows = cur.rowcount
+        _merge(cur, spec, chunk, chunk.server_rows)
     except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as exc:
         raise _Refused(str(exc)) from exc  # field count, quoting, encoding, NOT NULL
     finally:
         conn.remove_notice_handler(on_notice)
-    chunk.server_rows = cur.rowcount
     if skipped:
         chunk.rejects = skipped_rows(spec, chunk.payload, first_line, skipped)
         if len(chunk.rejects) != len(skipped):
             raise _Refused(f"{len(skipped)} rows skipped, {len(chunk.rejects)} found")
 
 
+def _units(spec: LoadSpec, chunk: Chunk) -> list[tuple[int, str, list[str | None] | None]]:
+    """The chunk's accepted rows one by one: (line, raw text, fields or None)."""
+    if chunk.rows:
+        return [(line, raw, fields) for line, raw, fields
+                in zip(chunk.starts, chunk.raw_rows, chunk.rows, strict=True)]
+    out: list[tuple[int, str, list[str | None] | None]] = []
+    for first, piece in zip(chunk.starts, chunk.raw, strict=True):
+        for line, _, raw, _ in csv_rows(spec.dialect, iter(io.StringIO(piece, newline="")),
+                                        first):
+            out.append((line, raw, None))
+    return out
+
+
+def _apply(cur: Any, spec: LoadSpec, chunk: Chunk,
+           units: list[tuple[int, str, list[str | None] | None]] | None = None) -> None:
+    """COPY the chunk's accepted rows (all, or `units` of them); upsert merges them."""
+    if units is not None and units and units[0][2] is None:
+        payload: bytes | memoryview = _utf8("".join(u[1] for u in units))
+    else:
+        payload = chunk.payload
+    rows = [u[2] for u in units] if units is not None and units and units[0][2] is not None \
+        else (chunk.rows if units is None else [])
+    if rows:
+        with cur.copy(_copy_sql(spec, csv_format=False)) as copy:
+            for row in rows:
+                copy.write_row(row)
+    elif payload:
+        with cur.copy(_copy_sql(spec, csv_format=True)) as copy:
+            _write(copy, payload)
+    else:
+        chunk.server_rows = 0
+        return
+    chunk.server_rows = cur.rowcount
+    _merge(cur, spec, chunk, cur.rowcount)
+
+
+def _row_level(exc: BaseException) -> bool:
+    state = getattr(exc, "sqlstate", None) or ""
+    return state[:2] in _ROW_SQLSTATE_CLASSES
+
+
+def isolate(conn: Any, spec: LoadSpec, chunk: Chunk) -> None:
+    """The server refused a checked chunk: find its bad rows by halving, under savepoints.
+
+    For what no Python check can see (a unique or foreign key, a CHECK, a value the
+    server's wider syntax refuses): each bad row is rejected alone with the server's
+    message; the others are loaded. About 2 log2(n) COPYs per bad row.
+    """
+    import psycopg
+
+    units = _units(spec, chunk)
+    accepted = updated = skipped = 0
+    stack = [units]
+    with conn.cursor() as cur:
+        while stack:
+            group = stack.pop()
+            if not group:
+                continue
+            cur.execute("SAVEPOINT perflab_isolate")
+            try:
+                _apply(cur, spec, chunk, group)
+            except psycopg.Error as exc:
+                if not _row_level(exc):
+                    raise
+                cur.execute("ROLLBACK TO SAVEPOINT perflab_isolate")
+                if len(group) == 1:
+                    line, raw, _ = group[0]
+                    message = exc.diag.message_primary or str(exc)
+                    chunk.rejects.append((line, f"refused by PostgreSQL: {message}", raw))
+                else:
+                    half = len(group) // 2
+                    stack += [group[half:], group[:half]]
+                continue
+            cur.execute("RELEASE SAVEPOINT perflab_isolate")
+            accepted += chunk.server_rows
+            updated += chunk.updated
+            skipped += chunk.skipped
+    chunk.count_on_server = True
+    chunk.server_rows, chunk.updated, chunk.skipped = accepted, updated, skipped
+
+
 def send_chunk(conn: Any, spec: LoadSpec, chunk: Chunk, point: Progress, rejects: Path) -> float:
     """Send one chunk and commit it with its journal row; return the seconds spent."""
+    import psycopg
+
     started = time.perf_counter()
     method = spec.impl.method
     with conn.cursor() as cur:
@@ -456,24 +677,33 @@ def send_chunk(conn: Any, spec: LoadSpec, chunk: Chunk, point: Progress, rejects
                 cur.executemany(sql, batch)
         elif chunk.server_checks:
             _copy_checked(conn, cur, spec, chunk, point.line)
-        elif chunk.payload:
-            with cur.copy(_copy_sql(spec, csv_format=True)) as copy:
-                _write(copy, chunk.payload)
-            chunk.server_rows = cur.rowcount
-        elif chunk.rows:
-            with cur.copy(_copy_sql(spec, csv_format=False)) as copy:
-                for row in chunk.rows:
-                    copy.write_row(row)
+        else:
+            try:
+                _apply(cur, spec, chunk)
+                if not chunk.rows:
+                    chunk.count_on_server = True
+            except psycopg.Error as exc:
+                if not _row_level(exc):
+                    raise
+                conn.rollback()
+                isolate(conn, spec, chunk)
+    commit_chunk(conn, spec, chunk, point, rejects)
+    return time.perf_counter() - started
+
+
+def commit_chunk(conn: Any, spec: LoadSpec, chunk: Chunk, point: Progress,
+                 rejects: Path) -> None:
+    """The chunk's rejects, then its journal row and its rows in one commit."""
+    with conn.cursor() as cur:
         rejects_size = _write_rejects(rejects, chunk.rejects)
         cur.execute(INSERT_SQL, (spec.load_id, point.part.index, point.chunk, chunk.end_offset,
                                  chunk.end_line, chunk.loaded, len(chunk.rejects), rejects_size,
-                                 point.part.start))
+                                 point.part.start, chunk.updated, chunk.skipped))
     if not conn.autocommit:
         conn.commit()
     append_file(spec.journal, {"load_id": spec.load_id, "part": point.part.index,
                                "chunk": point.chunk, "lines": [point.line, chunk.end_line],
                                "loaded": chunk.loaded, "rejected": len(chunk.rejects)})
-    return time.perf_counter() - started
 
 
 def rejects_part(rejects: Path, part: int) -> Path:
@@ -499,8 +729,15 @@ def load_part(
     except psycopg.Error as exc:
         raise ServiceError(f"cannot connect to PostgreSQL: {exc}") from exc
     with conn:
-        raw = spec.impl.method == "copy_raw" and transform is None
-        if raw and spec.impl.server_checks and server_checks_usable(conn):
+        if spec.upsert is not None:
+            spec.upsert.prepare(conn)
+        raw = spec.impl.method == "copy_raw" and spec.raw_ok
+        if raw and spec.impl.server_checks and server_checks_usable(conn, spec):
+            if spec.stream_workers > 1:
+                from perflab.etl._fanout import fanout
+
+                fanout(spec, point, part_rejects, result, on_chunk)
+                return result
             chunks = server_chunks(spec, point)
         elif raw and spec.impl.fast_path and spec.impl.blocks:
             chunks = exact_chunks(spec, point)
@@ -513,11 +750,17 @@ def load_part(
             try:
                 try:
                     result.load_s += send_chunk(conn, spec, chunk, point, part_rejects)
-                except _Refused:  # nothing of it committed: the exact path redoes it
+                    sent = [chunk]
+                except _Refused:  # nothing of it committed: the exact path redoes its bytes
                     conn.rollback()
-                    chunk = next(exact_chunks(spec, point))
-                    result.read_s += chunk.read_s
-                    result.load_s += send_chunk(conn, spec, chunk, point, part_rejects)
+                    sent = []
+                    data = bytes(chunk.payload)
+                    if not chunk.final:  # a window cut by quote parity, which a bad row
+                        data = data[:complete_rows(spec, data)]  # breaks: whole rows only
+                    for exact in exact_chunks(spec, point, data):
+                        result.read_s += exact.read_s
+                        result.load_s += send_chunk(conn, spec, exact, point, part_rejects)
+                        advance(result, point, exact)
             except psycopg.Error as exc:
                 first = exc.diag.message_primary or str(exc)
                 raise ServiceError(
@@ -525,17 +768,30 @@ def load_part(
                     f"(lines {point.line}-{chunk.end_line - 1}): {first}",
                     hint="lines before it are committed; fix the cause and rerun with --resume",
                 ) from exc
-            result.rows_loaded += chunk.loaded
-            result.rows_rejected += len(chunk.rejects)
-            result.chunks += 1
-            point.chunk += 1
-            point.offset, point.line = chunk.end_offset, chunk.end_line
-            point.rows += chunk.loaded
-            point.rejected += len(chunk.rejects)
+            for done in sent:
+                advance(result, point, done)
             if on_chunk is not None:
                 on_chunk(result, point)
-            if spec.max_rejects is not None and point.rejected > spec.max_rejects:
-                raise InputError(
-                    f"more than {spec.max_rejects} rejected rows (--max-rejects); "
-                    f"see {spec.rejects}", path=str(spec.path), line=chunk.end_line - 1)
+            check_max_rejects(spec, point, chunk)
     return result
+
+
+def check_max_rejects(spec: LoadSpec, point: Progress, chunk: Chunk) -> None:
+    if spec.max_rejects is not None and point.rejected > spec.max_rejects:
+        raise InputError(
+            f"more than {spec.max_rejects} rejected rows (--max-rejects); "
+            f"see {spec.rejects}", path=spec.source.name, line=chunk.end_line - 1)
+
+
+def advance(result: PartResult, point: Progress, chunk: Chunk) -> None:
+    result.rows_loaded += chunk.loaded
+    result.rows_rejected += len(chunk.rejects)
+    result.rows_updated += chunk.updated
+    result.rows_skipped += chunk.skipped
+    result.chunks += 1
+    point.chunk += 1
+    point.offset, point.line = chunk.end_offset, chunk.end_line
+    point.rows += chunk.loaded
+    point.rejected += len(chunk.rejects)
+    point.updated += chunk.updated
+    point.skipped += chunk.skipped

@@ -1,29 +1,25 @@
-"""Reading CSV rows with their raw text and first line number, from a byte range.
-
-A row may span lines (a quoted newline), so the loader needs where each row
-starts (for error messages and rejects) and its exact text (for the rejects
-file, and to forward validated rows to COPY unchanged). `csv.reader` parses
-(in C); a thin generator in front of it records the lines it consumes.
+"""Byte ranges of the input: reading one, and cutting a file into ranges at row boundaries.
 
 Parallel workers each read a byte range that starts and ends at a row
-boundary: a newline outside quotes, found from the parity of the `"` bytes
-before it (doubled quotes inside a field come in pairs, so parity holds).
+boundary: a newline outside quotes, found from the parity of the quote bytes
+before it (doubled quotes inside a field come in pairs, so parity holds), or,
+with an escape character other than the quote, by the dialect's boundary regex
+walking the quoted sections in C. Rows themselves are read by `_csv`.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import os
-from collections import deque
-from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
-__all__ = ["Part", "data_start", "iter_rows", "open_range", "split_ranges"]
+from perflab.etl._csv import Dialect
+
+__all__ = ["Part", "open_range", "split_ranges"]
 
 SCAN_BLOCK = 8 << 20  # bytes per step when scanning for boundaries: C-speed counts
-
-Row = tuple[int, list[str] | None, str, str | None]  # line, fields, raw text, parse error
+REGEX_SCAN_BLOCK = 1 << 20  # the most the escape regex walks per step (one cut per step)
 
 
 class Part:
@@ -66,87 +62,43 @@ class _RangeIO(io.RawIOBase):
         super().close()
 
 
-def open_range(path: Path, start: int, end: int, buffer_size: int) -> io.TextIOWrapper:
-    """Text lines of bytes [start, end), through a buffer of `buffer_size` bytes.
+def open_range(path: Path | None, start: int, end: int | None, buffer_size: int,
+               dialect: Dialect, stream: BinaryIO | None = None) -> io.TextIOWrapper:
+    """Text of bytes [start, end) of a file (or of `stream`, to its end).
 
-    Invalid UTF-8 is kept as surrogates, so the row survives to be rejected with a
-    reason instead of stopping the load.
+    Bytes that are not valid in the file's encoding are kept as surrogates, so the
+    row survives to be rejected with a reason instead of stopping the load.
     """
-    raw = _RangeIO(os.open(path, os.O_RDONLY), start, end)
-    buffered = io.BufferedReader(raw, buffer_size)
-    return io.TextIOWrapper(buffered, encoding="utf-8", errors="surrogateescape", newline="")
+    if stream is None:
+        assert path is not None and end is not None
+        raw = _RangeIO(os.open(path, os.O_RDONLY), start, end)
+        buffered: BinaryIO = io.BufferedReader(raw, buffer_size)
+    else:
+        buffered = stream
+    return io.TextIOWrapper(buffered, encoding=dialect.codec, errors="surrogateescape",
+                            newline="")
 
 
-def iter_rows(
-    lines: Iterator[str], first_line: int, fast: Callable[[str], object] | None = None
-) -> Iterator[Row]:
-    """(line, fields or None, raw text, error or None) for every row; nothing is dropped.
-
-    With `fast`, a line it accepts is yielded as (line, None, raw, None) without
-    going through csv.reader at all: a row already known valid (see _fastpath).
-    """
-    consumed: list[str] = []
-    pending: deque[str] = deque()  # lines the fast check refused, for csv.reader to parse
-
-    def feed() -> Iterator[str]:
-        while True:
-            nxt = pending.popleft() if pending else next(lines, None)
-            if nxt is None:
-                return
-            consumed.append(nxt)
-            yield nxt
-
-    reader = csv.reader(feed(), strict=True)
-    line = first_line
-    while True:
-        if fast is not None:
-            text = pending.popleft() if pending else next(lines, None)
-            if text is None:
-                return
-            taken = [text]
-            if text.count('"') % 2:  # a quote left open: the row goes on over the next lines
-                quotes = text.count('"')
-                while quotes % 2:
-                    more = pending.popleft() if pending else next(lines, None)
-                    if more is None:
-                        break
-                    taken.append(more)
-                    quotes += more.count('"')
-                text = "".join(taken)
-            if fast(text):
-                yield line, None, text, None
-                line += len(taken)
-                continue
-            pending.extendleft(reversed(taken))  # csv.reader parses them, in order
-        try:
-            fields = next(reader)
-            error = None
-        except StopIteration:
-            if consumed:  # an unterminated quote swallowed the end of the input
-                yield line, None, "".join(consumed), "bad quoting: unterminated quoted field"
-            return
-        except csv.Error as exc:
-            fields, error = None, f"bad quoting: {exc}"
-        raw = "".join(consumed)
-        count = len(consumed)
-        consumed.clear()
-        yield line, fields, raw, error
-        line += count
-
-
-def data_start(path: Path) -> int:
-    """Byte offset just after the header line."""
-    with path.open("rb") as f:
-        f.readline()
-        return f.tell()
-
-
-def split_ranges(path: Path, parts: int, start: int, first_line: int = 2) -> list[Part]:
+def split_ranges(path: Path, parts: int, start: int, dialect: Dialect,
+                 first_line: int = 2) -> list[Part]:
     """Cut [start, size) into about `parts` ranges at row boundaries."""
     size = path.stat().st_size
     if parts <= 1 or size - start < 1 << 20:
         return [Part(0, start, size, first_line)]
     targets = [start + (size - start) * k // parts for k in range(1, parts)]
+    if dialect.patterns.boundary is not None:
+        cuts = _regex_cuts(path, start, targets, dialect, first_line)
+    else:
+        cuts = _parity_cuts(path, start, targets, dialect.quote.encode(), first_line)
+    bounds = [(start, first_line), *cuts]
+    return [
+        Part(i, s, bounds[i + 1][0] if i + 1 < len(bounds) else size, line)
+        for i, (s, line) in enumerate(bounds)
+    ]
+
+
+def _parity_cuts(path: Path, start: int, targets: list[int], quote: bytes,
+                 first_line: int) -> list[tuple[int, int]]:
     cuts: list[tuple[int, int]] = []  # (offset after the boundary newline, line number there)
     quotes = lines = 0
     with path.open("rb") as f:
@@ -156,7 +108,7 @@ def split_ranges(path: Path, parts: int, start: int, first_line: int = 2) -> lis
             end = offset + len(block)
             while targets and targets[0] < end:
                 pos = block.find(b"\n", max(targets[0] - offset, 0))
-                while pos >= 0 and block.count(b'"', 0, pos) % 2 != quotes % 2:
+                while pos >= 0 and block.count(quote, 0, pos) % 2 != quotes % 2:
                     pos = block.find(b"\n", pos + 1)  # inside quotes: not a row boundary
                 if pos < 0:
                     break  # no boundary in this block: look in the next one
@@ -164,16 +116,40 @@ def split_ranges(path: Path, parts: int, start: int, first_line: int = 2) -> lis
                 if not cuts or cut > cuts[-1][0]:
                     cuts.append((cut, first_line + lines + block.count(b"\n", 0, pos + 1)))
                 targets.pop(0)
-            quotes += block.count(b'"')
+            quotes += block.count(quote)
             lines += block.count(b"\n")
             if targets and targets[0] < end:  # the boundary lies past this block
                 targets[0] = end
             offset = end
-    bounds = [(start, first_line), *cuts]
-    return [
-        Part(i, s, bounds[i + 1][0] if i + 1 < len(bounds) else size, line)
-        for i, (s, line) in enumerate(bounds)
-    ]
+    return cuts
+
+
+def _regex_cuts(path: Path, start: int, targets: list[int], dialect: Dialect,
+                first_line: int) -> list[tuple[int, int]]:
+    """Walk complete rows from `start` in C; cut at the first row end at or past each target."""
+    pattern = dialect.patterns.boundary
+    assert pattern is not None
+    cuts: list[tuple[int, int]] = []
+    line = first_line
+    size = path.stat().st_size
+    # Blocks small beside a part, so that a cut lands near its target.
+    step = min(REGEX_SCAN_BLOCK, max(1 << 16, (size - start) // (8 * (len(targets) + 1))))
+    with path.open("rb") as f:
+        f.seek(start)
+        boundary = start
+        carry = b""
+        while targets and (block := f.read(step)):
+            data = carry + block
+            m = pattern.match(data)
+            done = m.end() if m else 0
+            line += data.count(b"\n", 0, done)
+            boundary += done
+            carry = data[done:]
+            if done and boundary >= targets[0] and boundary < size:
+                cuts.append((boundary, line))
+                while targets and targets[0] <= boundary:
+                    targets.pop(0)
+    return cuts
 
 
 class TextCursor:
