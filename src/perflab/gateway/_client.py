@@ -200,7 +200,7 @@ class _Connection(asyncio.Protocol):
             raise UpstreamError("bad answer: more than one answer")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))  # lower-cased once the head is whole
+        self.headers.append((name.lower(), value))  # lower-cased here: no second list
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
@@ -208,7 +208,7 @@ class _Connection(asyncio.Protocol):
             self.headers = []
             return
         self.headers_done = True
-        self.headers = headers = [(name.lower(), value) for name, value in self.headers]
+        headers = self.headers
         if len(headers) > MAX_HEAD_FIELDS:
             raise UpstreamError("bad answer: too many header fields")
         size = 0
