@@ -147,6 +147,7 @@ class _Connection(asyncio.Protocol):
 
     def reset(self) -> None:
         self.head_bytes = 0  # read while the head was not whole
+        self.read_size = 0  # the read being parsed
         self.headers: list[tuple[bytes, bytes]] = []
         self.body: list[bytes] = []
         self.size = 0
@@ -159,6 +160,7 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.received = True
+        self.read_size = len(data)
         if self.call is None:  # bytes nobody asked for: this connection cannot be trusted
             self.transport.close()
             return
@@ -211,17 +213,28 @@ class _Connection(asyncio.Protocol):
         headers = self.headers
         if len(headers) > MAX_HEAD_FIELDS:
             raise UpstreamError("bad answer: too many header fields")
-        size = 0
+        # The head is within the bytes read since the answer began: only a larger sum of
+        # reads can hold a head beyond the bound, so only then are the fields summed.
+        if (self.head_bytes + self.read_size > MAX_HEAD_BYTES
+                and sum(len(n) + len(v) for n, v in headers) > MAX_HEAD_BYTES):
+            raise UpstreamError("bad answer: head too large")
+        index = dict(headers)
+        if len(index) == len(headers):  # no name repeated: the dict says it all
+            te = index.get(b"transfer-encoding")
+            if te is not None:
+                if te.lower() != b"chunked":
+                    raise UpstreamError(f"bad answer: Transfer-Encoding {te!r}")
+                self.framed = True
+            elif b"content-length" in index:
+                self.framed = True
+            return
         for name, value in headers:
-            size += len(name) + len(value)
             if name == b"content-length":
                 self.framed = True
             elif name == b"transfer-encoding":
                 if value.lower() != b"chunked":
                     raise UpstreamError(f"bad answer: Transfer-Encoding {value!r}")
                 self.framed = True
-        if size > MAX_HEAD_BYTES:
-            raise UpstreamError("bad answer: head too large")
 
     def on_body(self, body: bytes) -> None:
         self.size += len(body)
