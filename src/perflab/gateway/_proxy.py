@@ -69,10 +69,13 @@ def parse_target(raw: bytes) -> Target:
     decoding that is right for both kinds, so neither meaning is guessed (Envoy's
     REJECT_REQUEST, Apache's AllowEncodedSlashes Off).
     """
-    if (raw[:1] == b"/" and b"%" not in raw and b"/." not in raw and b"\\" not in raw
-            and b"#" not in raw):  # the common target: nothing to decode, nothing to remove
-        path_bytes, _, query = raw.partition(b"?")
-        return Target(path_bytes.decode("latin-1"), query.decode("latin-1"), None)
+    # The common target: nothing to decode, nothing to remove. Looked for in the decoded
+    # str: `bytes in bytes` first tries the needle as an int and builds a TypeError.
+    text = raw.decode("latin-1")
+    if (text[:1] == "/" and "%" not in text and "/." not in text and "\\" not in text
+            and "#" not in text):
+        path, _, query = text.partition("?")
+        return Target(path, query, None)
     authority = None
     if not raw.startswith(b"/"):
         scheme, sep, rest = raw.partition(b"://")
