@@ -75,8 +75,8 @@ def parse_target(raw: bytes) -> Target:
     text = raw.decode("latin-1")
     if (text[:1] == "/" and "%" not in text and "/." not in text and "\\" not in text
             and "#" not in text):
-        path, _, query = text.partition("?")
-        return Target(path, query, None)
+        plain_path, _, plain_query = text.partition("?")
+        return Target(plain_path, plain_query, None)
     authority = None
     if not raw.startswith(b"/"):
         scheme, sep, rest = raw.partition(b"://")
