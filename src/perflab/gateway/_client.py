@@ -12,7 +12,7 @@ upstreams. Three layers, as aiohttp's connector has them:
 - pool policy: `PoolPolicy` (keep-alive or not, idle connections kept and
   their expiry, a bound on connections per upstream beyond which calls wait in
   line) applied by `Upstream`, one per route's upstream (TLS context included).
-- timing: a `Timeouts` object arms each call's deadline (`TimerEach`).
+- timing: a `Timeouts` object keeps each call's deadline (`Deadlines`).
 
 A call is started with `Client.start` and finished by calling `done` once,
 from the connection's read callback: no task, no future (a task only to
@@ -37,9 +37,9 @@ __all__ = [
     "POOLS",
     "Answer",
     "Client",
+    "Deadlines",
     "PoolPolicy",
     "Timeouts",
-    "TimerEach",
     "Upstream",
     "UpstreamError",
 ]
@@ -88,15 +88,16 @@ POOLS = {"none": PoolPolicy(keep_alive=False), "keep-alive": PoolPolicy(keep_ali
 class Call:
     """One upstream call: its bytes, deadline and callback, and where it is."""
 
-    __slots__ = ("conn", "deadline", "done", "finished", "request", "retry", "timer",
-                 "upstream")
+    __slots__ = ("conn", "deadline", "done", "finished", "request", "retry", "timeout",
+                 "timer", "upstream")
 
-    def __init__(self, upstream: Upstream, request: bytes, deadline: float, done: Done,
-                 retry: bool) -> None:
-        self.upstream, self.request, self.deadline, self.done = upstream, request, deadline, done
+    def __init__(self, upstream: Upstream, request: bytes, timeout: float, deadline: float,
+                 done: Done, retry: bool) -> None:
+        self.upstream, self.request, self.done = upstream, request, done
+        self.timeout, self.deadline = timeout, deadline
         self.retry = retry
         self.conn: _Connection | None = None
-        self.timer: Any = None
+        self.timer: Any = None  # what its Timeouts keep it in
         self.finished = False
 
     def expire(self) -> None:
@@ -110,22 +111,61 @@ class Timeouts(Protocol):
     def disarm(self, call: Call) -> None: ...
 
 
-class TimerEach:
-    """A loop timer per call, started and cancelled: exact, and a libuv handle each.
+# A deadline this close is due: the loop's own timers run when within its clock resolution.
+_DUE_S = 1e-3
 
-    One timer sweeping every call's deadline every few ms instead was a ladder step
-    once (`sweep-timeouts`): it saved that handle, but did not measure beyond noise
-    in the case and made every timeout late by up to the sweep's period.
+
+class _Line:
+    """The calls in flight with one timeout, in the order they started: deadline order."""
+
+    __slots__ = ("calls", "handle", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.calls: dict[Call, None] = {}  # insertion-ordered, deleted from in O(1)
+        self.handle: asyncio.TimerHandle | None = None  # due at or before the first deadline
+
+    def fire(self) -> None:
+        self.handle = None
+        calls = self.calls
+        due = self.loop.time() + _DUE_S
+        while calls:
+            call = next(iter(calls))
+            if call.deadline > due:
+                self.handle = self.loop.call_at(call.deadline, self.fire)
+                return
+            calls.pop(call, None)
+            call.expire()
+
+
+class Deadlines:
+    """Each call's deadline exact, without a loop timer started and cancelled per call.
+
+    The calls with the same timeout start in deadline order, so one loop timer per
+    timeout, due at the earliest deadline in flight, is enough: arming and disarming a
+    call are a dict insert and delete, and the timer, when it fires, expires what is
+    due and is set again for the first deadline left (under load, about once per
+    timeout period). A timer per call (uvloop's call_at, then cancel) cost more per
+    call (valgrind, see benchmarks/gateway_request_cost.py). A sweep of every deadline
+    every few ms instead was a ladder step once (`sweep-timeouts`): it made every
+    timeout late by up to its period; this one is not late.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        self.lines: dict[float, _Line] = {}
 
     def arm(self, call: Call) -> None:
-        call.timer = self.loop.call_at(call.deadline, call.expire)
+        line = self.lines.get(call.timeout)
+        if line is None:
+            line = self.lines[call.timeout] = _Line(self.loop)
+        line.calls[call] = None
+        call.timer = line
+        if line.handle is None:
+            line.handle = self.loop.call_at(call.deadline, line.fire)
 
     def disarm(self, call: Call) -> None:
-        call.timer.cancel()
+        call.timer.calls.pop(call, None)
 
 
 class Writer(Protocol):
@@ -390,7 +430,7 @@ class Client:
     """Upstream calls with callbacks: `start(upstream, request, timeout, done)`."""
 
     def __init__(self, policy: PoolPolicy, max_body: int, writer: Writer | None = None,
-                 timeouts: Callable[[asyncio.AbstractEventLoop], Timeouts] = TimerEach,
+                 timeouts: Callable[[asyncio.AbstractEventLoop], Timeouts] = Deadlines,
                  ) -> None:
         self.policy = policy
         self.keep_alive = policy.keep_alive
@@ -422,7 +462,7 @@ class Client:
     def start(self, upstream: Upstream, request: bytes, timeout: float, done: Done,
               idempotent: bool = True) -> None:
         """`done(answer, None)`, or `done(None, TimeoutError | UpstreamError)`: called once."""
-        call = Call(upstream, request, self.loop.time() + timeout, done,
+        call = Call(upstream, request, timeout, self.loop.time() + timeout, done,
                     idempotent and self.policy.keep_alive)
         self.timeouts.arm(call)
         upstream.start(call)
