@@ -258,16 +258,6 @@ class _Connection(asyncio.Protocol):
         if (self.head_bytes + self.read_size > MAX_HEAD_BYTES
                 and sum(len(n) + len(v) for n, v in headers) > MAX_HEAD_BYTES):
             raise UpstreamError("bad answer: head too large")
-        index = dict(headers)
-        if len(index) == len(headers):  # no name repeated: the dict says it all
-            te = index.get(b"transfer-encoding")
-            if te is not None:
-                if te.lower() != b"chunked":
-                    raise UpstreamError(f"bad answer: Transfer-Encoding {te!r}")
-                self.framed = True
-            elif b"content-length" in index:
-                self.framed = True
-            return
         for name, value in headers:
             if name == b"content-length":
                 self.framed = True
