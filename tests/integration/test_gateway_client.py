@@ -157,6 +157,25 @@ def test_a_call_waiting_for_a_connection_times_out_too(choice):
     run(choice, scenario, max_connections=1)
 
 
+def test_each_call_times_out_at_its_own_deadline(choice):
+    """Deadlines are kept per timeout: a short one started after a long one is not held
+    behind it, and a line that emptied arms its timer again for the next call."""
+    async def scenario(client, upstream, server):
+        loop = asyncio.get_running_loop()
+        long = call(client, upstream, "/ok", timeout=2.0)  # answered after 20 ms
+        started = loop.time()
+        short = await asyncio.gather(*(call(client, upstream, "/ok", timeout=0.005)
+                                       for _ in range(2)))
+        assert all(a is None and isinstance(e, TimeoutError) for a, e in short)
+        assert loop.time() - started < 1.0  # not at the 2-s call's deadline
+        answer, exc = await long
+        assert exc is None and answer.body == b"ok"
+        answer, exc = await call(client, upstream, "/ok", timeout=0.005)
+        assert answer is None and isinstance(exc, TimeoutError)
+
+    run(choice, scenario)
+
+
 def test_a_connection_closed_before_its_answer_is_never_an_answer(choice):
     """On a connection that answered before: nothing of that answer may stand in for this."""
     async def scenario(client, upstream, server):

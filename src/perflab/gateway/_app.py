@@ -37,6 +37,7 @@ from perflab.gateway._proxy import (
     Forwarding,
     cache_ttl,
     check_head,
+    field_lines,
     forwarded_head,
     parse_target,
     response_fields,
@@ -104,7 +105,7 @@ class Response:
     def block(self) -> bytes:
         """The header fields as lines, rendered once (a cached answer is rendered once)."""
         if self._block is None:
-            self._block = b"".join([b"%s: %s\r\n" % h for h in self.headers])
+            self._block = field_lines(self.headers)
         return self._block
 
 

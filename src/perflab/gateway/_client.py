@@ -12,7 +12,7 @@ upstreams. Three layers, as aiohttp's connector has them:
 - pool policy: `PoolPolicy` (keep-alive or not, idle connections kept and
   their expiry, a bound on connections per upstream beyond which calls wait in
   line) applied by `Upstream`, one per route's upstream (TLS context included).
-- timing: a `Timeouts` object arms each call's deadline (`TimerEach`).
+- timing: a `Timeouts` object keeps each call's deadline (`Deadlines`).
 
 A call is started with `Client.start` and finished by calling `done` once,
 from the connection's read callback: no task, no future (a task only to
@@ -37,9 +37,9 @@ __all__ = [
     "POOLS",
     "Answer",
     "Client",
+    "Deadlines",
     "PoolPolicy",
     "Timeouts",
-    "TimerEach",
     "Upstream",
     "UpstreamError",
 ]
@@ -88,15 +88,16 @@ POOLS = {"none": PoolPolicy(keep_alive=False), "keep-alive": PoolPolicy(keep_ali
 class Call:
     """One upstream call: its bytes, deadline and callback, and where it is."""
 
-    __slots__ = ("conn", "deadline", "done", "finished", "request", "retry", "timer",
-                 "upstream")
+    __slots__ = ("conn", "deadline", "done", "finished", "request", "retry", "timeout",
+                 "timer", "upstream")
 
-    def __init__(self, upstream: Upstream, request: bytes, deadline: float, done: Done,
-                 retry: bool) -> None:
-        self.upstream, self.request, self.deadline, self.done = upstream, request, deadline, done
+    def __init__(self, upstream: Upstream, request: bytes, timeout: float, deadline: float,
+                 done: Done, retry: bool) -> None:
+        self.upstream, self.request, self.done = upstream, request, done
+        self.timeout, self.deadline = timeout, deadline
         self.retry = retry
         self.conn: _Connection | None = None
-        self.timer: Any = None
+        self.timer: Any = None  # what its Timeouts keep it in
         self.finished = False
 
     def expire(self) -> None:
@@ -110,22 +111,61 @@ class Timeouts(Protocol):
     def disarm(self, call: Call) -> None: ...
 
 
-class TimerEach:
-    """A loop timer per call, started and cancelled: exact, and a libuv handle each.
+# A deadline this close is due: the loop's own timers run when within its clock resolution.
+_DUE_S = 1e-3
 
-    One timer sweeping every call's deadline every few ms instead was a ladder step
-    once (`sweep-timeouts`): it saved that handle, but did not measure beyond noise
-    in the case and made every timeout late by up to the sweep's period.
+
+class _Line:
+    """The calls in flight with one timeout, in the order they started: deadline order."""
+
+    __slots__ = ("calls", "handle", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.calls: dict[Call, None] = {}  # insertion-ordered, deleted from in O(1)
+        self.handle: asyncio.TimerHandle | None = None  # due at or before the first deadline
+
+    def fire(self) -> None:
+        self.handle = None
+        calls = self.calls
+        due = self.loop.time() + _DUE_S
+        while calls:
+            call = next(iter(calls))
+            if call.deadline > due:
+                self.handle = self.loop.call_at(call.deadline, self.fire)
+                return
+            calls.pop(call, None)
+            call.expire()
+
+
+class Deadlines:
+    """Each call's deadline exact, without a loop timer started and cancelled per call.
+
+    The calls with the same timeout start in deadline order, so one loop timer per
+    timeout, due at the earliest deadline in flight, is enough: arming and disarming a
+    call are a dict insert and delete, and the timer, when it fires, expires what is
+    due and is set again for the first deadline left (under load, about once per
+    timeout period). A timer per call (uvloop's call_at, then cancel) cost more per
+    call (valgrind, see benchmarks/gateway_request_cost.py). A sweep of every deadline
+    every few ms instead was a ladder step once (`sweep-timeouts`): it made every
+    timeout late by up to its period; this one is not late.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        self.lines: dict[float, _Line] = {}
 
     def arm(self, call: Call) -> None:
-        call.timer = self.loop.call_at(call.deadline, call.expire)
+        line = self.lines.get(call.timeout)
+        if line is None:
+            line = self.lines[call.timeout] = _Line(self.loop)
+        line.calls[call] = None
+        call.timer = line
+        if line.handle is None:
+            line.handle = self.loop.call_at(call.deadline, line.fire)
 
     def disarm(self, call: Call) -> None:
-        call.timer.cancel()
+        call.timer.calls.pop(call, None)
 
 
 class Writer(Protocol):
@@ -147,6 +187,7 @@ class _Connection(asyncio.Protocol):
 
     def reset(self) -> None:
         self.head_bytes = 0  # read while the head was not whole
+        self.read_size = 0  # the read being parsed
         self.headers: list[tuple[bytes, bytes]] = []
         self.body: list[bytes] = []
         self.size = 0
@@ -159,6 +200,7 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.received = True
+        self.read_size = len(data)
         if self.call is None:  # bytes nobody asked for: this connection cannot be trusted
             self.transport.close()
             return
@@ -200,7 +242,7 @@ class _Connection(asyncio.Protocol):
             raise UpstreamError("bad answer: more than one answer")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))  # lower-cased once the head is whole
+        self.headers.append((name.lower(), value))  # lower-cased here: no second list
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
@@ -208,20 +250,21 @@ class _Connection(asyncio.Protocol):
             self.headers = []
             return
         self.headers_done = True
-        self.headers = headers = [(name.lower(), value) for name, value in self.headers]
+        headers = self.headers
         if len(headers) > MAX_HEAD_FIELDS:
             raise UpstreamError("bad answer: too many header fields")
-        size = 0
+        # The head is within the bytes read since the answer began: only a larger sum of
+        # reads can hold a head beyond the bound, so only then are the fields summed.
+        if (self.head_bytes + self.read_size > MAX_HEAD_BYTES
+                and sum(len(n) + len(v) for n, v in headers) > MAX_HEAD_BYTES):
+            raise UpstreamError("bad answer: head too large")
         for name, value in headers:
-            size += len(name) + len(value)
             if name == b"content-length":
                 self.framed = True
             elif name == b"transfer-encoding":
                 if value.lower() != b"chunked":
                     raise UpstreamError(f"bad answer: Transfer-Encoding {value!r}")
                 self.framed = True
-        if size > MAX_HEAD_BYTES:
-            raise UpstreamError("bad answer: head too large")
 
     def on_body(self, body: bytes) -> None:
         self.size += len(body)
@@ -377,7 +420,7 @@ class Client:
     """Upstream calls with callbacks: `start(upstream, request, timeout, done)`."""
 
     def __init__(self, policy: PoolPolicy, max_body: int, writer: Writer | None = None,
-                 timeouts: Callable[[asyncio.AbstractEventLoop], Timeouts] = TimerEach,
+                 timeouts: Callable[[asyncio.AbstractEventLoop], Timeouts] = Deadlines,
                  ) -> None:
         self.policy = policy
         self.keep_alive = policy.keep_alive
@@ -409,7 +452,7 @@ class Client:
     def start(self, upstream: Upstream, request: bytes, timeout: float, done: Done,
               idempotent: bool = True) -> None:
         """`done(answer, None)`, or `done(None, TimeoutError | UpstreamError)`: called once."""
-        call = Call(upstream, request, self.loop.time() + timeout, done,
+        call = Call(upstream, request, timeout, self.loop.time() + timeout, done,
                     idempotent and self.policy.keep_alive)
         self.timeouts.arm(call)
         upstream.start(call)

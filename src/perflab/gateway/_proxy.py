@@ -21,6 +21,7 @@ __all__ = [
     "Target",
     "cache_ttl",
     "check_head",
+    "field_lines",
     "forwarded_head",
     "parse_target",
     "remove_dot_segments",
@@ -69,10 +70,13 @@ def parse_target(raw: bytes) -> Target:
     decoding that is right for both kinds, so neither meaning is guessed (Envoy's
     REJECT_REQUEST, Apache's AllowEncodedSlashes Off).
     """
-    if (raw[:1] == b"/" and b"%" not in raw and b"/." not in raw and b"\\" not in raw
-            and b"#" not in raw):  # the common target: nothing to decode, nothing to remove
-        path_bytes, _, query = raw.partition(b"?")
-        return Target(path_bytes.decode("latin-1"), query.decode("latin-1"), None)
+    # The common target: nothing to decode, nothing to remove. Looked for in the decoded
+    # str: `bytes in bytes` first tries the needle as an int and builds a TypeError.
+    text = raw.decode("latin-1")
+    if (text[:1] == "/" and "%" not in text and "/." not in text and "\\" not in text
+            and "#" not in text):
+        plain_path, _, plain_query = text.partition("?")
+        return Target(plain_path, plain_query, None)
     authority = None
     if not raw.startswith(b"/"):
         scheme, sep, rest = raw.partition(b"://")
@@ -154,6 +158,15 @@ def connection_named(value: bytes) -> frozenset[bytes]:
     return frozenset(token.strip().lower() for token in value.split(b","))
 
 
+_JOIN_FIELD = b": ".join
+
+
+def field_lines(fields: Sequence[tuple[bytes, bytes]]) -> bytes:
+    """`name: value` CRLF for each field, in order: joins in C, not a `%` format per field
+    in a Python loop (fewer instructions per field, valgrind; a request has ~15 fields)."""
+    return b"\r\n".join([*map(_JOIN_FIELD, fields), b""])
+
+
 def forwarded_head(method: bytes, target: bytes, headers: Sequence[tuple[bytes, bytes]],
                    rules: Forwarding, *, client: bytes, proto: bytes, host: bytes,
                    request_id: bytes, body_length: int, keep_alive: bool) -> bytes:
@@ -181,7 +194,7 @@ def forwarded_head(method: bytes, target: bytes, headers: Sequence[tuple[bytes, 
         kept = [(name, value) for name, value in kept if name not in named]
     lines = [b"%s %s HTTP/1.1\r\nhost: %s\r\n" % (
         method, target, host if rules.preserve_host else rules.host)]
-    lines += [b"%s: %s\r\n" % field for field in kept]
+    lines.append(field_lines(kept))
     lines.append(b"x-forwarded-for: %s%s\r\nx-forwarded-proto: %s\r\nx-forwarded-host: %s\r\n"
                  b"x-request-id: %s\r\n" % (xff, client, proto, host, request_id))
     if body_length or method not in (b"GET", b"HEAD"):

@@ -177,7 +177,7 @@ class HttpConnection(asyncio.Protocol):
         self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))  # lower-cased once the head is whole
+        self.headers.append((name.lower(), value))  # lower-cased here: no second list
 
     def on_headers_complete(self) -> None:
         self.in_head_bytes = False
@@ -186,8 +186,7 @@ class HttpConnection(asyncio.Protocol):
         # over several reads is counted in data_received: only a larger read needs a sum.
         if self.big_read and sum(len(n) + len(v) for n, v in self.headers) > MAX_HEADER_BYTES:
             raise _Refused(431, f"request head larger than {MAX_HEADER_BYTES} bytes")
-        self.headers = headers = [(name.lower(), value) for name, value in self.headers]
-        self.index = index = dict(headers)
+        self.index = index = dict(self.headers)
         self.http10 = self.parser.get_http_version() == "1.0"
         declared = index.get(b"content-length")
         limit = self.server.config.max_body
