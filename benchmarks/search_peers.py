@@ -9,8 +9,9 @@ size (default: 20,000 files, ~174 MB, a fifth of it excluded by .gitignore),
 for the plain searches and for -v, -o, -C 2 and -e A -e B. Like for like: the
 same pattern, options and files for each tool (grep gets --exclude-dir for what
 .gitignore excludes), output written to a file, each tool's output line count
-checked equal to perflab's. Tools alternate within each round; the median of n
-rounds and the ratios to rg are printed. Outside the test suite on purpose: a
+checked equal to perflab's, and dirty pages flushed (untimed) before each run.
+Tools alternate within each round; the median of n rounds and the ratios to rg
+are printed. Outside the test suite on purpose: a
 timing is a benchmark, never an assertion. Also measures gitignore matching:
 import time and cost per call, this package's matcher and pathspec's (when
 pathspec is installed: `uv pip install pathspec` into the venv, not a
@@ -66,6 +67,9 @@ def commands(root: str, options: list[str], patterns: list[str]) -> dict[str, tu
 
 
 def timed(cmd: list[str], env: dict[str, str], out: Path) -> tuple[float, int]:
+    # The previous run's output (454 MB with -v at 20,000 files) is still being written
+    # back to disk: flush it first, untimed, or its writeback slows whichever run follows.
+    os.sync()
     with out.open("wb") as sink:
         started = time.perf_counter()
         subprocess.run(cmd, stdout=sink, stderr=subprocess.DEVNULL, env=env, check=False)

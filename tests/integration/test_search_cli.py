@@ -226,7 +226,9 @@ def test_closed_pipe_is_quiet(tree):
     proc = subprocess.run(["sh", "-c", cmd], cwd=tree, capture_output=True,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert len(proc.stdout.splitlines()) == 1
-    assert proc.stderr == b""
+    # Only the notices printed before the reader left: no traceback, no worker error.
+    assert all(line.endswith(b": binary file matches")
+               for line in proc.stderr.splitlines()), proc.stderr
 
 
 def test_startup_path_imports_nothing_heavy(tmp_path):
@@ -267,3 +269,51 @@ def test_unicode_ignore_case_folds_as_rg(tmp_path):
     (tmp_path / "u.txt").write_bytes("CAFÉ\ncafé\nCafe\n".encode())
     out = search("-i", "-n", "café", "u.txt", cwd=tmp_path).stdout.decode()
     assert out == "1:CAFÉ\n2:café\n"  # rg folds É/é; grep in the C locale finds line 2 only
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory):
+    """Enough directories that the search is split into many tasks, with matches,
+    context, binary-file notices and a missing-file error spread over them."""
+    root = tmp_path_factory.mktemp("many")
+    for d in range(40):
+        for f in range(6):
+            lines = [f"line {i} of {d}/{f}" for i in range(12)]
+            if (d + f) % 3 == 0:
+                lines[(d * 7 + f) % 12] += " needle"
+            (root / f"d{d:02d}" / f"s{f % 2}").mkdir(parents=True, exist_ok=True)
+            (root / f"d{d:02d}" / f"s{f % 2}" / f"f{f}.txt").write_text("\n".join(lines) + "\n")
+        if d % 9 == 0:
+            (root / f"d{d:02d}" / "blob.bin").write_bytes(b"\0\1needle\n")
+    return root
+
+
+@pytest.mark.parametrize("args", [["-n", "-C", "2", "needle"], ["-v", "needle"],
+                                  ["-c", "needle"], ["-o", "-n", "ne+dle"]])
+def test_workers_write_in_turn_the_same_bytes_as_one_process(many, args):
+    # Forked workers write their own output in task order (a token passed round):
+    # stdout, stderr and the exit status as with one process, for any -j.
+    one = search("-j", "1", *args, ".", "missing.txt", cwd=many)
+    assert one.returncode == 2 and b"missing.txt" in one.stderr
+    for jobs in ("2", "3"):
+        out = search("-j", jobs, *args, ".", "missing.txt", cwd=many)
+        assert (out.stdout, out.stderr, out.returncode) == (one.stdout, one.stderr, 2)
+
+
+def test_json_summary_adds_up_every_workers_counts(many):
+    one = search("-j", "1", "--json", "needle", cwd=many).stdout.splitlines()[-1]
+    two = search("-j", "2", "--json", "needle", cwd=many).stdout.splitlines()[-1]
+    assert json.loads(one)["data"]["stats"] == json.loads(two)["data"]["stats"]
+    assert json.loads(two)["data"]["stats"]["searches"] == 40 * 6 + 5
+
+
+def test_closed_pipe_with_workers_is_quiet_and_leaves_no_worker(many):
+    cmd = (f"{sys.executable} -m perflab search -j 2 -v needle . | head -1; "
+           f"{sys.executable} -m perflab search -j 3 -v needle . | head -c 10 >/dev/null")
+    # A worker left behind would hold stderr open: the run would not end (timeout).
+    proc = subprocess.run(["sh", "-c", cmd], cwd=many, capture_output=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert len(proc.stdout.splitlines()) == 1
+    # Only the notices printed before the reader left: no traceback, no worker error.
+    assert all(line.endswith(b": binary file matches")
+               for line in proc.stderr.splitlines()), proc.stderr

@@ -7,6 +7,7 @@ from perflab.search._matcher import (
     PatternSpec,
     compile_bytes,
     fold_unicode,
+    rare_byte,
     required_literals,
     scan_buffer,
 )
@@ -103,3 +104,26 @@ def test_unicode_case_folding_only_for_non_ascii_patterns():
     assert fold_unicode("é[é]\\é") == "(?:É|é)[é]\\é"  # not inside brackets nor escaped
     # ASCII patterns keep re's ASCII folding (and so their speed): no rewriting.
     assert PatternSpec("Hello", ignore_case=True).source() == "Hello"
+
+
+def test_rare_byte_is_the_literals_least_common():
+    assert rare_byte(b"ERR_") == (b"R", 1)  # rarer in source text than E and _
+    assert rare_byte(b"x") == (b"x", 0)
+    assert rare_byte(b"caf\xc3\xa9") == (b"\xc3", 3)  # a byte outside the table: rarest
+
+
+@pytest.mark.parametrize("data", [
+    b"R only\n", b"RR_ ERR\n", b"xRx ERR_\n", b"ERR_", b"R" * 50 + b"ERR_",
+    b"ERR", b"",
+])
+def test_the_rare_byte_prefilter_rejects_only_files_without_the_literal(tmp_path, data):
+    from perflab.search._files import BufferedEngine
+    from perflab.search._output import Format
+
+    regex = re.compile(rb"ERR_[A-Z]+")
+    engine = BufferedEngine(regex, (b"ERR_",), False, Format())
+    assert engine.may_match(data, len(data)) == (b"ERR_" in data)
+    (tmp_path / "f").write_bytes(data)
+    # The per-directory loop, which has the same test inline: a rejected file is not yielded.
+    yielded = [name for name, _ in engine.search_dir(str(tmp_path), ["f"], [])]
+    assert yielded == (["f"] if b"ERR_" in data else [])

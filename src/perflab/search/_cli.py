@@ -266,38 +266,20 @@ def _write(job: Job, roots: list[tuple[str, str]], errors: int, quiet_errors: bo
     """Print the search's chunks as they come; the exit status."""
     import time
 
-    from perflab.search._parallel import run
+    from perflab.search._parallel import Sink, run
 
     started = time.perf_counter()
-    out = sys.stdout.buffer
-    fmt = job.fmt
-    quiet = fmt.mode == "quiet"
-    # Every context group starts with "--"; the first of the whole output goes.
-    drop_separator = fmt.context
-    totals = [0, 0, 0, 0]  # files searched, files matched, selected lines, matches
-    for chunk in run(job, roots):
-        data = chunk.out
-        if data and drop_separator:
-            data = data[data.index(b"\n") + 1:]
-            drop_separator = False
-        if data:
-            out.write(data)
-        for i, count in enumerate((chunk.searched, chunk.matched_files, chunk.selected,
-                                   chunk.matches)):
-            totals[i] += count
-        if quiet and chunk.selected:
-            return 0  # grep -q: the first selected line decides, errors or not
-        shown = chunk.warnings if quiet_errors else [*chunk.errors, *chunk.warnings]
-        for message in shown:
-            out.flush()  # keep stderr in step with what was printed before it
-            print(f"perflab search: {message}", file=sys.stderr)
-        errors += len(chunk.errors)
-    if fmt.mode == "json":
-        out.write(_json_summary(totals, time.perf_counter() - started))
-    out.flush()
-    if errors:
+    sink = Sink(job.fmt, quiet_errors, sys.stdout.fileno())
+    sys.stdout.flush()  # the sink writes to the descriptor itself
+    run(job, roots, sink)
+    if job.fmt.mode == "json":
+        sys.stdout.buffer.write(_json_summary(sink.totals, time.perf_counter() - started))
+    sys.stdout.flush()
+    if sink.quiet and sink.totals[2]:
+        return 0  # grep -q: the first selected line decides, errors or not
+    if errors + sink.errors:
         return 2
-    return 0 if totals[2] else 1
+    return 0 if sink.totals[2] else 1
 
 
 def _json_summary(totals: list[int], elapsed: float) -> bytes:

@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 
+from perflab.search._matcher import rare_byte
 from perflab.search._output import Format, Result, format_buffer
 from perflab.search._walk import child_path
 
@@ -82,6 +83,8 @@ class BufferedEngine:
     ) -> None:
         self.regex = regex
         self.literals = literals
+        # Each literal with its rarest byte: a file without it is rejected by memchr.
+        self.rare = [(literal, *rare_byte(literal)) for literal in literals or ()]
         self.ignore_case = ignore_case
         self.fmt = fmt
         self.color_regex = color_regex
@@ -109,8 +112,14 @@ class BufferedEngine:
         literals = self.literals
         if literals is None:
             return True
-        haystack = data[:size].lower() if self.ignore_case else data
-        return any(haystack.find(literal, 0, size) >= 0 for literal in literals)
+        if self.ignore_case:
+            haystack = data[:size].lower()
+            return any(haystack.find(literal, 0, size) >= 0 for literal in literals)
+        for literal, rare, offset in self.rare:
+            at = data.find(rare, 0, size)
+            if at >= 0 and data.find(literal, max(at - offset, 0), size) >= 0:
+                return True
+        return False
 
     def scan(self, path: str, data: bytes | bytearray, size: int) -> Result:
         return format_buffer(path, data, size, self.regex, self.fmt,
@@ -135,11 +144,12 @@ class BufferedEngine:
             return
         read, skip = self._read, self.skip_rejected
         regex, fmt, color = self.regex, self.fmt, self.color_regex
-        literals = self.literals
-        # One literal and no -i, the usual search: its `find` inline (this loop runs
-        # once per file; see benchmarks/search_peers.py).
-        single = literals[0] if literals and len(literals) == 1 and not self.ignore_case else None
-        several = literals if literals and len(literals) > 1 and not self.ignore_case else None
+        # One literal and no -i, the usual search: its rarest byte's `find` (memchr),
+        # then its own, inline (this loop runs once per file; see
+        # benchmarks/search_peers.py).
+        rares = self.rare if not self.ignore_case else []
+        single, rare, offset = rares[0] if len(rares) == 1 else (None, b"", 0)
+        several = rares if len(rares) > 1 else None
         may_match = self.may_match
         try:
             for name in names:
@@ -149,11 +159,13 @@ class BufferedEngine:
                     errors.append(f"{child_path(directory, name)}: {exc.strerror or exc}")
                     continue
                 if single is not None:
-                    may = data.find(single, 0, size) >= 0
+                    at = data.find(rare, 0, size)
+                    may = at >= 0 and data.find(single, max(at - offset, 0), size) >= 0
                 elif several:  # -e A -e B: a file may match when it holds any literal
                     may = False
-                    for literal in several:
-                        if data.find(literal, 0, size) >= 0:
+                    for literal, rare_one, offset_one in several:
+                        at = data.find(rare_one, 0, size)
+                        if at >= 0 and data.find(literal, max(at - offset_one, 0), size) >= 0:
                             may = True
                             break
                 else:

@@ -24,6 +24,7 @@ __all__ = [
     "compile_bytes",
     "compile_text",
     "fold_unicode",
+    "rare_byte",
     "required_literals",
     "scan_buffer",
 ]
@@ -200,6 +201,33 @@ def required_literals(spec: PatternSpec) -> tuple[bytes, ...] | None:
             return None
         literals.append(literal.lower() if spec.ignore_case else literal)
     return tuple(dict.fromkeys(literals))
+
+
+# Bytes by how common they are in source text, most common first: the 96 most frequent
+# bytes of CPython 3.11's standard library sources (.py .c .h .txt .rst .html .json .cfg);
+# any other byte is rarer than all of them. ripgrep's prefilter idea: a short literal
+# whose last byte is common (`ERR_`) makes `find` stop and compare often, while a
+# one-byte `find` is memchr; so a file is first asked for the literal's rarest byte
+# (see benchmarks/search_peers.py).
+_COMMON = (
+    b' etarsin\nol"d,cp.fmu_:g()h0byx=1\'-2vwk3TA4S[]6E5*8#ICN{}7/R9P`>LDqF\\+'
+    b'MOzGjBWUVH\rK$<|XZQ@%YJ;^?!\xe2'
+)
+
+
+def rare_byte(literal: bytes) -> tuple[bytes, int]:
+    """The literal's rarest byte, as a one-byte string, and its offset in the literal.
+
+    A file without that byte cannot hold the literal; in one with it, the
+    literal's first occurrence starts no earlier than `offset` bytes before the
+    byte's first occurrence.
+    """
+    def rarity(i: int) -> int:
+        rank = _COMMON.find(literal[i:i + 1])
+        return len(_COMMON) if rank < 0 else rank
+
+    offset = max(range(len(literal)), key=rarity)
+    return literal[offset:offset + 1], offset
 
 
 def scan_buffer(

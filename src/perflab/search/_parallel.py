@@ -4,8 +4,8 @@ Parallel runs split the work in the parent: roots are expanded breadth-first
 until there are enough pieces (`TASKS_PER_WORKER` per worker) for the workers
 to balance; each piece is a batch of files or a whole subtree a worker walks
 itself, so no per-file message crosses a process boundary. Workers (threads,
-or processes forked by `_fork.fork_map`) search and format, and hand back
-bytes plus their errors; results are written in task order, so output is
+or processes forked by `_fork.fork_ordered`) search and format; results are
+written in task order (forked workers write their own, in turn), so output is
 deterministic.
 """
 
@@ -37,7 +37,7 @@ TYPE_CHECKING = False  # importing `typing` slows start-up (benchmarks/startup.p
 if TYPE_CHECKING:
     from perflab.search._ignore import Ignore
 
-__all__ = ["Chunk", "Job", "Searcher", "plan_tasks", "run"]
+__all__ = ["Chunk", "Job", "Searcher", "Sink", "plan_tasks", "run"]
 
 # Pieces of work a search is split into, whatever -j is (so the output order is
 # the same for any -j): 16 per worker at -j 4, enough that one large subtree does
@@ -106,29 +106,6 @@ class Chunk:
             self.matches += result.matches
         if result.binary:
             self.warnings.append(f"{path}: binary file matches")
-
-    # Across a pipe from a forked worker: counts, output length, output, then the
-    # error and warning lines (paths may hold any bytes: surrogateescape keeps them).
-    _COUNTS = ("searched", "matched_files", "selected", "matches")
-
-    def encode(self) -> bytes:
-        notes = "\n".join(self.errors) + "\0" + "\n".join(self.warnings)
-        head = b"".join(getattr(self, f).to_bytes(8, "little") for f in self._COUNTS)
-        return b"".join((head, self.size.to_bytes(8, "little"), *self.parts,
-                         notes.encode(errors="surrogateescape")))
-
-    @classmethod
-    def decode(cls, data: bytes) -> Chunk:
-        at = 8 * len(cls._COUNTS)
-        size = int.from_bytes(data[at:at + 8], "little")
-        body = at + 8
-        errors, _, warnings = data[body + size:].decode(errors="surrogateescape").partition(
-            "\0")
-        chunk = cls(data[body:body + size], errors.split("\n") if errors else [])
-        chunk.warnings = warnings.split("\n") if warnings else []
-        for i, field in enumerate(cls._COUNTS):
-            setattr(chunk, field, int.from_bytes(data[8 * i:8 * i + 8], "little"))
-        return chunk
 
 
 class Searcher:
@@ -266,8 +243,82 @@ def plan_tasks(roots: Sequence[Root], filters: Filters, errors: list[str],
     return [task for _, task in placed]
 
 
-def run(job: Job, roots: Sequence[Root]) -> Iterator[Chunk]:
-    """Search the given files, directory trees and standard input; yield chunks in order."""
+class Sink:
+    """Writes chunks as they come, in order: output, then their messages; keeps the counts.
+
+    Output goes straight to the file descriptor (`os.write` of whole chunks), so
+    that forked workers can each write their own chunks in turn (`_fork`).
+    """
+
+    __slots__ = ("drop_separator", "errors", "fd", "quiet", "quiet_errors", "totals")
+
+    def __init__(self, fmt: Format, quiet_errors: bool, fd: int) -> None:
+        self.fd = fd
+        self.quiet = fmt.mode == "quiet"
+        self.quiet_errors = quiet_errors  # -s: errors counted, not printed
+        # Every context group starts with "--"; the first of the whole output goes.
+        self.drop_separator = fmt.context
+        self.totals = [0, 0, 0, 0]  # files searched, files matched, selected lines, matches
+        self.errors = 0
+
+    def emit(self, chunk: Chunk) -> bool:
+        """Write one chunk; whether the search is over (-q and a selected line)."""
+        data = chunk.out
+        if data and self.drop_separator:
+            data = data[data.index(b"\n") + 1:]
+            self.drop_separator = False
+        if data:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self.fd, view):]
+        totals = self.totals
+        totals[0] += chunk.searched
+        totals[1] += chunk.matched_files
+        totals[2] += chunk.selected
+        totals[3] += chunk.matches
+        if self.quiet and chunk.selected:
+            return True  # grep -q: the first selected line decides, errors or not
+        shown = chunk.warnings if self.quiet_errors else [*chunk.errors, *chunk.warnings]
+        if shown:
+            import sys
+
+            for message in shown:
+                print(f"perflab search: {message}", file=sys.stderr)
+            sys.stderr.flush()
+        self.errors += len(chunk.errors)
+        return False
+
+    # Between forked workers: the token says whether the first "--" is still to drop;
+    # a child's summary is its counts and its error count.
+    def emit_in_turn(self, chunk: Chunk, token: bytes) -> bytes:
+        self.drop_separator = token == b"1"
+        self.emit(chunk)
+        return b"1" if self.drop_separator else b"0"
+
+    def summary(self) -> bytes:
+        return b"".join(n.to_bytes(8, "little") for n in (*self.totals, self.errors))
+
+    def take(self) -> bytes:
+        """The summary so far, and the counts back to zero (before forking: the children
+        start with a copy of this sink, and their summaries must not count it again)."""
+        summary = self.summary()
+        self.totals, self.errors = [0, 0, 0, 0], 0
+        return summary
+
+    def merge(self, summary: bytes) -> None:
+        counts = [int.from_bytes(summary[i:i + 8], "little") for i in range(0, 40, 8)]
+        self.totals = [a + b for a, b in zip(self.totals, counts[:4], strict=True)]
+        self.errors += counts[4]
+
+
+def run(job: Job, roots: Sequence[Root], sink: Sink) -> None:
+    """Search the given files, directory trees and standard input; emit chunks in order."""
+    for chunk in _chunks(job, roots, sink):
+        if sink.emit(chunk):
+            return
+
+
+def _chunks(job: Job, roots: Sequence[Root], sink: Sink) -> Iterator[Chunk]:
     searcher = Searcher(job)  # compiles here first: a bad pattern fails before any work
     if job.impl.parallel == "none":  # the ladder's early steps: one streamed walk per root
         for kind, top in roots:
@@ -298,11 +349,14 @@ def run(job: Job, roots: Sequence[Root]) -> Iterator[Chunk]:
         with ThreadPoolExecutor(job.jobs) as pool:
             yield from pool.map(searcher.run_task, tasks)
     elif hasattr(os, "fork"):
-        from perflab.search._fork import fork_map
+        from perflab.search._fork import fork_ordered
 
-        def work(task: Task) -> bytes:
-            return searcher.run_task(task).encode()
-
-        yield from map(Chunk.decode, fork_map(work, tasks, job.jobs))
+        # Each worker writes its own chunks in turn: output does not cross a pipe.
+        token = b"1" if sink.drop_separator else b"0"
+        before = sink.take()
+        for summary in fork_ordered(searcher.run_task, sink.emit_in_turn, tasks, job.jobs,
+                                    token, sink.summary):
+            sink.merge(summary)
+        sink.merge(before)
     else:  # no fork on this platform: one process
         yield from map(searcher.run_task, tasks)

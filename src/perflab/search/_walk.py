@@ -202,7 +202,7 @@ def list_dir(
         ignore = ignore.enter(directory, child_path(directory, ""))
     if ignore is not None and ignore.layers:
         ignored = ignore.ignored
-        files = [n for n in files if not ignored(child_path(directory, n), False)]
+        files = ignore.keep_files(child_path(directory, ""), files)
         subdirs = [d for d in subdirs if not ignored(d, True)]
     return files, subdirs, ignore
 

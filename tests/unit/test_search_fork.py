@@ -1,0 +1,48 @@
+"""The forked workers' ordered hand-off: each worker emits its own results, in item order."""
+
+import os
+
+import pytest
+
+from perflab.search._fork import WorkerDied, fork_ordered
+
+
+def _run(tmp_path, jobs, items, compute=lambda item: item * 2):
+    fd = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    count = [0]
+
+    def emit(result, token):
+        count[0] += 1
+        os.write(fd, b"%d:%d:%s\n" % (os.getpid(), result, token))
+        return b"%d" % (int(token) + 1)
+
+    try:
+        summaries = fork_ordered(compute, emit, items, jobs, b"0", lambda: b"%d" % count[0])
+    finally:
+        os.close(fd)
+    lines = (tmp_path / "out").read_bytes().splitlines()
+    return [line.split(b":", 1)[1] for line in lines], {line.split(b":")[0] for line in lines}, \
+        count[0], summaries
+
+
+@pytest.mark.parametrize("jobs", [2, 3, 7])
+def test_results_are_emitted_in_item_order_by_every_worker(tmp_path, jobs):
+    emitted, pids, own, summaries = _run(tmp_path, jobs, list(range(10)))
+    # In order, the token passed from each emit to the next, from as many processes.
+    assert emitted == [b"%d:%d" % (2 * i, i) for i in range(10)]
+    assert len(pids) == min(jobs, 10)
+    # The children's summaries (their own emit counts) and the parent's add up.
+    assert own + sum(int(s) for s in summaries) == 10
+    assert len(summaries) == min(jobs, 10) - 1
+
+
+def test_a_failing_child_is_reported_and_nothing_hangs(tmp_path):
+    def compute(item):
+        if item == 3:
+            raise ValueError("bad item")
+        return item
+
+    with pytest.raises(WorkerDied, match="ValueError: bad item"):
+        _run(tmp_path, 2, list(range(8)), compute)
+    emitted = (tmp_path / "out").read_bytes().splitlines()
+    assert [line.split(b":")[1] for line in emitted] == [b"0", b"1", b"2"]  # in order, up to it
