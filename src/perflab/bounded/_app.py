@@ -19,9 +19,10 @@ import asyncio
 import gc
 import json
 import os
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
-from perflab.bounded._cache import ByteLRU
+from perflab.bounded._cache import ByteLRU, UnboundedCache
 from perflab.bounded._guard import SHED_AT, TRIM_AT, MemoryGuard, MemoryGuardMiddleware
 from perflab.bounded._impl import DEFAULT, IMPLS, Impl
 from perflab.bounded._ingest import BadInput, StreamAggregator, aggregate_whole
@@ -46,7 +47,9 @@ class BoundedService:
                  trim_at: float = TRIM_AT, shed_at: float = SHED_AT) -> None:
         self.impl = impl
         self.limit = limit
-        self.cache: ByteLRU | dict[str, bytes] = ByteLRU(cache_bytes) if impl.byte_lru else {}
+        # Each ladder step's choices are made here, once: no flag is read per request.
+        self.cache: Cache = ByteLRU(cache_bytes) if impl.byte_lru else UnboundedCache()
+        self.read_upload: UploadReader = read_streamed if impl.streaming else read_whole
         self.guard = MemoryGuard(limit, trim_at=trim_at if impl.trimming else None,
                                  shed_at=shed_at if impl.shedding else None,
                                  on_trim=[self.shrink_cache])
@@ -55,20 +58,14 @@ class BoundedService:
         self.gc = GcWatch().install()
 
     def shrink_cache(self) -> None:
-        if isinstance(self.cache, ByteLRU):
-            self.cache.shrink_to(self.cache.max_bytes // 2)
+        self.cache.shrink_to(self.cache.max_bytes // 2)
 
     # -- metrics ----------------------------------------------------------------------
-    def cache_bytes(self) -> int:
-        if isinstance(self.cache, ByteLRU):
-            return self.cache.bytes
-        return sum(len(k) + len(v) + 200 for k, v in self.cache.items())
-
     def metrics_text(self) -> str:
         values = {
             "perflab_bounded_rss_bytes": rss_bytes(),
             "perflab_bounded_memory_limit_bytes": self.limit or 0,
-            "perflab_bounded_cache_bytes": self.cache_bytes(),
+            "perflab_bounded_cache_bytes": self.cache.bytes,
             "perflab_bounded_cache_entries": len(self.cache),
             "perflab_bounded_requests_total": self.requests,
             "perflab_bounded_shed_total": self.guard.shed,
@@ -89,34 +86,12 @@ class BoundedService:
             return 200, cached
         await asyncio.sleep(STORE_LATENCY_S)
         value = value_for(int(raw_id))
-        if isinstance(self.cache, ByteLRU):
-            self.cache.put(raw_id, value)
-        else:
-            self.cache[raw_id] = value  # the "before": kept forever
+        self.cache.put(raw_id, value)
         return 200, value
 
     async def ingest(self, receive: Any) -> tuple[int, bytes]:
         try:
-            if self.impl.streaming:
-                agg = StreamAggregator()
-                more = True
-                while more:
-                    message = await receive()
-                    more = message.get("more_body", False)
-                    chunk = message.get("body", b"")
-                    if chunk:
-                        agg.feed(chunk)
-                result = agg.close()
-            else:
-                parts, size, more = [], 0, True
-                while more:
-                    message = await receive()
-                    more = message.get("more_body", False)
-                    parts.append(message.get("body", b""))
-                    size += len(parts[-1])
-                    if size > MAX_UPLOAD:
-                        raise BadInput(f"upload larger than {MAX_UPLOAD} bytes")
-                result = aggregate_whole(b"".join(parts))
+            result = await self.read_upload(receive)
         except BadInput as exc:
             self.bad_requests += 1
             return 400, _error(str(exc))
@@ -148,6 +123,45 @@ class BoundedService:
             status, body = 404, _error(f"no such endpoint: {method} {path}")
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+class Cache(Protocol):
+    def get(self, key: str) -> bytes | None: ...
+    def put(self, key: str, value: bytes) -> None: ...
+    def shrink_to(self, target: int) -> int: ...
+    def __len__(self) -> int: ...
+
+    max_bytes: int
+    bytes: int  # last: the name would shadow the type in the annotations above
+
+
+UploadReader = Callable[[Any], Awaitable[dict[str, Any]]]
+
+
+async def read_streamed(receive: Any) -> dict[str, Any]:
+    """Feed each chunk to the streaming parser as it arrives: one item in memory at a time."""
+    agg = StreamAggregator()
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+        chunk = message.get("body", b"")
+        if chunk:
+            agg.feed(chunk)
+    return agg.close()
+
+
+async def read_whole(receive: Any) -> dict[str, Any]:
+    """The "before": the whole body in memory, then json.loads."""
+    parts, size, more = [], 0, True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+        parts.append(message.get("body", b""))
+        size += len(parts[-1])
+        if size > MAX_UPLOAD:
+            raise BadInput(f"upload larger than {MAX_UPLOAD} bytes")
+    return aggregate_whole(b"".join(parts))
 
 
 def _error(message: str) -> bytes:

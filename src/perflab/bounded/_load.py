@@ -27,6 +27,7 @@ __all__ = ["LoadSpec", "drive", "parse_url", "upload_body"]
 
 RETRY_PAUSE_S = 0.05  # after a refused connection: the service is down or restarting
 CHUNK_ITEMS = 2000  # items per upload chunk: ~200 KB writes
+GRACE_S = 0.25
 REQUEST_TIMEOUT_S = 120.0  # a 30 MB upload to a slowed service takes seconds, not minutes
 
 
@@ -157,4 +158,7 @@ async def drive(base: str, spec: LoadSpec, *, until: Callable[[Counts], bool],
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+    # Cancelled uploads leave transports closing: give them a turn of the loop before it
+    # closes (aiohttp's advice for a graceful shutdown), or their callbacks find it gone.
+    await asyncio.sleep(GRACE_S)
     return counts
