@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -248,10 +249,17 @@ def run_load(port: int, spec: LoadSpec, *, duration: float | None, requests: int
 
     hist = LatencyHistogram()
     deadline = time.monotonic() + duration if duration is not None else float("inf")
+    interrupted = threading.Event()
 
     def until(c: Counts) -> bool:
         return (time.monotonic() >= deadline or (requests is not None and c.requests >= requests)
-                or (service is not None and service.done))
+                or (service is not None and service.done) or interrupted.is_set())
+
+    # Ctrl-C or SIGTERM ends the load early and the soak still reports what it saw.
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: interrupted.set())
 
     coro = drive(f"http://127.0.0.1:{port}", spec, until=until, latencies=hist)
     try:
@@ -260,6 +268,9 @@ def run_load(port: int, spec: LoadSpec, *, duration: float | None, requests: int
         counts: Counts = uvloop.run(coro)
     except ImportError:
         counts = asyncio.run(coro)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return counts, hist
 
 
