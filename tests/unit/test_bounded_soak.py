@@ -91,3 +91,12 @@ def test_soak_bad_options_are_one_line(args, message):
     proc = subprocess.run([sys.executable, "-m", "perflab", "bounded", "soak", *args],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and proc.stderr.splitlines()[0] == message
+
+
+def test_memory_chart_draws_usage_limit_and_deaths():
+    from perflab.bounded._plot import memory_chart
+
+    assert memory_chart([], 2**27) is None
+    svg = memory_chart([(0.1, 2**25), (0.2, 2**26), (0.3, float("nan"))], 2**27, "t",
+                       deaths=[0.25])
+    assert svg is not None and svg.startswith("<svg") and "death" in svg and "limit" in svg

@@ -105,7 +105,7 @@ def _soak(args: argparse.Namespace) -> int:
     if args.plot:
         from perflab.bounded._plot import memory_chart
 
-        svg = memory_chart(r.memory_series, limit, " ".join(r.command)[-80:])
+        svg = memory_chart(r.memory_series, limit, " ".join(r.command)[-80:], r.death_times)
         if svg:
             Path(args.plot).write_text(svg)
     if args.json:

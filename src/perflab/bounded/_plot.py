@@ -11,8 +11,10 @@ MIB = 2**20
 
 
 def memory_chart(series: Sequence[tuple[float, float]], limit_bytes: int,
-                 title: str = "memory under the limit") -> str | None:
-    """An SVG document of (seconds, bytes) samples against the limit; None without samples."""
+                 title: str = "memory under the limit",
+                 deaths: Sequence[float] = ()) -> str | None:
+    """An SVG document of (seconds, bytes) samples against the limit, deaths marked at their
+    times (seconds); None without samples."""
     points = [(t, b) for t, b in series if b == b]
     if not points:
         return None
@@ -26,6 +28,8 @@ def memory_chart(series: Sequence[tuple[float, float]], limit_bytes: int,
     ax.plot([t for t, _ in points], [b / MIB for _, b in points], color="#3b6ea8", lw=1.2,
             label="usage")
     ax.axhline(limit_bytes / MIB, color="#b0413e", lw=1, ls="--", label="limit")
+    for i, t in enumerate(deaths):
+        ax.axvline(t, color="#b0413e", lw=0.8, alpha=0.6, label="death" if i == 0 else None)
     ax.set_xlabel("seconds")
     ax.set_ylabel("MiB")
     ax.set_ylim(bottom=0)

@@ -66,6 +66,7 @@ class SoakResult:
     p50_s: float
     p99_s: float
     memory_series: list[tuple[float, float]] = field(default_factory=list)
+    death_times: list[float] = field(default_factory=list)
 
     def as_json(self, *, series: bool = True) -> dict[str, Any]:
         out = asdict(self)
@@ -90,6 +91,7 @@ class Service:
         self.deaths = 0
         self.restarts = 0
         self.exit_codes: list[int] = []
+        self.death_times: list[float] = []  # seconds since start, as in `series`
         self.series: list[tuple[float, float]] = []
         self.idle_bytes = float("nan")
         self.started = time.monotonic()
@@ -173,6 +175,7 @@ class Service:
                 continue
             self.deaths += 1
             self.exit_codes.append(proc.returncode)
+            self.death_times.append(round(time.monotonic() - self.started, 3))
             self._kill_group(proc)  # a worker may outlive its killed parent
             if not self.restart:
                 self._write_status()
@@ -302,6 +305,6 @@ def soak(command: Sequence[str], limit: int, spec: LoadSpec, *, duration: float 
             gc_pause_total_s=pause_total,
             p50_s=hist.percentile_s(50.0) if hist.count else float("nan"),
             p99_s=hist.percentile_s(99.0) if hist.count else float("nan"),
-            memory_series=list(service.series),
+            memory_series=list(service.series), death_times=list(service.death_times),
         )
     return result
