@@ -4,6 +4,10 @@ Values of varied size make a count bound meaningless: 10,000 entries may be
 1 MB or 1 GB. Every entry is charged its value's length plus `ENTRY_OVERHEAD`
 (the key, the dict slot and the OrderedDict links), so the bound holds for
 small values too.
+
+Kept over `cachetools.LRUCache(getsizeof=...)`: that does the same job slower on
+this workload (see benchmarks/bounded_cache.py), charges the value only, and
+raises on a value larger than the cache instead of not caching it.
 """
 
 from __future__ import annotations
