@@ -126,3 +126,27 @@ def test_ready_fails_while_shedding_and_above_trim():
     assert "perflab_guard_gc_pause_seconds_max " in metrics
     assert f"perflab_guard_rss_bytes {95 * MIB}" in metrics
     app.gc.remove()
+
+
+def test_a_declared_body_too_large_for_the_room_left_is_shed_before_it_is_read():
+    rss = FakeRss(50 * MIB)
+    app = MemoryGuardMiddleware(whole_body_app, 100 * MIB, rss=rss)
+    read = []
+
+    def scope_call(length):
+        sent = []
+
+        async def receive():
+            read.append(1)
+            return {"type": "http.request", "body": b"x", "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "path": "/up", "method": "POST",
+                 "headers": [(b"content-length", str(length).encode())]}
+        asyncio.run(app(scope, receive, send))
+        return sent[0]["status"]
+
+    assert scope_call(30 * MIB) == 200 and read == [1]  # 80 MiB: below shed_at (90)
+    assert scope_call(45 * MIB) == 503 and read == [1]  # 95 MiB would be past it: not read

@@ -4,7 +4,9 @@
                             (your `on_trim` callbacks, a full collection, malloc_trim), at
                             most once per `trim_interval_s`; past `shed_at` refuse new work
     MemoryGuardMiddleware   wraps any ASGI app: 503 + Retry-After for a request that
-                            arrives while shedding, or whose body arrives while shedding
+                            arrives while shedding, that declares a body (Content-Length)
+                            too large for the room left below `shed_at`, or whose body
+                            arrives while shedding
                             (the app sees the client go away: Starlette raises
                             ClientDisconnect); `ready_path` answers 503 while shedding or
                             above `trim_at`, so a readiness probe takes the pod out of
@@ -84,6 +86,12 @@ class MemoryGuard:
         self.shedding = self._over(self.shed_at, rss)
         return self.shedding
 
+    def fits(self, size: int) -> bool:
+        """Whether `size` more bytes stay below the shed threshold (a declared body)."""
+        if self.limit is None or self.shed_at is None:
+            return True
+        return self.rss() + size <= self.shed_at * self.limit
+
     def ready(self) -> bool:
         """False while shedding or above the trim threshold: stop sending me traffic."""
         rss = self.rss()
@@ -143,7 +151,7 @@ class MemoryGuardMiddleware:
         if path in self.exempt:
             await self.app(scope, receive, send)
             return
-        if self.guard.check():
+        if self.guard.check() or not self.guard.fits(_content_length(scope)):
             self.guard.shed += 1
             await self._shed(send)
             return
@@ -198,6 +206,13 @@ class MemoryGuardMiddleware:
             "perflab_guard_gc_pause_seconds_max": round(self.gc.pause_max, 6),
         }
         return "".join(f"{k} {v}\n" for k, v in values.items())
+
+
+def _content_length(scope: Scope) -> int:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0  # chunked: checked as it arrives
 
 
 async def _answer(send: Send, status: int, body: bytes,
