@@ -86,6 +86,9 @@ def test_summary_json_has_the_issue_fields_and_no_nan():
     (["--duration", "0"], "error: --duration must be positive, got 0"),
     (["--variant", "baseline", "--", "true"],
      "error: --variant picks a step of the built-in service, not of a command"),
+    (["--duration", "1", "--", "/nonexistent/server", "--port", "{port}"],
+     "error: cannot run '/nonexistent/server': No such file or directory"),
+    (["--duration", "1", "--", "false"], "error: false exited with 1"),
 ])
 def test_soak_bad_options_are_one_line(args, message):
     proc = subprocess.run([sys.executable, "-m", "perflab", "bounded", "soak", *args],
