@@ -103,3 +103,14 @@ def test_memory_chart_draws_usage_limit_and_deaths():
     svg = memory_chart([(0.1, 2**25), (0.2, 2**26), (0.3, float("nan"))], 2**27, "t",
                        deaths=[0.25])
     assert svg is not None and svg.startswith("<svg") and "death" in svg and "limit" in svg
+
+
+def test_upload_body_closes_its_array_early_when_told_to_stop():
+    async def collect():
+        chunks, cut = [], []
+        async for chunk in upload_body(10_000_000, lambda: len(chunks) >= 3, cut):
+            chunks.append(chunk)
+        return b"".join(chunks), cut
+
+    body, cut = asyncio.run(collect())
+    assert cut == [True] and 0 < len(json.loads(body)) < 10_000_000 // 100

@@ -28,6 +28,7 @@ __all__ = ["LoadSpec", "drive", "parse_url", "upload_body"]
 RETRY_PAUSE_S = 0.05  # after a refused connection: the service is down or restarting
 CHUNK_ITEMS = 2000  # items per upload chunk: ~200 KB writes
 GRACE_S = 0.25
+DRAIN_S = 10.0
 REQUEST_TIMEOUT_S = 120.0  # a 30 MB upload to a slowed service takes seconds, not minutes
 
 
@@ -63,11 +64,20 @@ _NOTE = b"n" * 60
 ITEM_BYTES = len(_ITEM % (100_000, 50, 5, _NOTE)) + 1  # with its comma
 
 
-async def upload_body(size: int) -> AsyncIterator[bytes]:
-    """About `size` bytes of `[{"id": .., "value": .., "tag": .., "note": ..}, ...]`."""
+async def upload_body(size: int, stop: Callable[[], bool] = lambda: False,
+                      cut: list[bool] | None = None) -> AsyncIterator[bytes]:
+    """About `size` bytes of `[{"id": .., "value": .., "tag": .., "note": ..}, ...]`.
+
+    When `stop()` turns true the array is closed early (still valid JSON) and `cut`
+    gets a True: the load ends without abandoning a write half-done.
+    """
     count = max(1, size // ITEM_BYTES)
     yield b"["
     for start in range(0, count, CHUNK_ITEMS):
+        if start and stop():
+            if cut is not None:
+                cut.append(True)
+            break
         end = min(start + CHUNK_ITEMS, count)
         yield (b"," if start else b"") + b",".join(
             _ITEM % (i, i % 97, i % 11, _NOTE) for i in range(start, end))
@@ -131,14 +141,17 @@ async def drive(base: str, spec: LoadSpec, *, until: Callable[[Counts], bool],
         async def uploader() -> None:
             while not until(counts):
                 started = time.monotonic()
+                cut: list[bool] = []
+                body = upload_body(spec.upload_bytes, lambda: until(counts), cut)
                 try:
-                    async with session.post(spec.upload_path,
-                                            data=upload_body(spec.upload_bytes)) as resp:
+                    async with session.post(spec.upload_path, data=body) as resp:
                         await resp.read()
                 except (aiohttp.ClientError, OSError, TimeoutError):
                     counts.client_errors += 1
                     await asyncio.sleep(RETRY_PAUSE_S)
                     continue
+                if cut:  # cut short by the end of the run: not a whole upload, not counted
+                    return
                 counts.count(resp.status)
                 counts.uploads_done += resp.status < 400
                 pause = upload_gap - (time.monotonic() - started)
@@ -153,12 +166,14 @@ async def drive(base: str, spec: LoadSpec, *, until: Callable[[Counts], bool],
 
         tasks = [asyncio.ensure_future(getter()) for _ in range(spec.connections)]
         tasks += [asyncio.ensure_future(uploader()) for _ in range(spec.uploaders)]
-        # The deadline ends the run even while an upload is in flight.
         await watch()
-        for task in tasks:
+        # In-flight requests finish (uploads close their arrays early); only a service
+        # that does not answer within DRAIN_S has its requests cancelled.
+        _, pending = await asyncio.wait(tasks, timeout=DRAIN_S)
+        for task in pending:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    # Cancelled uploads leave transports closing: give them a turn of the loop before it
-    # closes (aiohttp's advice for a graceful shutdown), or their callbacks find it gone.
+    # Closed connections' transports finish closing on the next turns of the loop
+    # (aiohttp's advice for a graceful shutdown), not after it is closed.
     await asyncio.sleep(GRACE_S)
     return counts
