@@ -71,7 +71,7 @@ def soak(*args: str, command: list[str], env: dict[str, str] | None = None) -> d
                           env={**os.environ, **(env or {})}, cwd=ROOT)
     assert proc.stdout, proc.stderr
     summary = json.loads(proc.stdout)
-    assert proc.returncode == (1 if summary["deaths"] else 0), proc.stderr
+    assert proc.returncode == (1 if summary["deaths"] or summary["oom_kills"] else 0), proc.stderr
     return summary
 
 

@@ -112,7 +112,7 @@ def _soak(args: argparse.Namespace) -> int:
         print(json.dumps(r.as_json()))
     else:
         print("\n".join(summary_lines(r)))
-    return 1 if r.deaths else 0
+    return 1 if r.deaths or r.oom_kills else 0
 
 
 def summary_lines(r: Any) -> list[str]:
