@@ -9,9 +9,10 @@ Three ways, tried in this order by `confine(limit)` (or one named by `--limit-ki
                 memsw, where swap is accounted); OOM kills from memory.oom_control
     rlimit      RLIMIT_AS on the service process, where no group can be made (not
                 root, no memory controller). Weaker: it bounds address space, not
-                resident memory, per process (workers inherit their own), and Python and its servers reserve far more address
-                space than they touch, so the limit is `factor` times the asked one
-                and the report says so; there is no OOM killer, a failed allocation
+                resident memory, per process (workers inherit their own), and
+                Python and its servers reserve far more address space than they
+                touch, so the limit is `factor` times the asked one and the report
+                says so; there is no OOM killer, a failed allocation
                 is a MemoryError or a crash, counted as such
 
 Each is a `Confinement` (made in the parent, `enter` in the child between fork

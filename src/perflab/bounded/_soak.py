@@ -67,6 +67,7 @@ class SoakResult:
     p99_s: float
     memory_series: list[tuple[float, float]] = field(default_factory=list)
     death_times: list[float] = field(default_factory=list)
+    exit_codes: list[int] = field(default_factory=list)  # -9: killed (the OOM killer's signal)
 
     def as_json(self, *, series: bool = True) -> dict[str, Any]:
         out = asdict(self)
@@ -126,6 +127,11 @@ class Service:
             from perflab.errors import UsageError
 
             raise UsageError(f"cannot run {self.command[0]!r}: {exc.strerror}") from exc
+        except subprocess.SubprocessError as exc:  # entering the group failed in the child
+            from perflab.errors import ServiceError
+
+            raise ServiceError(f"cannot confine {self.command[0]!r} ({self.confinement.kind}): "
+                               f"{exc}", hint="--limit-kind rlimit needs no root") from exc
         finally:
             if out is not subprocess.DEVNULL:
                 out.close()
@@ -306,5 +312,6 @@ def soak(command: Sequence[str], limit: int, spec: LoadSpec, *, duration: float 
             p50_s=hist.percentile_s(50.0) if hist.count else float("nan"),
             p99_s=hist.percentile_s(99.0) if hist.count else float("nan"),
             memory_series=list(service.series), death_times=list(service.death_times),
+            exit_codes=list(service.exit_codes),
         )
     return result
