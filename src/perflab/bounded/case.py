@@ -24,7 +24,7 @@ __all__ = ["CASE", "BoundedCase"]
 
 LIMIT = 256 * 2**20
 # A window is short at quick scale: 6 variants x 5 rounds must fit in a minute.
-WINDOW_S = {"quick": 0.8, "full": 20.0}
+WINDOW_S = {"quick": 0.5, "full": 20.0}
 UPLOAD_BYTES = 30 * 10**6
 SAMPLE_S = 0.05  # the window's own sampling of the group's usage (an rlimit has no peak)
 
