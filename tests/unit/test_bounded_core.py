@@ -76,3 +76,15 @@ def test_stream_bad_input_says_where(body, message):
 def test_whole_body_bad_input_has_line_and_column():
     with pytest.raises(BadInput, match=r"malformed JSON at byte 5 \(line 2, column 2\)"):
         aggregate_whole(b'[1,\n ]')
+
+
+def test_unbounded_cache_keeps_everything_and_counts_it():
+    from perflab.bounded._cache import UnboundedCache
+
+    cache = UnboundedCache()
+    for key in "abc":
+        cache.put(key, b"x" * 1000)
+    cache.put("a", b"y" * 10)
+    assert len(cache) == 3 and cache.get("a") == b"y" * 10
+    assert cache.bytes == 2 * ByteLRU.cost("b", b"x" * 1000) + ByteLRU.cost("a", b"y" * 10)
+    assert cache.shrink_to(0) == 0 and len(cache) == 3  # the "before": nothing gives way

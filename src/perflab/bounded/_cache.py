@@ -4,13 +4,17 @@ Values of varied size make a count bound meaningless: 10,000 entries may be
 1 MB or 1 GB. Every entry is charged its value's length plus `ENTRY_OVERHEAD`
 (the key, the dict slot and the OrderedDict links), so the bound holds for
 small values too.
+
+Kept over `cachetools.LRUCache(getsizeof=...)`: that does the same job slower on
+this workload (see benchmarks/bounded_cache.py), charges the value only, and
+raises on a value larger than the cache instead of not caching it.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 
-__all__ = ["ENTRY_OVERHEAD", "ByteLRU"]
+__all__ = ["ENTRY_OVERHEAD", "ByteLRU", "UnboundedCache"]
 
 # Measured with sys.getsizeof on CPython 3.11: a short str key, a dict slot and an
 # OrderedDict node come to a little under 200 bytes per entry.
@@ -18,6 +22,8 @@ ENTRY_OVERHEAD = 200
 
 
 class ByteLRU:
+    """`get`, `put`, `shrink_to`; `bytes` held, `max_bytes`, `evictions`, `len()`."""
+
     def __init__(self, max_bytes: int) -> None:
         if max_bytes < 0:
             raise ValueError("max_bytes must be >= 0")
@@ -57,6 +63,31 @@ class ByteLRU:
             freed += cost
             self.evictions += 1
         return freed
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class UnboundedCache:
+    """The ladder's "before": a dict that keeps every value forever (bytes counted alike)."""
+
+    def __init__(self) -> None:
+        self.max_bytes = 0  # no bound: a trim cannot shrink it
+        self.bytes = 0
+        self._items: dict[str, bytes] = {}
+
+    def get(self, key: str) -> bytes | None:
+        return self._items.get(key)
+
+    def put(self, key: str, value: bytes) -> None:
+        old = self._items.get(key)
+        if old is not None:
+            self.bytes -= ByteLRU.cost(key, old)
+        self._items[key] = value
+        self.bytes += ByteLRU.cost(key, value)
+
+    def shrink_to(self, target: int) -> int:
+        return 0
 
     def __len__(self) -> int:
         return len(self._items)

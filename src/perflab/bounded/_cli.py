@@ -1,11 +1,15 @@
-"""`perflab bounded serve`."""
+"""`perflab bounded serve` and `perflab bounded soak [-- CMD ARGS...]`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 __all__ = ["configure", "main"]
+
+BUILTIN_URLS = ("/items/{key}",)  # GETs over many distinct keys: the cache grows to its bound
+BUILTIN_UPLOAD = "30MB"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -16,42 +20,120 @@ def configure(parser: argparse.ArgumentParser) -> None:
     serve.add_argument("--memory-limit", default=None,
                        help="e.g. 256MiB (default: PERFLAB_MEMORY_LIMIT, else the cgroup's)")
     serve.add_argument("--cache-bytes", default="50MiB", help="cache bound (default: 50MiB)")
+    serve.add_argument("--trim-at", type=float, default=None,
+                       help="fraction of the limit where memory is given back (default 0.8)")
+    serve.add_argument("--shed-at", type=float, default=None,
+                       help="fraction of the limit where requests get 503 (default 0.9)")
     serve.add_argument("--impl", default=None, help=argparse.SUPPRESS)  # a ladder step
-    soak = sub.add_parser("soak", help="run the service under a hard memory limit and load it")
-    soak.add_argument("--variant", default=None, help="ladder step (default: the final one)")
+    soak = sub.add_parser(
+        "soak", help="run a service (default: the built-in one) under a hard memory limit",
+        usage="perflab bounded soak [options] [-- CMD ARGS...]",
+        description="CMD learns its port from a {port} in ARGS and from $PORT.")
+    soak.add_argument("--variant", default=None,
+                      help="built-in service only: a ladder step (default: the final one)")
     soak.add_argument("--memory-limit", default="256MiB")
-    soak.add_argument("--duration", type=float, default=30.0, help="seconds (default: 30)")
+    soak.add_argument("--limit-kind", default="auto",
+                      choices=("auto", "cgroup-v2", "cgroup-v1", "rlimit"),
+                      help="how the limit is enforced (default: the strongest available)")
+    soak.add_argument("--duration", type=float, default=None,
+                      help="seconds (default: 30 unless --requests is given)")
     soak.add_argument("--requests", type=int, default=None, help="stop after this many")
-    soak.add_argument("--connections", type=int, default=16)
-    soak.add_argument("--uploaders", type=int, default=2, help="concurrent ~30 MB uploads")
-    soak.add_argument("--json", action="store_true")
+    soak.add_argument("--connections", type=int, default=16, help="concurrent GET clients")
+    soak.add_argument("--url", action="append", default=None, metavar="PATH[@WEIGHT]",
+                      help="a GET path, repeatable; {key} is a random id below --keys "
+                           "(default: / for a command, /items/{key} for the built-in)")
+    soak.add_argument("--keys", type=int, default=200_000, help="range of {key} (200000)")
+    soak.add_argument("--upload-path", default="/ingest")
+    soak.add_argument("--upload-size", default=None,
+                      help="size of each JSON-array upload, e.g. 30MB (built-in: 30MB)")
+    soak.add_argument("--uploaders", type=int, default=None,
+                      help="concurrent uploads (default: 2 when there are uploads)")
+    soak.add_argument("--upload-rate", type=float, default=0.0,
+                      help="uploads per second in all (default: back to back)")
+    soak.add_argument("--no-restart", action="store_true",
+                      help="end the soak at the first death instead of restarting")
+    soak.add_argument("--metrics-path", default="/metrics",
+                      help="Prometheus text with *gc_pause_seconds_max/_total ('' for none)")
+    soak.add_argument("--plot", default=None, metavar="FILE.svg",
+                      help="write the memory-over-time chart")
+    soak.add_argument("--log", default=None, metavar="FILE", help="the service's output")
+    soak.add_argument("--json", action="store_true", help="print the summary as JSON")
+    soak.add_argument("command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+
+def _positive(name: str, value: float | None) -> None:
+    from perflab.errors import UsageError
+
+    if value is not None and value <= 0:
+        raise UsageError(f"{name} must be positive, got {value:g}")
 
 
 def _soak(args: argparse.Namespace) -> int:
     import json
+    from pathlib import Path
 
     from perflab.bounded._impl import DEFAULT, IMPLS
+    from perflab.bounded._load import LoadSpec, parse_url
     from perflab.bounded._memory import parse_size
-    from perflab.bounded._soak import soak
+    from perflab.bounded._soak import builtin_command, soak
     from perflab.errors import UsageError
 
+    command = list(args.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    if command and args.variant:
+        raise UsageError("--variant picks a step of the built-in service, not of a command")
     variant = args.variant or DEFAULT
     if variant not in IMPLS:
         raise UsageError(f"unknown --variant {variant!r}", hint=f"one of: {', '.join(IMPLS)}")
-    r = soak(variant, parse_size(args.memory_limit), duration=args.duration,
-             max_requests=args.requests, connections=args.connections, uploaders=args.uploaders)
+    for name in ("duration", "requests", "connections", "keys"):
+        _positive(f"--{name}", getattr(args, name))
+    if args.uploaders is not None and args.uploaders < 0:
+        raise UsageError("--uploaders must be >= 0")
+    limit = parse_size(args.memory_limit)
+    urls = [parse_url(u) for u in (args.url or ([] if command else BUILTIN_URLS))] or [("/", 1)]
+    upload = args.upload_size or (None if command else BUILTIN_UPLOAD)
+    uploaders = 0 if upload is None else (2 if args.uploaders is None else args.uploaders)
+    spec = LoadSpec(urls=urls, keys=args.keys, connections=args.connections,
+                    upload_path=args.upload_path,
+                    upload_bytes=parse_size(upload) if upload else 0, uploaders=uploaders,
+                    upload_rate=args.upload_rate)
+    duration = args.duration if args.duration is not None or args.requests else 30.0
+    r = soak(command or builtin_command(variant), limit, spec, duration=duration,
+             requests=args.requests, limit_kind=args.limit_kind, restart=not args.no_restart,
+             metrics_path=args.metrics_path or None, log=Path(args.log) if args.log else None)
+    if args.plot:
+        from perflab.bounded._plot import memory_chart
+
+        svg = memory_chart(r.memory_series, limit, " ".join(r.command)[-80:], r.death_times)
+        if svg:
+            Path(args.plot).write_text(svg)
     if args.json:
         print(json.dumps(r.as_json()))
     else:
-        mib = 2**20
-        print(f"{r.variant} under {r.limit_bytes / mib:.0f} MiB ({r.confinement}), "
-              f"{r.seconds:.0f} s: {r.requests:,} requests, {r.served:,} served, "
-              f"{r.shed:,} shed, {r.uploads_done} uploads")
-        print(f"OOM kills {r.oom_kills}, crashed {r.crashed}, 5xx {r.server_errors}, "
-              f"client errors {r.client_errors}")
-        print(f"idle RSS {r.idle_rss_bytes / mib:.0f} MiB, peak {r.peak_bytes / mib:.0f} MiB, "
-              f"GC pause max {r.gc_pause_max_s * 1e3:.1f} ms, GET p99 {r.p99_s * 1e3:.1f} ms")
-    return 1 if r.oom_kills or r.crashed else 0
+        print("\n".join(summary_lines(r)))
+    return 1 if r.deaths or r.oom_kills else 0
+
+
+def summary_lines(r: Any) -> list[str]:
+    mib = 2**20
+
+    def ms(s: float | None) -> str:
+        return "n/a" if s is None or s != s else f"{s * 1e3:.1f} ms"
+
+    kind = r.limit_kind if r.rlimit_factor is None else (
+        f"rlimit: RLIMIT_AS at {r.rlimit_factor}x = {r.enforced_bytes / mib:.0f} MiB of "
+        "address space, a weaker limit than a cgroup's")
+    return [
+        f"{' '.join(r.command)}",
+        f"under {r.limit_bytes / mib:.0f} MiB ({kind}), {r.seconds:.1f} s: "
+        f"{r.requests:,} requests, {r.served:,} served, {r.shed:,} shed, "
+        f"{r.uploads_done} uploads",
+        f"OOM kills {r.oom_kills}, deaths {r.deaths}, restarts {r.restarts}, "
+        f"5xx {r.errors_5xx}, 4xx {r.errors_4xx}, client errors {r.client_errors}",
+        f"idle {r.idle_bytes / mib:.0f} MiB, peak {r.peak_bytes / mib:.0f} MiB, "
+        f"GC pause max {ms(r.gc_pause_max_s)}, p50 {ms(r.p50_s)}, p99 {ms(r.p99_s)}",
+    ]
 
 
 def main(args: argparse.Namespace) -> int:
@@ -67,10 +149,16 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown --impl {args.impl!r}", hint=f"one of: {', '.join(IMPLS)}")
     limit, source = memory_limit(args.memory_limit)  # validates the sizes before starting
     parse_size(args.cache_bytes)
+    env = {"PERFLAB_BOUNDED_IMPL": impl.name, "PERFLAB_BOUNDED_CACHE": args.cache_bytes}
+    for name in ("trim_at", "shed_at"):
+        value = getattr(args, name)
+        if value is not None:
+            if not 0 < value <= 1:
+                raise UsageError(f"--{name.replace('_', '-')} must be in (0, 1], got {value:g}")
+            env[f"PERFLAB_BOUNDED_{name.upper()}"] = str(value)
     shown = f"{limit / 2**20:.0f} MiB from {source}" if limit else "none"
     print(f"bounded ({impl.name}) on http://{args.host}:{args.port}, memory limit {shown}",
           file=sys.stderr)
-    env = {"PERFLAB_BOUNDED_IMPL": impl.name, "PERFLAB_BOUNDED_CACHE": args.cache_bytes}
     if limit:
         env["PERFLAB_BOUNDED_LIMIT"] = str(limit)
     serve("perflab.bounded._app:create_app", host=args.host, port=args.port, workers=1,
