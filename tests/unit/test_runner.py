@@ -68,3 +68,12 @@ def test_unknown_variant_and_scale(tmp_path):
         run_case("tests.toycase:CASE", RunOptions(workdir=tmp_path, variants=["nope"]))
     with pytest.raises(UsageError, match="unknown scale"):
         run_case("tests.toycase:CASE", RunOptions(workdir=tmp_path, scale="huge"))
+
+
+def test_a_variant_declared_for_full_scale_runs_at_quick_only_when_named(tmp_path):
+    quick = run_case("tests.toycase:SCALED", RunOptions(workdir=tmp_path, repetitions=1,
+                                                       warmups=0))
+    assert [v.name for v in quick.variants] == ["baseline", "faster"]
+    named = run_case("tests.toycase:SCALED", RunOptions(workdir=tmp_path, repetitions=1,
+                                                       warmups=0, variants=["noop"]))
+    assert [v.name for v in named.variants] == ["noop"]
