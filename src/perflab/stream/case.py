@@ -14,7 +14,8 @@ the live one starts beside the drain and idles on its empty topic through it:
   samples one message in 16 after each insert) and the lag trend (the slope of
   the unprocessed count the processor samples every 0.5 s, while producing).
   A variant that keeps up has a flat lag; one that does not, a rising one (at quick
-  scale it is stopped a second after the window, see LIVE_GRACE_S).
+  scale it is stopped a second after the window, see LIVE_GRACE_S). At quick scale
+  only the baseline and the final step have a live phase (LIVE_STEPS).
 
 After every drain the rows in ClickHouse are counted (`FINAL`, so a message
 counts once): the command's summary must match the table.
@@ -68,6 +69,10 @@ LIVE_SECONDS = {"quick": 1.0, "full": 8.0}
 # inserted, a lower bound, beside a lag trend that says it falls behind. Full scale
 # waits for every message.
 LIVE_GRACE_S = {"quick": 1.0, "full": None}
+# At quick scale only the baseline and the final step run the live phase: the guide table
+# compares those two, and the p99 ladder table shows n/a for the steps between (at full
+# scale every step runs it). Each live phase is a second processor, its chDB and its window.
+LIVE_STEPS = {"quick": frozenset({LADDER[0].name, DEFAULT}), "full": None}
 JOIN_TIMEOUT_S = 60.0
 _ASSIGNED = re.compile(r"perflab stream: assigned \S+?\[([\d,]*)\]")
 # Joins in ~1 s instead of ~3 s on Tansu (the rebalance waits min(3 s, this - 1 s));
@@ -284,6 +289,9 @@ class StreamCase:
                 return _drain(impl, ["--brokers", p["brokers"], "--format", "protobuf"],
                               chdb_dir, int(p["messages"]), TOPIC_PROTOBUF)
             count = _messages(variant, ctx.scale)
+            live_steps = LIVE_STEPS[ctx.scale]
+            if live_steps is not None and variant not in live_steps:
+                return _drain(variant, ["--brokers", p["brokers"]], chdb_dir / "drain", count)
             live_dir = chdb_dir / "live"
             # The live phase's processor starts and joins its group beside the drain's (the
             # join is mostly the broker's 1 s wait), then idles on its empty topic through
