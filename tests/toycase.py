@@ -53,3 +53,12 @@ class BrokenCase(ToyCase):
 
 
 BROKEN = BrokenCase()
+
+
+class ScaledCase(ToyCase):
+    name = "scaled"
+    variants = (*ToyCase.variants[:2],
+                Variant("noop", "step", "the same loop again, at full scale only", ("full",)))
+
+
+SCALED = ScaledCase()

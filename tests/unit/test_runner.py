@@ -89,3 +89,12 @@ def test_full_scale_runs_every_repetition_by_default(tmp_path):
     result = run_case("tests.toycase:CASE", options)
     assert len(result.variant("baseline").metrics["ops"].samples) == 5
     assert not result.notes
+
+
+def test_a_variant_declared_for_full_scale_runs_at_quick_only_when_named(tmp_path):
+    quick = run_case("tests.toycase:SCALED", RunOptions(workdir=tmp_path, repetitions=1,
+                                                       warmups=0))
+    assert [v.name for v in quick.variants] == ["baseline", "faster"]
+    named = run_case("tests.toycase:SCALED", RunOptions(workdir=tmp_path, repetitions=1,
+                                                       warmups=0, variants=["noop"]))
+    assert [v.name for v in named.variants] == ["noop"]

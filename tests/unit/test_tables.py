@@ -61,3 +61,21 @@ def test_a_cost_that_was_zero_and_is_not_says_appeared():
     assert effect(none, some, "lower").text("s") == "appeared"
     assert effect(some, none, "lower").text("s") == "eliminated"
     assert effect(none, some, "higher").text("s") != "appeared"
+
+
+def test_a_step_without_a_metric_shows_n_a_and_the_last_step_its_cumulative_effect():
+    # the stream case measures p99 for the baseline and the final step only at quick scale
+    from perflab.measure import CaseResult, Metric, MetricSamples, VariantResult
+
+    rate = MetricSamples("1/s", (10.0, 11.0, 10.5))
+    p99 = Metric("p99_s", "P99", "s", ladder=True)
+    slow, fast = MetricSamples("s", (2.0,) * 3), MetricSamples("s", (1.0,) * 3)
+    case = CaseResult("c", "C", "quick", [
+        VariantResult("base", "baseline", "", {"rate": rate, "p99_s": slow}),
+        VariantResult("mid", "step", "", {"rate": rate}),
+        VariantResult("last", "step", "", {"rate": rate, "p99_s": fast}),
+    ], [Metric("rate", "Rate", "1/s", "higher"), p99])
+    _, mid, last = (line.split() for line in ladder_table(case, p99).lines()[2:5])
+    assert mid[-1] == "n/a"  # not measured: no ratio, no p (empty cells)
+    assert last[-2:] == ["n/a", "2.00x"]  # no step ratio, the cumulative one, no p
+    assert "2.00x" in "\n".join(guide_table(case).lines())

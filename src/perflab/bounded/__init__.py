@@ -2,12 +2,12 @@
 
 Public API (the rest is private):
 
-    MemoryGuardMiddleware   ASGI middleware: trim, then shed (503 + Retry-After) as RSS
-                            nears the limit; a readiness endpoint that fails meanwhile
-    MemoryGuard             the policy itself, for servers that are not ASGI
-    ByteLRU                 a cache bounded in bytes (LRU by total size)
-    memory_limit            the limit this process lives in: argument, environment, cgroup
-    parse_size              "256MiB" -> 268435456
+- `MemoryGuardMiddleware`: ASGI middleware: trim, then shed (503 + Retry-After) as RSS
+  nears the limit; a readiness endpoint that fails meanwhile
+- `MemoryGuard`: the policy itself, for servers that are not ASGI
+- `ByteLRU`: a cache bounded in bytes (LRU by total size)
+- `memory_limit`: the limit this process lives in: argument, environment, cgroup
+- `parse_size`: "256MiB" -> 268435456
 
 Private modules:
 

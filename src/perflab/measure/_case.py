@@ -43,6 +43,9 @@ class Variant:
     name: str
     kind: Kind
     description: str
+    # The scales whose runs include it unless named: a reference that only full scale can
+    # afford (the quick run's time is shared by every case).
+    scales: tuple[str, ...] = SCALES
 
 
 @dataclass(frozen=True)

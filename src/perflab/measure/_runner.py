@@ -140,6 +140,8 @@ def run_case(
                 hint=f"variants: {', '.join(v.name for v in variants)}",
             )
         variants = [v for v in variants if v.name in options.variants]
+    else:
+        variants = [v for v in variants if options.scale in v.scales]
     budget = options.budget_s if options.budget_s is not None else case.budget_s * (
         FULL_BUDGET_FACTOR if options.scale == "full" else 1)
     rounds = options.warmups + options.repetitions

@@ -18,17 +18,13 @@ class Impl:
     workers: int  # 0: consume in this process; N: N consumer processes in the group
     lazy_dedup: bool  # optimize_on_insert=0: repeats wait for merges and FINAL
     raw: bool  # ClickHouse parses the messages (the Python decoder is the fallback)
-    # librdkafka waits this long before fetching again once its prefetch queue was full
-    # (None: its default, 1000 ms). A consumer that takes 20,000 messages at a time
-    # fills the queue, then finds it empty and the broker idle until that wait ends.
-    fetch_backoff_ms: int | None
     overlap: bool  # the sink inserts one batch while the next is consumed and framed
 
 
 def _ladder() -> tuple[Impl, ...]:
     steps = [Impl("baseline", "poll() one message, json.loads into dicts, one INSERT per message",
                   decoder="dicts", batch_size=1, gc_tuning=False, workers=0, lazy_dedup=False,
-                  raw=False, fetch_backoff_ms=None, overlap=False)]
+                  raw=False, overlap=False)]
 
     def then(name: str, description: str, **change: Any) -> None:
         steps.append(replace(steps[-1], name=name, description=description, **change))
@@ -46,12 +42,8 @@ def _ladder() -> tuple[Impl, ...]:
          lazy_dedup=True)
     then("clickhouse-parse", "ClickHouse parses the raw messages; Python only frames them",
          raw=True)
-    then("fetch-backoff", "librdkafka fetches again 1 ms after its full prefetch queue "
-         "drained, not 1 s", fetch_backoff_ms=1)
-    then("overlap", "the sink inserts one batch while the workers consume and frame the next",
-         overlap=True)
-    then("one-process", "no workers: one process consumes and frames, a thread inserts",
-         workers=0)
+    then("one-process", "no workers: one process consumes and frames while a thread inserts "
+         "the batch before", workers=0, overlap=True)
     return tuple(steps)
 
 

@@ -207,11 +207,8 @@ def _open_source(options: Options, shard: tuple[int, int] | None = None) -> Sour
         return ReplaySource(options.replay, shard, options.topic)
     if not options.brokers:
         raise UsageError("no brokers given")
-    settings: dict[str, object] = {}
-    if options.impl.fetch_backoff_ms is not None:
-        settings["fetch.queue.backoff.ms"] = options.impl.fetch_backoff_ms
     topics = options.topic if options.topic_regex else options.topic.split(",")
-    return KafkaSource(options.brokers, topics, options.group, settings | dict(options.kafka))
+    return KafkaSource(options.brokers, topics, options.group, dict(options.kafka))
 
 
 @dataclass

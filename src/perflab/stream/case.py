@@ -2,7 +2,8 @@
 
 One embedded Tansu broker serves the whole case; the backlog topic is produced
 once. Each repetition runs the real command (`perflab stream run --impl NAME
---json`) twice, each time into a fresh chDB directory and with a fresh group:
+--json`) twice, each time into a fresh chDB directory and with a fresh group;
+the live one starts beside the drain and idles on its empty topic through it:
 
 - drain: the backlog from the first offset, `--max-messages` of it. Throughput
   counts from the first batch to the last acknowledged one (a consumer group
@@ -12,7 +13,9 @@ once. Each repetition runs the real command (`perflab stream run --impl NAME
   once the group has its partitions: produce-to-insert latency (the processor
   samples one message in 16 after each insert) and the lag trend (the slope of
   the unprocessed count the processor samples every 0.5 s, while producing).
-  A variant that keeps up has a flat lag; one that does not, a rising one.
+  A variant that keeps up has a flat lag; one that does not, a rising one (at quick
+  scale it is stopped a second after the window, see LIVE_GRACE_S). At quick scale
+  only the baseline and the final step have a live phase (LIVE_STEPS).
 
 After every drain the rows in ClickHouse are counted (`FINAL`, so a message
 counts once): the command's summary must match the table.
@@ -51,12 +54,25 @@ __all__ = ["CASE", "StreamCase"]
 # Quick scale is sized for a few minutes of the whole case on 2 cores: a drain of this size
 # is mostly its fixed costs (process start, group join), which are reported apart.
 MESSAGES = {"quick": 60_000, "full": 2_000_000}
-SAMPLE = {"quick": 100, "full": 3_000}  # for the variants that insert one message at a time
+# For the variants that insert one message at a time (tens per second on a loaded machine):
+# each insert is the same fixed cost, so a few dozen give its rate.
+SAMPLE = {"quick": 30, "full": 3_000}
 PARTITIONS = 4
 TOPIC = "perflab-events"
 TOPIC_PROTOBUF = "perflab-events-protobuf"
 LIVE_RATE = 500.0  # msg/s: more than the one-insert-per-message variants sustain
 LIVE_SECONDS = {"quick": 1.0, "full": 8.0}
+# At quick scale the live processor is stopped (SIGTERM: it finishes the batch in hand)
+# this long after the paced window, once its lag samples cover the window: a variant that
+# does not keep up (the poll-one-message steps insert ~50 msg/s) would otherwise spend
+# 10-20 s working off the window's 500 messages. Its p99 is then over the messages it
+# inserted, a lower bound, beside a lag trend that says it falls behind. Full scale
+# waits for every message.
+LIVE_GRACE_S = {"quick": 1.0, "full": None}
+# At quick scale only the baseline and the final step run the live phase: the guide table
+# compares those two, and the p99 ladder table shows n/a for the steps between (at full
+# scale every step runs it). Each live phase is a second processor, its chDB and its window.
+LIVE_STEPS = {"quick": frozenset({LADDER[0].name, DEFAULT}), "full": None}
 JOIN_TIMEOUT_S = 60.0
 _ASSIGNED = re.compile(r"perflab stream: assigned \S+?\[([\d,]*)\]")
 # Joins in ~1 s instead of ~3 s on Tansu (the rebalance waits min(3 s, this - 1 s));
@@ -72,8 +88,13 @@ QUIX_JOIN = ["session.timeout.ms=2000", "heartbeat.interval.ms=300"]
 
 
 # The steps with 1,000-message batches drain a sample too at quick scale: a few thousand
-# msg/s, they would spend most of the case's quick time on the full backlog.
-SMALL_BATCHES = {"quick": 20_000, "full": MESSAGES["full"]}
+# msg/s, they would spend most of the case's quick time on the full backlog. 10 batches
+# are past the first one's start-up (the rate counts from the first batch).
+SMALL_BATCHES = {"quick": 10_000, "full": MESSAGES["full"]}
+# References that explain the ceilings rather than rank the ladder (the protobuf paths,
+# the sink's and the processor's ceilings) run at full scale only, or when named:
+# `perflab run --scale quick` has minutes for five cases.
+FULL_ONLY = ("full",)
 
 
 def _messages(variant: str, scale: str) -> int:
@@ -112,7 +133,13 @@ class _Processor:
                                        + "".join(self.stderr[-3:]).strip())
             time.sleep(0.02)
 
-    def summary(self, timeout: float) -> dict[str, Any]:
+    def summary(self, timeout: float, stop_after: float | None = None) -> dict[str, Any]:
+        """Its --json summary; with `stop_after`, SIGTERM it if it is still running then."""
+        if stop_after is not None:
+            try:
+                self.proc.wait(stop_after)
+            except subprocess.TimeoutExpired:
+                self.proc.terminate()
         try:
             out, _ = self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -176,16 +203,17 @@ class StreamCase:
     variants = (
         *ladder_variants(LADDER),
         Variant("protobuf", "reference",
-                "the structs step on protobuf messages (the guide's step 3), same topic size"),
+                "the structs step on protobuf messages (the guide's step 3), same topic size",
+                FULL_ONLY),
         Variant("protobuf-raw", "reference",
                 f"{DEFAULT} on the protobuf messages: ClickHouse parses them, Python only "
-                "checks that each is canonical"),
+                "checks that each is canonical", FULL_ONLY),
         Variant("bare-consume", "reference",
                 "confluent-kafka consume() loop, no decoding: the broker's ceiling"),
         Variant("sink-ceiling", "reference",
-                "chDB INSERT of the final rows from a file: the sink's ceiling"),
+                "chDB INSERT of the final rows from a file: the sink's ceiling", FULL_ONLY),
         Variant("replay", "reference",
-                f"{DEFAULT} reading a replay file: the processor without the broker"),
+                f"{DEFAULT} reading a replay file: the processor without the broker", FULL_ONLY),
         Variant("quixstreams", "reference",
                 "quixstreams Application: JSON deserializer, the same transform and checks, "
                 "a BatchingSink into the same chDB table (its own locked environment)"),
@@ -261,9 +289,18 @@ class StreamCase:
                 return _drain(impl, ["--brokers", p["brokers"], "--format", "protobuf"],
                               chdb_dir, int(p["messages"]), TOPIC_PROTOBUF)
             count = _messages(variant, ctx.scale)
-            metrics = _drain(variant, ["--brokers", p["brokers"]], chdb_dir, count)
-            shutil.rmtree(chdb_dir)
-            return {**metrics, **_live(variant, p["brokers"], chdb_dir, LIVE_SECONDS[ctx.scale])}
+            live_steps = LIVE_STEPS[ctx.scale]
+            if live_steps is not None and variant not in live_steps:
+                return _drain(variant, ["--brokers", p["brokers"]], chdb_dir / "drain", count)
+            live_dir = chdb_dir / "live"
+            # The live phase's processor starts and joins its group beside the drain's (the
+            # join is mostly the broker's 1 s wait), then idles on its empty topic through
+            # the drain: one start-up per repetition instead of two in a row.
+            with _Live(variant, p["brokers"], live_dir, LIVE_SECONDS[ctx.scale],
+                       LIVE_GRACE_S[ctx.scale]) as live:
+                metrics = _drain(variant, ["--brokers", p["brokers"]], chdb_dir / "drain",
+                                 count)
+                return {**metrics, **live.measure()}
         finally:
             shutil.rmtree(chdb_dir, ignore_errors=True)
 
@@ -307,24 +344,35 @@ def _drain(variant: str, source: list[str], chdb_dir: Path, count: int,
     }
 
 
-def _live(variant: str, brokers: str, chdb_dir: Path, seconds: float) -> dict[str, float]:
-    from perflab.services.kafka import create_topic
+class _Live:
+    """The live phase: a processor on a new topic, fed at `LIVE_RATE` once it has joined."""
 
-    topic = f"live-{uuid.uuid4().hex[:12]}"
-    create_topic(brokers, topic, PARTITIONS)
-    total = int(LIVE_RATE * seconds)
-    proc = _Processor(["--topic", topic, "--group", f"live-{uuid.uuid4().hex[:12]}",
-                       "--brokers", brokers, "--clickhouse", f"chdb://{chdb_dir}",
-                       "--impl", variant, "--max-messages", str(total)])
-    try:
-        proc.wait_assigned(PARTITIONS)
-        start, end = _produce_paced(brokers, topic, LIVE_RATE, seconds)
-    except BaseException:
-        proc.proc.kill()
-        raise
-    s = proc.summary(timeout=600)
-    return {"p99_s": (s["latency_p99_ms"] or float("nan")) / 1000,
-            "lag_per_min": _lag_trend(s["lag_series"], start, end)}
+    def __init__(self, variant: str, brokers: str, chdb_dir: Path, seconds: float,
+                 grace: float | None) -> None:
+        from perflab.services.kafka import create_topic
+
+        self.brokers, self.seconds, self.grace = brokers, seconds, grace
+        self.topic = f"live-{uuid.uuid4().hex[:12]}"
+        create_topic(brokers, self.topic, PARTITIONS)
+        self.proc = _Processor(["--topic", self.topic, "--group", f"live-{uuid.uuid4().hex[:12]}",
+                                "--brokers", brokers, "--clickhouse", f"chdb://{chdb_dir}",
+                                "--impl", variant,
+                                "--max-messages", str(int(LIVE_RATE * seconds))])
+
+    def __enter__(self) -> _Live:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.proc.poll() is None:
+            self.proc.proc.kill()
+            self.proc.proc.communicate()
+
+    def measure(self) -> dict[str, float]:
+        self.proc.wait_assigned(PARTITIONS)
+        start, end = _produce_paced(self.brokers, self.topic, LIVE_RATE, self.seconds)
+        s = self.proc.summary(timeout=600, stop_after=self.grace)
+        return {"p99_s": (s["latency_p99_ms"] or float("nan")) / 1000,
+                "lag_per_min": _lag_trend(s["lag_series"], start, end)}
 
 
 def _bare_consume(brokers: str, count: int) -> dict[str, float]:
@@ -335,7 +383,9 @@ def _bare_consume(brokers: str, count: int) -> dict[str, float]:
 
     consumer = Consumer({"bootstrap.servers": brokers, "group.id": f"bare-{uuid.uuid4().hex}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False,
-                         "session.timeout.ms": 6000, "heartbeat.interval.ms": 500,
+                         # the processor's quick join (FAST_JOIN): Tansu's wait is 1 s, not 3
+                         "session.timeout.ms": 2000, "heartbeat.interval.ms": 300,
+                         "max.poll.interval.ms": 2000,
                          **CLIENT_DEFAULTS})
     consumer.subscribe([TOPIC])
     seen, first, joined = 0, 0.0, time.monotonic()
