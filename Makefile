@@ -44,7 +44,7 @@ test: lint
 	$(VENV)/bin/pytest
 
 lint: $(SYNCED)
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks examples
 	$(VENV)/bin/mypy
 
 env: $(SYNCED)
