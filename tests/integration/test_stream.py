@@ -77,11 +77,12 @@ def test_every_variant_stores_good_messages_once_and_dead_letters_the_rest(
     topic = new_topic(brokers, count, bad_ratio=0.02)  # every 50th bad, each kind in turn
     batch = [] if one_by_one else ["--batch-size", "250"]
     summary = finish(stream(*run_args(brokers, topic, tmp_path, "--impl", impl, *batch,
-                                      "--until-idle", "2")))
+                                      "--until-idle", "2", "--count-table")))
     bad = count // 50
     assert summary["consumed"] == count
     assert (summary["inserted"], summary["dead"]) == (count - bad, bad)
     assert query(tmp_path, "SELECT count() FROM events FINAL") == [str(count - bad)]
+    assert summary["table_rows"] == count - bad  # the command's own count (the case's check)
     dead = query(tmp_path, "SELECT partition, offset, reason FROM events_dead FINAL "
                            "ORDER BY partition, offset")
     assert len(dead) == bad

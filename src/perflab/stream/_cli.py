@@ -96,6 +96,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                      help="a librdkafka consumer setting, as kcat's -X (repeatable); e.g. "
                           "max.poll.interval.ms=2000 joins a group in ~1 s instead of ~3 s")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run.add_argument("--count-table", action="store_true",
+                     help="at the end, count the table's rows (FINAL) into the summary's "
+                          "table_rows")
     run.add_argument("--impl", default=None, help=argparse.SUPPRESS)  # a ladder step
 
 
@@ -197,7 +200,7 @@ def _run(args: argparse.Namespace) -> int:
             progress=sys.stderr, kafka=tuple(kafka), spec=spec,
             max_sink_retry=args.max_sink_retry, topic_regex=bool(args.topic_regex),
             insert_settings=tuple(insert_settings), dead_letter_topic=args.dead_letter_topic,
-            metrics_port=args.metrics_port,
+            metrics_port=args.metrics_port, count_table=args.count_table,
         ))
     if args.json:
         print(json.dumps(summary.as_json()))

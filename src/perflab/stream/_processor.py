@@ -87,6 +87,7 @@ class Options:
     insert_settings: tuple[tuple[str, str], ...] = ()  # ClickHouse settings for every insert
     dead_letter_topic: str | None = None  # dead letters to this topic, not TABLE_dead
     metrics_port: int | None = None  # serve Prometheus metrics (single process only)
+    count_table: bool = False  # count the table's rows (FINAL) into the summary at the end
 
     @property
     def effective_batch(self) -> int:
@@ -122,6 +123,9 @@ class Summary:
     latencies_ms: list[float] = field(default_factory=list)
     # One series of (time.monotonic(), lag) per consuming process, every LAG_EVERY_S.
     lag_series: list[list[tuple[float, int]]] = field(default_factory=list)
+    # The table's own count (FINAL) after the run, with count_table: what the harness
+    # checks `inserted` against without starting chDB a second time.
+    table_rows: int | None = None
 
     def merge(self, other: Summary) -> None:
         for name in ("consumed", "inserted", "dead", "batches", "refused_raw_batches",
@@ -734,8 +738,12 @@ def run(options: Options) -> Summary:
         if workers > 0:
             if options.metrics_port is not None:
                 raise UsageError("--metrics-port serves one consuming process: --workers 0")
-            return _run_workers(options, sink, workers, dead)
-        return _run_single(options, sink, dead)
+            summary = _run_workers(options, sink, workers, dead)
+        else:
+            summary = _run_single(options, sink, dead)
+        if options.count_table:
+            summary.table_rows = int(sink.scalar(f"SELECT count() FROM {options.table} FINAL"))
+        return summary
     finally:
         flush()
         sink.close()

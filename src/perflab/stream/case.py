@@ -18,7 +18,8 @@ the live one starts beside the drain and idles on its empty topic through it:
   only the baseline and the final step have a live phase (LIVE_STEPS).
 
 After every drain the rows in ClickHouse are counted (`FINAL`, so a message
-counts once): the command's summary must match the table.
+counts once; the command counts them with `--count-table` through its own chDB
+session before it exits): the command's summary must match the table.
 
 References: the structs step decoding the same events as protobuf, the last
 step handing those protobuf events to ClickHouse's parser, a bare
@@ -111,7 +112,7 @@ class _Processor:
 
     def __init__(self, args: list[str]) -> None:
         self.proc = subprocess.Popen([*perflab_command(), "stream", "run", *args, *FAST_JOIN,
-                                      "--create-table", "--json"],
+                                      "--create-table", "--count-table", "--json"],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.assigned: set[int] = set()
         self.stderr: list[str] = []
@@ -328,7 +329,9 @@ def _drain(variant: str, source: list[str], chdb_dir: Path, count: int,
     if s["consumed"] < count or s["dead"]:
         raise MeasurementError(f"{variant}: {s['consumed']} consumed, {s['dead']} dead letters; "
                                f"expected {count} good messages")
-    stored = _count_rows(chdb_dir)
+    # The table's count FINAL, by the processor's own chDB session before it closes
+    # (--count-table): not its `inserted` counter, and no second chDB start here.
+    stored = s["table_rows"]
     if stored != s["inserted"]:
         raise MeasurementError(f"{variant}: {stored} rows in ClickHouse, "
                                f"the processor reported {s['inserted']}")
