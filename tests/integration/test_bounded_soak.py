@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -140,7 +139,6 @@ def test_the_starlette_example_is_killed_bare_and_survives_guarded():
                "{port}", "--log-level", "warning"]
     args = ("--memory-limit", "128MiB", "--duration", "6", "--upload-path", "/upload",
             "--upload-size", "30MB", "--uploaders", "4", "--connections", "2")
-    started = time.monotonic()
     bare = soak(*args, command=command, env={"BOUNDED_EXAMPLE_GUARD": "0"})
     guarded = soak(*args, command=command, env={"BOUNDED_EXAMPLE_GUARD": "1"})
     assert bare["oom_kills"] >= 1
@@ -148,4 +146,3 @@ def test_the_starlette_example_is_killed_bare_and_survives_guarded():
     # Whole uploads may not finish in 6 s on a loaded machine; shedding is what keeps it up.
     assert guarded["served"] >= 1 and guarded["shed"] >= 1
     assert guarded["gc_pause_max_s"] is not None  # its /metrics, through the middleware
-    assert time.monotonic() - started < 60
