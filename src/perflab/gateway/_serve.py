@@ -61,9 +61,24 @@ def serve_upstream(host: str, port: int, items: int, latency_ms: float) -> None:
                                  "PERFLAB_UPSTREAM_LATENCY_MS": str(latency_ms)})
 
 
+def _check_port(host: str, port: int) -> None:
+    """A busy port is one error line here; granian would report it with a Rust traceback."""
+    import socket
+
+    from perflab.errors import ServiceError
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ServiceError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+
 def serve(target: str, *, host: str, port: int, workers: int, server: str,
           env: dict[str, str], interface: str = "asgi") -> None:
     """Any ASGI app factory on granian or uvicorn (the upstream; `perflab bounded` too)."""
+    _check_port(host, port)
     os.environ.update(env)
     if server == "granian":
         from granian import Granian

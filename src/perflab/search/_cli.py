@@ -47,6 +47,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("-w", "--word-regexp", action="store_true", help="match whole words only")
     add("-x", "--line-regexp", action="store_true", help="match whole lines only")
     add("-F", "--fixed-strings", action="store_true", help="patterns are literal text")
+    # Patterns are Python regular expressions, which are extended ones already.
+    add("-E", "--extended-regexp", action="store_true", help="accepted: patterns are extended")
     add("-v", "--invert-match", action="store_true", help="select the lines that do not match")
     add("-n", "--line-number", action="store_true", help="prefix each line with its number")
     add("-o", "--only-matching", action="store_true", help="print only the matched parts")
