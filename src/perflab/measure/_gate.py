@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from perflab.errors import UsageError
 from perflab.measure._format import format_p, format_value
-from perflab.measure._records import Results
+from perflab.measure._records import Results, matched_cases, matched_metrics
 from perflab.measure._stats import is_significant, mann_whitney_p
 
 __all__ = ["Regression", "parse_threshold", "regressions"]
@@ -58,28 +58,18 @@ def parse_threshold(text: str) -> float:
 def regressions(old: Results, new: Results, threshold: float,
                 metrics: Sequence[str] = ()) -> list[Regression]:
     found = []
-    new_cases = {c.name: c for c in new.cases}
-    for c_old in old.cases:
-        c_new = new_cases.get(c_old.name)
-        if c_new is None:
-            continue
+    for c_old, c_new in matched_cases(old, new):
         better = {m: "lower" for m in LOWER_IS_BETTER}
         better.update({m.name: m.better for m in (*c_old.table, *c_new.table)})
-        new_variants = {v.name: v for v in c_new.variants}
-        for v_old in c_old.variants:
-            v_new = new_variants.get(v_old.name)
-            if v_new is None:
+        for v_old, name, m_old, m_new in matched_metrics(c_old, c_new):
+            if name not in better or (metrics and name not in metrics):
                 continue
-            for name, m_old in v_old.metrics.items():
-                m_new = v_new.metrics.get(name)
-                if m_new is None or name not in better or (metrics and name not in metrics):
-                    continue
-                a, b = m_old.summary.median, m_new.summary.median
-                if not a:
-                    continue
-                change = (b - a) / a if better[name] == "lower" else (a - b) / a
-                p = mann_whitney_p(m_old.samples, m_new.samples)
-                if change > threshold and is_significant(p):
-                    found.append(Regression(f"{c_old.name}/{v_old.name}", name, m_old.unit,
-                                            a, b, change, p))
+            a, b = m_old.summary.median, m_new.summary.median
+            if not a:
+                continue
+            change = (b - a) / a if better[name] == "lower" else (a - b) / a
+            p = mann_whitney_p(m_old.samples, m_new.samples)
+            if change > threshold and is_significant(p):
+                found.append(Regression(f"{c_old.name}/{v_old.name}", name, m_old.unit,
+                                        a, b, change, p))
     return found

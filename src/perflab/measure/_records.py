@@ -16,7 +16,7 @@ which direction is better), notes (e.g. why its rounds stopped early) and
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,8 @@ __all__ = [
     "keep_benchmark",
     "kept_dir_name",
     "load",
+    "matched_cases",
+    "matched_metrics",
     "save",
 ]
 
@@ -273,6 +275,29 @@ def _timelines(data: Any, where: str, path: str) -> dict[str, Any]:
                 raise ResultsFileError(f"{where}.timelines.{variant}.events.{kind}: expected "
                                        "[start, duration, detail] numbers", path=path)
     return data
+
+
+def matched_cases(old: Results, new: Results) -> Iterator[tuple[CaseResult, CaseResult]]:
+    """The cases of `old` that `new` has too, each with its counterpart."""
+    new_cases = {c.name: c for c in new.cases}
+    for c_old in old.cases:
+        c_new = new_cases.get(c_old.name)
+        if c_new is not None:
+            yield c_old, c_new
+
+
+def matched_metrics(old: CaseResult, new: CaseResult
+                    ) -> Iterator[tuple[VariantResult, str, MetricSamples, MetricSamples]]:
+    """Every variant and metric of `old` that `new` measured too: (variant, name, old, new)."""
+    new_variants = {v.name: v for v in new.variants}
+    for v_old in old.variants:
+        v_new = new_variants.get(v_old.name)
+        if v_new is None:
+            continue
+        for name, m_old in v_old.metrics.items():
+            m_new = v_new.metrics.get(name)
+            if m_new is not None:
+                yield v_old, name, m_old, m_new
 
 
 def load(path: Path) -> Results:

@@ -20,7 +20,14 @@ from dataclasses import dataclass
 
 from perflab.measure._case import Metric
 from perflab.measure._format import Table, format_p, format_ratio, format_value
-from perflab.measure._records import CaseResult, MetricSamples, Results, VariantResult
+from perflab.measure._records import (
+    CaseResult,
+    MetricSamples,
+    Results,
+    VariantResult,
+    matched_cases,
+    matched_metrics,
+)
 from perflab.measure._stats import geometric_mean, is_significant, mann_whitney_p
 
 __all__ = [
@@ -287,24 +294,13 @@ def _key(case: CaseResult, v: VariantResult) -> str:
 
 def compare_tables(old: Results, new: Results) -> list[str]:
     """For every case/variant/metric present in both, old vs new, grouped per metric."""
-    new_cases = {c.name: c for c in new.cases}
     rows_by_metric: dict[str, list[tuple[str, MetricSamples, MetricSamples]]] = {}
     better: dict[str, str] = {}
-    for c_old in old.cases:
-        c_new = new_cases.get(c_old.name)
-        if c_new is None:
-            continue
+    for c_old, c_new in matched_cases(old, new):
         for m in (*c_old.table, *c_new.table):
             better[m.name] = m.better
-        new_variants = {v.name: v for v in c_new.variants}
-        for v_old in c_old.variants:
-            v_new = new_variants.get(v_old.name)
-            if v_new is None:
-                continue
-            for name, m_old in v_old.metrics.items():
-                m_new = v_new.metrics.get(name)
-                if m_new is not None:
-                    rows_by_metric.setdefault(name, []).append((_key(c_old, v_old), m_old, m_new))
+        for v_old, name, m_old, m_new in matched_metrics(c_old, c_new):
+            rows_by_metric.setdefault(name, []).append((_key(c_old, v_old), m_old, m_new))
     if not rows_by_metric:
         return ["no case, variant and metric in common"]
     lines: list[str] = []
