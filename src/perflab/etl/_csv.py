@@ -27,7 +27,7 @@ import codecs
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -267,20 +267,14 @@ class _LinesRead:
 Row = tuple[int, "list[str | None] | None", str, "str | None"]  # line, fields, raw, error
 
 
-class RowReader:
-    """Rows of a text stream: (first line, fields or None, raw text, error or None).
-
-    Reads blocks of text and matches one row at a time with the dialect's row
-    pattern; a row that does not match is rejected up to its line end, so bad
-    quoting costs one line, not the rest of the file.
-    """
+class TextWindow:
+    """A window on a text stream: `buf[pos:]` is what is not yet consumed, and
+    `refill` appends the next block (the row reader here and the loader's cursor)."""
 
     BLOCK_CHARS = 1 << 20  # text read per refill: large enough that refills are rare
 
-    def __init__(self, dialect: Dialect, read: object, first_line: int) -> None:
-        self.dialect = dialect
-        self.read = read  # a callable(size) -> str
-        self.line = first_line
+    def __init__(self, read: Callable[[int], str]) -> None:
+        self.read = read
         self.buf = ""
         self.pos = 0
         self.eof = False
@@ -288,13 +282,27 @@ class RowReader:
     def refill(self) -> bool:
         if self.eof:
             return False
-        data = self.read(self.BLOCK_CHARS)  # type: ignore[operator]
+        data = self.read(self.BLOCK_CHARS)
         if not data:
             self.eof = True
             return False
         self.buf = self.buf[self.pos:] + data
         self.pos = 0
         return True
+
+
+class RowReader(TextWindow):
+    """Rows of a text stream: (first line, fields or None, raw text, error or None).
+
+    Reads blocks of text and matches one row at a time with the dialect's row
+    pattern; a row that does not match is rejected up to its line end, so bad
+    quoting costs one line, not the rest of the file.
+    """
+
+    def __init__(self, dialect: Dialect, read: Callable[[int], str], first_line: int) -> None:
+        super().__init__(read)
+        self.dialect = dialect
+        self.line = first_line
 
     def __iter__(self) -> Iterator[Row]:
         return self

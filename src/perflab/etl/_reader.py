@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import BinaryIO
 
-from perflab.etl._csv import Dialect
+from perflab.etl._csv import Dialect, TextWindow
 
 __all__ = ["Part", "open_range", "split_ranges"]
 
@@ -152,32 +152,15 @@ def _regex_cuts(path: Path, start: int, targets: list[int], dialect: Dialect,
     return cuts
 
 
-class TextCursor:
+class TextCursor(TextWindow):
     """A window on the text of a byte range, for matching many rows at once in C.
 
-    `buf[pos:]` is what is not yet consumed; `refill` appends the next block.
     `next_line` hands whole lines to the exact (csv) path when the fast regex
     stops, refilling as a row needs.
     """
 
-    BLOCK_CHARS = 1 << 20  # text read per refill: large enough that refills are rare
-
     def __init__(self, text: io.TextIOWrapper) -> None:
-        self.text = text
-        self.buf = ""
-        self.pos = 0
-        self.eof = False
-
-    def refill(self) -> bool:
-        if self.eof:
-            return False
-        data = self.text.read(self.BLOCK_CHARS)
-        if not data:
-            self.eof = True
-            return False
-        self.buf = self.buf[self.pos:] + data
-        self.pos = 0
-        return True
+        super().__init__(text.read)
 
     def complete_line_ahead(self) -> bool:
         """Whether a whole line is in the window (refilling once if not)."""
