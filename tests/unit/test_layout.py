@@ -14,11 +14,7 @@ SRC = REPO / "src" / "perflab"
 TOOLS = ("gateway", "search", "etl", "stream", "bounded")
 PACKAGES = sorted(p.parent.name for p in SRC.glob("*/__init__.py"))
 # A tool module another tool may import, and why, until it moves to services/.
-ALLOWED_ACROSS_TOOLS = {
-    # bounded serves its app on granian through the gateway's runner; a shared
-    # `services` runner needs the gateway's own-core branch split off first.
-    ("bounded", "perflab.gateway._serve"),
-}
+ALLOWED_ACROSS_TOOLS: set[tuple[str, str]] = set()
 
 
 def _index(package: str) -> list[str]:

@@ -142,7 +142,7 @@ def main(args: argparse.Namespace) -> int:
     from perflab.bounded._impl import DEFAULT, IMPLS
     from perflab.bounded._memory import memory_limit, parse_size
     from perflab.errors import UsageError
-    from perflab.gateway._serve import serve
+    from perflab.services.asgi import serve
 
     impl = IMPLS.get(args.impl or DEFAULT)
     if impl is None:

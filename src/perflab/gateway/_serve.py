@@ -11,7 +11,9 @@ import os
 import signal
 from collections.abc import Callable
 
-__all__ = ["SERVERS", "serve", "serve_gateway", "serve_upstream"]
+from perflab.services.asgi import serve
+
+__all__ = ["SERVERS", "serve_gateway", "serve_upstream"]
 
 
 def _own(config_path: str, host: str, port: int, workers: int) -> None:
@@ -59,35 +61,3 @@ def serve_upstream(host: str, port: int, items: int, latency_ms: float) -> None:
     serve("perflab.gateway._upstream:create_upstream", host=host, port=port, workers=1,
           server="granian", env={"PERFLAB_UPSTREAM_ITEMS": str(items),
                                  "PERFLAB_UPSTREAM_LATENCY_MS": str(latency_ms)})
-
-
-def _check_port(host: str, port: int) -> None:
-    """A busy port is one error line here; granian would report it with a Rust traceback."""
-    import socket
-
-    from perflab.errors import ServiceError
-
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise ServiceError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-
-
-def serve(target: str, *, host: str, port: int, workers: int, server: str,
-          env: dict[str, str], interface: str = "asgi") -> None:
-    """Any ASGI app factory on granian or uvicorn (the upstream; `perflab bounded` too)."""
-    _check_port(host, port)
-    os.environ.update(env)
-    if server == "granian":
-        from granian import Granian
-        from granian.constants import Interfaces
-
-        Granian(target, address=host, port=port, interface=Interfaces(interface),
-                workers=workers, factory=True, log_access=False).serve()
-        return
-    import uvicorn
-
-    uvicorn.run(target, host=host, port=port, workers=workers, factory=True,
-                log_level="warning", access_log=False, lifespan="on")

@@ -3,6 +3,7 @@
     postgres    a private PostgreSQL cluster that perflab starts and stops itself
     kafka       a local Kafka-protocol broker (Tansu) that perflab starts and stops
     clickhouse  ClickHouse: chDB in-process by default, any server over HTTP
+    asgi        serving an ASGI app factory on granian or uvicorn
 
 Here: free ports, waiting for a server, scraping Prometheus text, and how a
 case runs the real `perflab` command.
