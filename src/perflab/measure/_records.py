@@ -185,7 +185,9 @@ def to_json(results: Results) -> dict[str, Any]:
 
 def save(results: Results, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(to_json(results), indent=1) + "\n", encoding="utf-8")
+    # Compact: the timelines' event lists, one number a line when indented, were most of a
+    # kept file's size; summary.md is the file people read.
+    path.write_text(json.dumps(to_json(results), separators=(",", ":")) + "\n", encoding="utf-8")
 
 
 def _require(obj: Any, key: str, kind: type, where: str, path: str) -> Any:
