@@ -141,6 +141,30 @@ def test_verdicts_side_by_side(tmp_path, sample_results, capsys):
     assert "of 6 verdicts the same" in out
 
 
+
+def test_a_verdicts_region_sets_a_quick_run_beside_a_full_one(tmp_path, sample_results):
+    from perflab.measure import MetricSamples
+
+    case = sample_results.cases[0]
+    noop = case.variant("noop")
+    faster = dataclasses.replace(noop, metrics={
+        **noop.metrics, "wall_s": MetricSamples("s", (2.0, 2.1, 1.9, 2.05, 1.95))})
+    full = dataclasses.replace(case, scale="full", variants=[
+        faster if v.name == "noop" else v for v in case.variants])
+    _kept(tmp_path, sample_results, "2026-11-27T0000Z-host-abc1234-quick")
+    _kept(tmp_path, Results({}, [full]), "2026-11-27T0100Z-host-abc1234-full")
+    page = tmp_path / "docs" / "measurement.md"
+    page.parent.mkdir()
+    marker = ("<!-- perflab:generated table=verdicts case=demo "
+              "quick=results/2026-11-27T0000Z-host-abc1234-quick "
+              "full=results/2026-11-27T0100Z-host-abc1234-full -->\n<!-- perflab:end -->\n")
+    text = regenerate(marker, page, KeptResults(tmp_path))
+    assert "| Step | Against | Metric | Verdict (quick) | Verdict (full) |" in text
+    assert "| noop | halve | Total Time | ~ |" in text and "| DIFFERS |" in text
+    assert "_4 of 6 verdicts the same; from [results/2026-11-27T0000Z-host-abc1234-quick]" in text
+    with pytest.raises(InputError, match="needs full=results/DIR"):
+        regenerate(marker.replace(" full=", " other="), page, KeptResults(tmp_path))
+
 def test_a_kept_benchmark_is_shown_by_a_values_region(tmp_path):
     from perflab.measure import Metric, keep_benchmark
 

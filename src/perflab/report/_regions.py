@@ -13,6 +13,8 @@ Attributes (space-separated `key=value`):
   (one row per case, no `case`: optional `cases=a,b`); computed, no results:
   `amdahl` (`fractions=0.4,0.1` and `speedups=10,inf`, the formula's values),
   `stopping` (`rounds=5,6`: the stopping rule's exact false-verdict rates);
+  `verdicts` (`case`, `quick=results/DIR` and `full=results/DIR`: each verdict
+  of the two runs side by side, and how many agree);
 - `case`: the case (or benchmark) name in the results file;
 - `results`: a kept directory (`results/DIR`) to take it from; without it, the
   newest kept directory that has the case (for `summary`: the newest with a
@@ -41,6 +43,7 @@ from perflab.measure._tables import (
     ladder_table,
     references_table,
     summary_table,
+    verdicts_table,
 )
 from perflab.report._markdown import environment_line, markdown_table
 
@@ -49,8 +52,9 @@ __all__ = ["KeptResults", "Region", "find_regions", "regenerate", "render_region
 
 START = re.compile(r"<!-- perflab:generated(?P<attrs>[^>]*?)-->[ \t]*\n")
 END = "<!-- perflab:end -->"
-TABLES = ("guide", "ladder", "references", "values", "summary", "amdahl", "stopping")
-NEEDS_CASE = ("guide", "ladder", "references", "values")
+TABLES = ("guide", "ladder", "references", "values", "summary", "amdahl", "stopping",
+          "verdicts")
+NEEDS_CASE = ("guide", "ladder", "references", "values", "verdicts")
 
 
 @dataclass(frozen=True)
@@ -238,9 +242,28 @@ def _stopping_table(attrs: Mapping[str, str]) -> Table:
                  rows)
 
 
+def _verdicts_region(attrs: Mapping[str, str], kept: KeptResults, page: Path) -> str:
+    runs = []
+    for scale in ("quick", "full"):
+        found = kept.find(attrs["case"], attrs[scale])
+        if found is None:
+            return f"\n_No case `{attrs['case']}` in {attrs[scale]}._\n\n"
+        directory, case = found
+        runs.append((directory, Results(kept.results(directory).environment, [case])))
+    (quick_dir, quick), (full_dir, full) = runs
+    table = verdicts_table(quick, full)
+    table = Table(table.headers[1:], [row[1:] for row in table.rows])  # one case: no column
+    same = sum(row[-1] == "same" for row in table.rows)
+    return ("\n" + "\n".join(markdown_table(table)) + "\n\n"
+            + f"_{same} of {len(table.rows)} verdicts the same; from "
+            + f"{_link(quick_dir, page, kept.root)} and {_link(full_dir, page, kept.root)}._\n\n")
+
+
 def render_region(attrs: Mapping[str, str], kept: KeptResults, page: Path) -> str:
     """The Markdown between the markers, blank lines around it."""
     table = attrs["table"]
+    if table == "verdicts":
+        return _verdicts_region(attrs, kept, page)
     if table in ("amdahl", "stopping"):
         computed = _amdahl_table(attrs) if table == "amdahl" else _stopping_table(attrs)
         return "\n" + "\n".join(markdown_table(computed)) + "\n\n"
@@ -269,11 +292,17 @@ def render_region(attrs: Mapping[str, str], kept: KeptResults, page: Path) -> st
 
 
 def _render_at(region: Region, kept: KeptResults, page: Path) -> str:
-    """render_region, with a bad `results=` reported at the region's line."""
-    pinned = region.attrs.get("results")
-    if pinned and not (kept.root / pinned / RESULTS_FILE).is_file():
-        raise InputError(f"generated region: results={pinned} has no {RESULTS_FILE}",
-                         path=str(page), line=region.line, column=1)
+    """render_region, with a bad `results=` (`quick=`, `full=`) reported at the region's line."""
+    if region.attrs["table"] == "verdicts":
+        missing = [key for key in ("quick", "full") if key not in region.attrs]
+        if missing:
+            raise InputError(f"generated region: table=verdicts needs {missing[0]}=results/DIR",
+                             path=str(page), line=region.line, column=1)
+    for key in ("results", "quick", "full"):
+        pinned = region.attrs.get(key)
+        if pinned and not (kept.root / pinned / RESULTS_FILE).is_file():
+            raise InputError(f"generated region: {key}={pinned} has no {RESULTS_FILE}",
+                             path=str(page), line=region.line, column=1)
     return render_region(region.attrs, kept, page)
 
 
