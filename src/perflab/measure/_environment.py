@@ -50,6 +50,13 @@ def _versions() -> dict[str, str]:
     return found
 
 
+def _load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
 def collect_environment() -> dict[str, Any]:
     return {
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -62,4 +69,7 @@ def collect_environment() -> dict[str, Any]:
         "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "packages": _versions(),
         "git_commit": _git_commit(),
+        # Other work on the machine when the run starts: without it a quiet run and one
+        # sharing its cores look alike in the tables.
+        "load_average": _load_average(),
     }

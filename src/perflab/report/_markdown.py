@@ -43,6 +43,8 @@ def environment_line(env: Mapping[str, Any]) -> str:
         parts.append(f"Python {env['python']}")
     if env.get("git_commit"):
         parts.append(f"commit {str(env['git_commit'])[:7]}")
+    if env.get("load_average") is not None:
+        parts.append(f"load average {float(env['load_average']):.1f} at the start")
     return ", ".join(parts)
 
 
