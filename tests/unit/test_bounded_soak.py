@@ -150,3 +150,19 @@ def test_kept_soak_has_a_values_table_and_the_whole_summary(tmp_path):
     assert metrics["req_per_s"].samples == (100.0,) and "p99_s" not in metrics
     whole = json.loads((path.parent / "soak.json").read_text())
     assert whole["memory_series"] == [[0.1, 2**24]] and whole["p99_s"] is None
+
+
+def test_why_no_cgroup_v2_group_names_the_cause():
+    from pathlib import Path
+
+    from perflab.bounded._confine import v2_unavailable
+
+    v1_bound = "#subsys_name\thierarchy\tnum_cgroups\tenabled\nmemory\t4\t42\t1\n"
+    v2_only = "#subsys_name\thierarchy\tnum_cgroups\tenabled\nmemory\t0\t80\t1\n"
+    unified = [(Path("/sys/fs/cgroup/unified"), "hugetlb\n")]
+    assert v2_unavailable([], v2_only) == "no cgroup2 file system is mounted"
+    assert v2_unavailable(unified, v1_bound) == (
+        "the memory controller is bound to cgroup v1 (hierarchy 4 in /proc/cgroups), so "
+        "cgroup2 cannot have it: /sys/fs/cgroup/unified offers hugetlb")
+    assert v2_unavailable([(Path("/sys/fs/cgroup"), "cpu memory pids\n")], v2_only) == (
+        "/sys/fs/cgroup offers cpu memory pids; making a group there needs root")
