@@ -166,3 +166,15 @@ def test_why_no_cgroup_v2_group_names_the_cause():
         "cgroup2 cannot have it: /sys/fs/cgroup/unified offers hugetlb")
     assert v2_unavailable([(Path("/sys/fs/cgroup"), "cpu memory pids\n")], v2_only) == (
         "/sys/fs/cgroup offers cpu memory pids; making a group there needs root")
+
+
+def test_the_kept_description_names_the_measurement_not_the_outputs():
+    from perflab.bounded._cli import _short, measured_argv
+
+    argv = ["bounded", "soak", "--requests", "10", "--json", "--keep", "--plot", "m.svg",
+            "--log=s.log", "--upload-rate", "0.25", "--", "app", "--log", "x"]
+    assert measured_argv(argv) == ["bounded", "soak", "--requests", "10", "--upload-rate",
+                                   "0.25", "--", "app", "--log", "x"]
+    assert _short(["python", "-m", "app", "--port", "{port}"]) == "python -m app --port {port}"
+    title = _short(["/a/very/long/path/to/python"] * 4 + ["-m", "app"], 40)
+    assert title.startswith("… ") and title.endswith("-m app") and len(title) <= 40

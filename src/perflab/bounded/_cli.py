@@ -108,7 +108,7 @@ def _soak(args: argparse.Namespace) -> int:
     if args.plot:
         from perflab.bounded._plot import memory_chart
 
-        svg = memory_chart(r.memory_series, limit, " ".join(r.command)[-80:], r.death_times)
+        svg = memory_chart(r.memory_series, limit, _short(r.command), r.death_times)
         if svg:
             Path(args.plot).write_text(svg)
     if args.keep:
@@ -136,6 +136,38 @@ SOAK_METRICS: tuple[tuple[str, str, str, Better], ...] = (  # the kept soak's va
 )
 
 
+def _short(command: list[str], width: int = 80) -> str:
+    """The command's last words that fit in `width` characters: a chart's title."""
+    words: list[str] = []
+    for word in reversed(command):
+        if words and len(" ".join([word, *words])) > width - 2:
+            return "… " + " ".join(words)
+        words.insert(0, word)
+    return " ".join(words)
+
+
+# Options that change what is written, not what is measured: left out of the kept
+# description (with their values), which names the measurement.
+OUTPUT_OPTIONS = {"--json": 0, "--keep": 0, "--plot": 1, "--log": 1}
+
+
+def measured_argv(argv: list[str]) -> list[str]:
+    out, skip = [], 0
+    for i, arg in enumerate(argv):
+        if skip:
+            skip -= 1
+            continue
+        if "--" in argv[:i]:  # the command's own arguments are kept whole
+            out.append(arg)
+            continue
+        name = arg.split("=", 1)[0]
+        if name in OUTPUT_OPTIONS:
+            skip = 0 if "=" in arg else OUTPUT_OPTIONS[name]
+            continue
+        out.append(arg)
+    return out
+
+
 def keep_soak(r: Any, argv: list[str], root: Path | None = None) -> Path:
     """results/<date>-<host>-<commit>-soak/: results.json (one variant, one sample per
     figure: a `table=values` region shows it) and soak.json (the whole summary, with
@@ -148,7 +180,7 @@ def keep_soak(r: Any, argv: list[str], root: Path | None = None) -> Path:
               else float("nan")}
     table = [Metric(n, label, unit, better) for n, label, unit, better in SOAK_METRICS]
     limit = f"{r.limit_bytes / 2**20:.0f} MiB ({r.limit_kind})"
-    description = f"perflab {' '.join(argv)}, under {limit}"
+    description = f"perflab {' '.join(measured_argv(argv))}, under {limit}"
     samples = {m.name: [float(values[m.name])] for m in table if values[m.name] is not None}
     path = keep_benchmark("soak", "perflab bounded soak", table,
                           {"soak": (description, samples)},
