@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -84,3 +85,22 @@ def test_report_renders_summary_tables_and_charts_without_overflow(
     shot = tmp_path / f"shot-{width}.png"
     _render(browser, page, tmp_path, f"--screenshot={shot}", f"--window-size={width},1600")
     assert shot.stat().st_size > 10_000  # a blank page is a few KiB
+
+
+@pytest.mark.parametrize("width", [NARROW, WIDE], ids=["narrow", "wide"])
+def test_the_memory_chart_renders_and_scales(browser, tmp_path, sample_results, width):
+    mib = 2**20
+    memory = {"events": {"memory": [[t / 10, 0.0, (20 + 24 * t) * mib] for t in range(11)],
+                         "memory_limit": [[0.0, 1.0, 256.0 * mib]],
+                         "oom_kill": [[0.95, 0.0, 1.0]]}}
+    case = dataclasses.replace(sample_results.cases[0], timelines={"baseline": memory})
+    page = tmp_path / "index.html"
+    page.write_text(render_report(dataclasses.replace(sample_results, cases=[case]))
+                    .replace("</body>", PROBE + "</body>"))
+    dom = _render(browser, page, tmp_path, f"--window-size={width},1200", "--dump-dom").stdout
+    probe = json.loads(re.search(r"<pre id=\"probe\">(.*?)</pre>", dom, re.S).group(1))
+    assert "Memory over time" in dom
+    # the ladder charts, the memory chart, the timeline (its lane of 0 GCs)
+    assert len(probe["svgs"]) == 4 and all(w > 100 and h > 50 for w, h in probe["svgs"])
+    assert all(w <= width for w, _ in probe["svgs"])
+    assert probe["page_width"] <= width and probe["outside"] == []

@@ -150,3 +150,34 @@ def test_a_declared_body_too_large_for_the_room_left_is_shed_before_it_is_read()
 
     assert scope_call(30 * MIB) == 200 and read == [1]  # 80 MiB: below shed_at (90)
     assert scope_call(45 * MIB) == 503 and read == [1]  # 95 MiB would be past it: not read
+
+
+def test_shed_bodies_serves_reads_while_refusing_uploads():
+    rss = FakeRss(95 * MIB)  # past shed_at (0.9)
+
+    def status(app, headers, chunks=(b"",)):
+        sent = []
+        queue = list(chunks)
+
+        async def receive():
+            chunk = queue.pop(0)
+            return {"type": "http.request", "body": chunk, "more_body": bool(queue)}
+
+        async def send(message):
+            sent.append(message)
+
+        asyncio.run(app({"type": "http", "path": "/x", "method": "GET", "headers": headers},
+                        receive, send))
+        return sent[0]["status"]
+
+    everything = MemoryGuardMiddleware(whole_body_app, 100 * MIB, rss=rss)
+    assert status(everything, []) == 503  # the default: every new request
+    bodies = MemoryGuardMiddleware(whole_body_app, 100 * MIB, rss=rss, shed="bodies")
+    assert status(bodies, []) == 200 and status(bodies, [(b"content-length", b"0")]) == 200
+    assert status(bodies, [(b"content-length", b"2")], [b"ab"]) == 503
+    assert status(bodies, [(b"transfer-encoding", b"chunked")], [b"a", b"b"]) == 503
+    assert bodies.guard.shed == 2
+    rss.value = 10 * MIB  # below the threshold a chunked body is checked as it arrives
+    assert status(bodies, [(b"transfer-encoding", b"chunked")], [b"a", b"b"]) == 200
+    with pytest.raises(ValueError, match="shed must be one of all, bodies"):
+        MemoryGuardMiddleware(whole_body_app, 100 * MIB, shed="gets")

@@ -27,11 +27,8 @@ def test_parse_url_rejects(text):
 
 
 def test_upload_body_is_a_json_array_of_about_the_size_asked():
-    async def collect(size):
-        return b"".join([chunk async for chunk in upload_body(size)])
-
     for size in (50, 10_000, 1_000_000):
-        body = asyncio.run(collect(size))
+        body = b"".join(upload_body(size))
         items = json.loads(body)
         assert isinstance(items, list) and items[0]["id"] == 0
         assert size * 0.9 <= len(body) <= size + 200 or size < 200
@@ -106,11 +103,78 @@ def test_memory_chart_draws_usage_limit_and_deaths():
 
 
 def test_upload_body_closes_its_array_early_when_told_to_stop():
-    async def collect():
-        chunks, cut = [], []
-        async for chunk in upload_body(10_000_000, lambda: len(chunks) >= 3, cut):
-            chunks.append(chunk)
-        return b"".join(chunks), cut
-
-    body, cut = asyncio.run(collect())
+    chunks, cut = [], []
+    for chunk in upload_body(10_000_000, lambda: len(chunks) >= 3, cut):
+        chunks.append(chunk)
+    body = b"".join(chunks)
     assert cut == [True] and 0 < len(json.loads(body)) < 10_000_000 // 100
+
+
+@pytest.mark.parametrize(("raw", "status", "closing", "retry_after", "rest"), [
+    (b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhelloNEXT", 200, False, None, b"NEXT"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nNEXT",
+     200, False, None, b"NEXT"),
+    (b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 2\r\nContent-Length: 2\r\n"
+     b"Connection: close\r\n\r\n{}", 503, True, 2.0, b""),
+    (b"HTTP/1.0 200 OK\r\n\r\nuntil the close", 200, True, None, b""),
+    (b"HTTP/1.1 204 No Content\r\n\r\nNEXT", 204, False, None, b"NEXT"),
+])
+def test_read_answer_reads_one_response_whole(raw, status, closing, retry_after, rest):
+    from perflab.bounded._load import read_answer
+
+    async def read():
+        reader = asyncio.StreamReader()
+        reader.feed_data(raw)
+        reader.feed_eof()
+        return await read_answer(reader), await reader.read()
+
+    answer, left = asyncio.run(read())
+    assert (answer.status, answer.closing, answer.retry_after) == (status, closing, retry_after)
+    assert left == rest
+
+
+def test_kept_soak_has_a_values_table_and_the_whole_summary(tmp_path):
+    from perflab.bounded._cli import keep_soak
+    from perflab.measure import load
+
+    r = SoakResult(command=["x"], limit_kind="cgroup-v1", limit_bytes=2**28,
+                   enforced_bytes=2**28, rlimit_factor=None, seconds=10.0, requests=1000,
+                   served=1000, shed=0, errors_5xx=0, errors_4xx=0, client_errors=0,
+                   uploads_done=2, oom_kills=0, deaths=0, restarts=0, idle_bytes=2**24,
+                   peak_bytes=2**26, gc_pause_max_s=None, gc_pause_total_s=None, p50_s=0.004,
+                   p99_s=float("nan"), memory_series=[(0.1, 2**24)])
+    path = keep_soak(r, ["bounded", "soak", "--keep"], root=tmp_path)
+    case = load(path).cases[0]
+    assert case.name == "soak" and path.parent.name.endswith("-soak")
+    metrics = case.variants[0].metrics
+    assert metrics["req_per_s"].samples == (100.0,) and "p99_s" not in metrics
+    whole = json.loads((path.parent / "soak.json").read_text())
+    assert whole["memory_series"] == [[0.1, 2**24]] and whole["p99_s"] is None
+
+
+def test_why_no_cgroup_v2_group_names_the_cause():
+    from pathlib import Path
+
+    from perflab.bounded._confine import v2_unavailable
+
+    v1_bound = "#subsys_name\thierarchy\tnum_cgroups\tenabled\nmemory\t4\t42\t1\n"
+    v2_only = "#subsys_name\thierarchy\tnum_cgroups\tenabled\nmemory\t0\t80\t1\n"
+    unified = [(Path("/sys/fs/cgroup/unified"), "hugetlb\n")]
+    assert v2_unavailable([], v2_only) == "no cgroup2 file system is mounted"
+    assert v2_unavailable(unified, v1_bound) == (
+        "the memory controller is bound to cgroup v1 (hierarchy 4 in /proc/cgroups), so "
+        "cgroup2 cannot have it: /sys/fs/cgroup/unified offers hugetlb")
+    assert v2_unavailable([(Path("/sys/fs/cgroup"), "cpu memory pids\n")], v2_only) == (
+        "/sys/fs/cgroup offers cpu memory pids; making a group there needs root")
+
+
+def test_the_kept_description_names_the_measurement_not_the_outputs():
+    from perflab.bounded._cli import _short, measured_argv
+
+    argv = ["bounded", "soak", "--requests", "10", "--json", "--keep", "--plot", "m.svg",
+            "--log=s.log", "--upload-rate", "0.25", "--", "app", "--log", "x"]
+    assert measured_argv(argv) == ["bounded", "soak", "--requests", "10", "--upload-rate",
+                                   "0.25", "--", "app", "--log", "x"]
+    assert _short(["python", "-m", "app", "--port", "{port}"]) == "python -m app --port {port}"
+    title = _short(["/a/very/long/path/to/python"] * 4 + ["-m", "app"], 40)
+    assert title.startswith("… ") and title.endswith("-m app") and len(title) <= 40

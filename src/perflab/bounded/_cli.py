@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 __all__ = ["configure", "main"]
 
@@ -58,6 +59,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                       help="write the memory-over-time chart")
     soak.add_argument("--log", default=None, metavar="FILE", help="the service's output")
     soak.add_argument("--json", action="store_true", help="print the summary as JSON")
+    soak.add_argument("--keep", action="store_true",
+                      help="keep the summary as results/<date>-<host>-<commit>-soak/ "
+                           "(results.json for the docs' tables, soak.json whole)")
     soak.add_argument("command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 
 
@@ -70,7 +74,6 @@ def _positive(name: str, value: float | None) -> None:
 
 def _soak(args: argparse.Namespace) -> int:
     import json
-    from pathlib import Path
 
     from perflab.bounded._impl import DEFAULT, IMPLS
     from perflab.bounded._load import LoadSpec, parse_url
@@ -105,14 +108,85 @@ def _soak(args: argparse.Namespace) -> int:
     if args.plot:
         from perflab.bounded._plot import memory_chart
 
-        svg = memory_chart(r.memory_series, limit, " ".join(r.command)[-80:], r.death_times)
+        svg = memory_chart(r.memory_series, limit, _short(r.command), r.death_times)
         if svg:
             Path(args.plot).write_text(svg)
+    if args.keep:
+        print(f"kept: {keep_soak(r, sys.argv[1:])}", file=sys.stderr)
     if args.json:
         print(json.dumps(r.as_json()))
     else:
         print("\n".join(summary_lines(r)))
     return 1 if r.deaths or r.oom_kills else 0
+
+
+Better = Literal["lower", "higher"]
+SOAK_METRICS: tuple[tuple[str, str, str, Better], ...] = (  # the kept soak's values table
+    ("requests", "Requests", "count", "higher"),
+    ("seconds", "Wall time", "s", "lower"),
+    ("req_per_s", "Requests/s", "1/s", "higher"),
+    ("uploads_done", "Uploads done", "count", "higher"),
+    ("oom_kills", "OOM kills", "count", "lower"),
+    ("errors_5xx", "5xx (not 503)", "count", "lower"),
+    ("shed", "Shed (503)", "count", "lower"),
+    ("idle_bytes", "Idle memory", "B", "lower"),
+    ("peak_bytes", "Peak memory", "B", "lower"),
+    ("p50_s", "GET p50", "s", "lower"),
+    ("p99_s", "GET p99", "s", "lower"),
+)
+
+
+def _short(command: list[str], width: int = 80) -> str:
+    """The command's last words that fit in `width` characters: a chart's title."""
+    words: list[str] = []
+    for word in reversed(command):
+        if words and len(" ".join([word, *words])) > width - 2:
+            return "… " + " ".join(words)
+        words.insert(0, word)
+    return " ".join(words)
+
+
+# Options that change what is written, not what is measured: left out of the kept
+# description (with their values), which names the measurement.
+OUTPUT_OPTIONS = {"--json": 0, "--keep": 0, "--plot": 1, "--log": 1}
+
+
+def measured_argv(argv: list[str]) -> list[str]:
+    out, skip = [], 0
+    for i, arg in enumerate(argv):
+        if skip:
+            skip -= 1
+            continue
+        if "--" in argv[:i]:  # the command's own arguments are kept whole
+            out.append(arg)
+            continue
+        name = arg.split("=", 1)[0]
+        if name in OUTPUT_OPTIONS:
+            skip = 0 if "=" in arg else OUTPUT_OPTIONS[name]
+            continue
+        out.append(arg)
+    return out
+
+
+def keep_soak(r: Any, argv: list[str], root: Path | None = None) -> Path:
+    """results/<date>-<host>-<commit>-soak/: results.json (one variant, one sample per
+    figure: a `table=values` region shows it) and soak.json (the whole summary, with
+    the memory series the chart is drawn from)."""
+    import json
+
+    from perflab.measure import Metric, keep_benchmark
+
+    values = {**r.as_json(series=False), "req_per_s": r.requests / r.seconds if r.seconds
+              else float("nan")}
+    table = [Metric(n, label, unit, better) for n, label, unit, better in SOAK_METRICS]
+    limit = f"{r.limit_bytes / 2**20:.0f} MiB ({r.limit_kind})"
+    description = f"perflab {' '.join(measured_argv(argv))}, under {limit}"
+    samples = {m.name: [float(values[m.name])] for m in table if values[m.name] is not None}
+    path = keep_benchmark("soak", "perflab bounded soak", table,
+                          {"soak": (description, samples)},
+                          **({"root": root} if root is not None else {}))
+    (path.parent / "soak.json").write_text(json.dumps(r.as_json()) + "\n")
+    return path
 
 
 def summary_lines(r: Any) -> list[str]:

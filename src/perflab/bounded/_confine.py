@@ -295,6 +295,23 @@ def _cgroup2_mounts() -> list[Path]:
     return mounts
 
 
+def v2_unavailable(mounts: list[tuple[Path, str]], proc_cgroups: str) -> str:
+    """Why no cgroup2 memory group can be made, from the cgroup2 mounts (path, their
+    `cgroup.controllers`) and /proc/cgroups: the likely reason, for the error's hint."""
+    if not mounts:
+        return "no cgroup2 file system is mounted"
+    offered = "; ".join(f"{path} offers {' '.join(c.split()) or 'no controller'}"
+                        for path, c in mounts)
+    for line in proc_cgroups.splitlines():
+        fields = line.split()
+        if fields[:1] == ["memory"] and len(fields) > 1 and fields[1] not in ("0", ""):
+            # A controller serves v1 or v2, never both: bound to a mounted v1
+            # hierarchy, it is absent from every cgroup2 mount until that is gone.
+            return (f"the memory controller is bound to cgroup v1 (hierarchy {fields[1]} in "
+                    f"/proc/cgroups), so cgroup2 cannot have it: {offered}")
+    return f"{offered}; making a group there needs root"
+
+
 KINDS: dict[str, Callable[[int], Confinement | None]] = {
     "cgroup-v2": CgroupV2.make,
     "cgroup-v1": CgroupV1.make,
@@ -312,6 +329,9 @@ def confine(limit: int, kind: str = "auto") -> Confinement:
             made = make(limit)
             if made is not None:
                 return made
+    hint = "it needs root and that cgroup memory controller"
+    if kind == "cgroup-v2":
+        mounts = [(m, _read(m / "cgroup.controllers")) for m in _cgroup2_mounts()]
+        hint = v2_unavailable(mounts, _read(Path("/proc/cgroups")))
     raise UsageError(f"cannot make a {kind} memory group here",
-                     hint="it needs root and that cgroup memory controller; "
-                          "--limit-kind auto picks what this machine has")
+                     hint=f"{hint}; --limit-kind auto picks what this machine has")

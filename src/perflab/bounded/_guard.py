@@ -4,7 +4,8 @@
                             (your `on_trim` callbacks, a full collection, malloc_trim), at
                             most once per `trim_interval_s`; past `shed_at` refuse new work
     MemoryGuardMiddleware   wraps any ASGI app: 503 + Retry-After for a request that
-                            arrives while shedding, that declares a body (Content-Length)
+                            arrives while shedding (with `shed="bodies"`: only one that
+                            carries a body), that declares a body (Content-Length)
                             too large for the room left below `shed_at`, or whose body
                             arrives while shedding
                             (the app sees the client go away: Starlette raises
@@ -113,18 +114,33 @@ class MemoryGuard:
 _SHED_BODY = json.dumps({"error": "memory pressure: retry later"}).encode()
 
 
+SHED_KINDS = ("all", "bodies")
+
+
 class MemoryGuardMiddleware:
     """ASGI middleware: `MemoryGuardMiddleware(app, limit="256MiB", shed_at=0.85)`.
 
     Keyword arguments not named here go to `MemoryGuard` (trim_at, shed_at, on_trim, ...);
     or pass a ready `guard=`. Paths in `exempt` (and the probe paths) are never shed.
+
+    `shed`: what is refused while shedding. "all" (the default): every new request,
+    since the middleware cannot know what a request without a body allocates (a GET
+    that renders a large answer or fills a cache grows memory too), and a shedding
+    pod is out of rotation anyway (its readiness fails; its 503s are retried
+    elsewhere). "bodies": only requests that carry a body (Content-Length > 0 or
+    Transfer-Encoding), for services whose growth is what clients send: reads go on
+    while uploads back off. Bodies are checked as they arrive either way.
     """
 
     def __init__(self, app: Any, limit: int | str | None = None, *,
                  guard: MemoryGuard | None = None, retry_after_s: int = 1,
                  ready_path: str | None = "/ready", metrics_path: str | None = None,
-                 exempt: Iterable[str] = ("/health", "/metrics"), **guard_options: Any) -> None:
+                 exempt: Iterable[str] = ("/health", "/metrics"), shed: str = "all",
+                 **guard_options: Any) -> None:
+        if shed not in SHED_KINDS:
+            raise ValueError(f"shed must be one of {', '.join(SHED_KINDS)}, got {shed!r}")
         self.app = app
+        self.shed_all = shed == "all"
         self.guard = guard if guard is not None else MemoryGuard(limit, **guard_options)
         self.retry_after = str(retry_after_s).encode()
         self.ready_path = ready_path
@@ -151,7 +167,10 @@ class MemoryGuardMiddleware:
         if path in self.exempt:
             await self.app(scope, receive, send)
             return
-        if self.guard.check() or not self.guard.fits(_content_length(scope)):
+        over = self.guard.check()  # always: it is also what trims
+        declared = _content_length(scope)
+        if (over and (self.shed_all or _has_body(scope))) \
+                or (declared and not self.guard.fits(declared)):
             self.guard.shed += 1
             await self._shed(send)
             return
@@ -206,6 +225,14 @@ class MemoryGuardMiddleware:
             "perflab_guard_gc_pause_seconds_max": round(self.gc.pause_max, 6),
         }
         return "".join(f"{k} {v}\n" for k, v in values.items())
+
+
+def _has_body(scope: Scope) -> bool:
+    for name, value in scope.get("headers", ()):
+        if name == b"transfer-encoding" or (name == b"content-length" and value not in
+                                            (b"0", b"")):
+            return True
+    return False
 
 
 def _content_length(scope: Scope) -> int:

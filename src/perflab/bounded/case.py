@@ -5,7 +5,10 @@ The session starts every variant's service once, each in its own memory group
 a container runtime would); a repetition is one load window against it, so the
 repetitions of a variant together are one long soak. Memory figures are the
 group's (the whole service), GC figures the service's own /metrics; a
-repetition's OOM kills and restarts are those during its window.
+repetition's OOM kills and restarts are those during its window. The window's
+memory samples, the limit and the OOM kills go to the run's timeline as
+`memory`, `memory_limit` and `oom_kill` events: the report's memory chart
+(report/_memory.py) draws them.
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import ClassVar
 
 from perflab.bounded._impl import LADDER
-from perflab.measure import Metric, RunContext, ladder_variants
+from perflab.measure import Metric, RunContext, ladder_variants, record_event
 
 __all__ = ["CASE", "BoundedCase"]
 
@@ -78,16 +82,24 @@ class BoundedCase:
         meter.reset_peak()
         sampled: list[float] = []
         stop = threading.Event()
+        window = WINDOW_S[ctx.scale]
+        # The report's memory chart (report/_memory.py) is drawn from these events.
+        record_event("memory_limit", time.perf_counter(), window, float(LIMIT))
 
         def sample() -> None:
+            kills = oom_before
             while not stop.wait(SAMPLE_S):
-                sampled.append(meter.usage_bytes())
+                now, used = time.perf_counter(), meter.usage_bytes()
+                sampled.append(used)
+                record_event("memory", now, 0.0, used)
+                if meter.oom_kills() > kills:
+                    kills = meter.oom_kills()
+                    record_event("oom_kill", now, 0.0, float(kills - oom_before))
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         spec = LoadSpec(urls=[("/items/{key}", 1.0)], connections=16,
                         upload_bytes=UPLOAD_BYTES, uploaders=2)
-        window = WINDOW_S[ctx.scale]
         counts, hist = run_load(before["port"], spec, duration=window, requests=None)
         stop.set()
         sampler.join()

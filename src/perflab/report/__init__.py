@@ -5,6 +5,7 @@
     _markdown      results as Markdown: summary.md and the docs' tables
     _regions       the generated regions of README.md and docs/*.md (`make docs`)
     _timeline      the event timeline of a case: one lane per variant
+    _memory        memory over time of a case's variants: usage, limit, OOM kills
     _flamegraph    flame graphs and differential flame graphs as SVG
     _profile_page  the page `perflab profile` leaves beside its files
 """

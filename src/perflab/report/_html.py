@@ -21,6 +21,7 @@ from perflab.measure._tables import (
     references_table,
     summary_table,
 )
+from perflab.report._memory import memory_chart
 from perflab.report._plots import ladder_chart
 from perflab.report._timeline import timeline_chart
 
@@ -79,6 +80,9 @@ def _case_html(case: CaseResult) -> str:
         chart = ladder_chart(case, metric)
         if chart:
             parts.append(f'<figure class="chart">{chart}</figure>')
+    memory = memory_chart(case)
+    if memory:
+        parts += ["<h3>Memory over time</h3>", f'<figure class="memory">{memory}</figure>']
     timeline = timeline_chart(case)
     if timeline:
         parts += ["<h3>Timeline</h3>", f'<figure class="timeline">{timeline}</figure>']
