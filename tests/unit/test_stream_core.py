@@ -11,7 +11,7 @@ from perflab.stream._decode import COMPACT, DECODERS, ROW_COLUMNS
 from perflab.stream._events import BAD_KINDS, event_bytes, events
 from perflab.stream._processor import Summary
 from perflab.stream._schema import frame_raw
-from perflab.stream._source import RECORD, ReplaySource, write_replay
+from perflab.stream._source import RECORD, KafkaBatch, ReplaySource, last_offsets, write_replay
 from perflab.stream.case import _lag_trend
 
 JSON_DECODERS = ("dicts", "pooled", "structs")
@@ -108,6 +108,54 @@ def test_frame_raw_wraps_each_message_once():
 ])
 def test_frame_raw_leaves_anything_doubtful_to_python(value):
     assert frame_raw("t", [(0, 0, event_bytes(0)[0], 0), (0, 1, value, 0)]) is None
+
+
+class _Consumed:
+    """What the raw path reads of a confluent-kafka Message (a unit test has no broker)."""
+
+    def __init__(self, message):
+        self._m = message
+
+    def partition(self):
+        return self._m[0]
+
+    def offset(self):
+        return self._m[1]
+
+    def value(self):
+        return self._m[2]
+
+    def timestamp(self):
+        return (1, self._m[3])
+
+    def error(self):
+        return None
+
+
+def test_kafka_batch_frames_as_the_tuples_do_and_makes_tuples_only_on_demand():
+    batch = _batch(40)
+    lazy = KafkaBatch([_Consumed(m) for m in batch])
+    assert len(lazy) == 40 and list(lazy) == batch
+    assert lazy[3] == batch[3] and lazy[::16] == batch[::16]
+    assert frame_raw("t", lazy) == frame_raw("t", batch)
+    assert lazy.last == last_offsets(batch) == {p: max(o for q, o, _, _ in batch if q == p)
+                                                  for p in range(4)}
+    assert last_offsets(KafkaBatch([_Consumed(m) for m in batch])) == lazy.last
+
+
+@pytest.mark.parametrize("value", [
+    event_bytes(1)[0] + b'}\n{"topic":"t","partition":0,"offset":0,"m":' + event_bytes(2)[0],
+    event_bytes(1)[0].replace(b"evt-", b"evt\xff"),
+    None,
+])
+def test_kafka_batch_framing_leaves_anything_doubtful_to_python(value):
+    batch = [(0, 0, event_bytes(0)[0], 0), (0, 1, value, 0)]
+    assert frame_raw("t", KafkaBatch([_Consumed(m) for m in batch])) is None
+
+
+def test_frame_raw_escapes_a_percent_in_the_topic():
+    body = frame_raw("a%d", _batch(2))
+    assert body is not None and json.loads(body.splitlines()[0])["topic"] == "a%d"
 
 
 def _envelopes(body: bytes) -> list[tuple[str, int, int, bytes]]:

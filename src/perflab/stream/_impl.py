@@ -19,6 +19,11 @@ class Impl:
     lazy_dedup: bool  # optimize_on_insert=0: repeats wait for merges and FINAL
     raw: bool  # ClickHouse parses the messages (the Python decoder is the fallback)
     overlap: bool  # the sink inserts one batch while the next is consumed and framed
+    # The raw path frames librdkafka's message objects as they come: no tuple per message
+    # (_source.KafkaBatch makes them only for what asks, such as the Python fallback).
+    lazy_batches: bool = False
+    # glibc keeps freed memory for the next batch (mallopt) instead of faulting in new pages
+    heap_tuning: bool = False
 
 
 def _ladder() -> tuple[Impl, ...]:
@@ -44,6 +49,10 @@ def _ladder() -> tuple[Impl, ...]:
          raw=True)
     then("one-process", "no workers: one process consumes and frames while a thread inserts "
          "the batch before", workers=0, overlap=True)
+    then("no-tuples", "the framing reads librdkafka's messages directly: no tuple a message",
+         lazy_batches=True)
+    then("keep-heap", "glibc reuses the freed batch buffers (mallopt: no trimming, no mmap "
+         "below 32 MiB) instead of faulting in fresh pages for each batch", heap_tuning=True)
     return tuple(steps)
 
 

@@ -23,7 +23,7 @@ import math
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from multiprocessing.connection import Connection
@@ -187,6 +187,28 @@ def _tune_gc(impl: Impl) -> None:
         gc.set_threshold(*GC_THRESHOLD)
 
 
+# glibc's mallopt parameters: a batch's buffers (its values, the framed body, librdkafka's
+# fetch buffers) are tens of MiB; by default glibc maps such blocks afresh or trims them off
+# the heap when freed, so every batch faults in new zeroed pages (benchmarks/stream_framing.py
+# counts the faults). Held instead, the heap stays at about two batches.
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+HEAP_KEEP_BYTES = 512 << 20  # no trimming below this much free memory at the heap's top
+MMAP_FROM_BYTES = 32 << 20  # glibc's largest allowed threshold on 64-bit
+
+
+def _tune_heap(impl: Impl) -> None:
+    if not impl.heap_tuning:
+        return
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except AttributeError:  # not glibc: nothing to tune
+        return
+    mallopt(M_MMAP_THRESHOLD, MMAP_FROM_BYTES)
+    mallopt(M_TRIM_THRESHOLD, HEAP_KEEP_BYTES)
+
+
 @contextlib.contextmanager
 def _accounted(impl: Impl, summary: Summary) -> Iterator[None]:
     """GC tuning as the variant says, then this process's CPU and GC added to `summary`."""
@@ -194,6 +216,7 @@ def _accounted(impl: Impl, summary: Summary) -> Iterator[None]:
 
     watch = GcWatch()
     _tune_gc(impl)
+    _tune_heap(impl)
     watch.install()
     cpu = _cpu_s()
     try:
@@ -212,7 +235,9 @@ def _open_source(options: Options, shard: tuple[int, int] | None = None) -> Sour
     if not options.brokers:
         raise UsageError("no brokers given")
     topics = options.topic if options.topic_regex else options.topic.split(",")
-    return KafkaSource(options.brokers, topics, options.group, dict(options.kafka))
+    # Lazy batches only where the raw path frames them: a decoder wants the tuples anyway.
+    lazy = options.impl.lazy_batches and options.impl.raw
+    return KafkaSource(options.brokers, topics, options.group, dict(options.kafka), lazy)
 
 
 @dataclass
@@ -238,7 +263,7 @@ class _Work:
         return ROW_COLUMNS if self.rows_format == COMPACT else ()
 
 
-def _prepare(impl: Impl, decode: Decoder, topic: str, batch: list[Message],
+def _prepare(impl: Impl, decode: Decoder, topic: str, batch: Sequence[Message],
              allow_raw: bool = True, extra: Mapping[str, int | str] | None = None,
              checked: bool = False) -> _Work:
     settings: dict[str, int | str] = {"optimize_on_insert": 0} if impl.lazy_dedup else {}
@@ -418,7 +443,7 @@ def _insert_each(sink: ClickHouse, table: str, work: _Work) -> list[bytes]:
     return attempt(0, len(lines))
 
 
-def _sample_latency(batch: list[Message], into: list[float]) -> None:
+def _sample_latency(batch: Sequence[Message], into: list[float]) -> None:
     now_ms = time.time() * 1000
     for message in batch[::LATENCY_SAMPLE]:
         if message[3] > 0:
@@ -458,7 +483,7 @@ def _consume(options: Options, source: Source, send: Callable[[_Work], Waiter],
     last_message = next_lag = time.monotonic()
     lags: list[tuple[float, int]] = []
     summary.lag_series.append(lags)
-    pending: tuple[list[Message], _Work, Waiter] | None = None
+    pending: tuple[Sequence[Message], _Work, Waiter] | None = None
     polled: dict[int, float] = {}  # id(batch) -> when it was polled: the batch latency
 
     def accepted(work: _Work, wait: Waiter) -> tuple[int, int] | None:
@@ -491,7 +516,7 @@ def _consume(options: Options, source: Source, send: Callable[[_Work], Waiter],
             source.resume()
         return stored
 
-    def complete(batch: list[Message], work: _Work, wait: Waiter) -> bool:
+    def complete(batch: Sequence[Message], work: _Work, wait: Waiter) -> bool:
         stored = accepted(work, wait)
         if stored is None:  # ClickHouse refused the raw batch: Python finds the culprits
             summary.refused_raw_batches += 1

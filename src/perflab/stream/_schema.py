@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import msgspec
 
 from perflab.stream._decode import Message
+from perflab.stream._source import KafkaBatch
 
 __all__ = ["RAW_PATHS", "ddl", "dead_ddl", "dead_table", "frame_raw", "raw_format"]
 
@@ -168,22 +169,56 @@ _check_one_value = msgspec.json.Decoder(msgspec.Raw).decode
 
 
 def frame_raw(topic: str, batch: Sequence[Message]) -> bytes | None:
-    """The batch as wrapper lines for the raw table, or None if a message needs Python."""
-    head = msgspec.json.encode(topic)
-    parts: list[bytes] = []
-    append = parts.append
+    """The batch as wrapper lines for the raw table, or None if a message needs Python.
+
+    Each line is three pieces (the head with partition and offset, the message, the
+    closing brace) joined once: the message's bytes are copied once, into the body. A
+    KafkaBatch is read as librdkafka's messages, with no tuple a message
+    (benchmarks/stream_framing.py)."""
+    head = b'{"topic":%b,"partition":%%d,"offset":%%d,"m":' % (
+        msgspec.json.encode(topic).replace(b"%", b"%%"))
+    if isinstance(batch, KafkaBatch):
+        return _frame_kafka(head, batch)
+    pieces: list[bytes] = []
+    extend = pieces.extend
     for partition, offset, value, _ in batch:
+        if value is None or not _one_value(value):
+            return None
+        extend((head % (partition, offset), value, b"}\n"))
+    return b"".join(pieces)
+
+
+def _one_value(value: bytes) -> bool:
+    """Exactly one JSON value, valid UTF-8 (msgspec passes invalid UTF-8 inside strings)."""
+    try:
+        _check_one_value(value)
+        if not value.isascii():
+            value.decode()
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return False
+    return True
+
+
+def _frame_kafka(head: bytes, batch: KafkaBatch) -> bytes | None:
+    pieces: list[bytes] = []
+    extend = pieces.extend
+    last: dict[int, int] = {}
+    check = _check_one_value
+    for m in batch.messages:
+        value = m.value()
         if value is None:
             return None
-        try:
-            _check_one_value(value)
+        try:  # _one_value, inlined: this loop is the raw path's Python cost a message
+            check(value)
             if not value.isascii():
                 value.decode()
         except (msgspec.DecodeError, UnicodeDecodeError):
             return None
-        append(b'{"topic":%b,"partition":%d,"offset":%d,"m":%b}\n'
-               % (head, partition, offset, value))
-    return b"".join(parts)
+        partition, offset = m.partition(), m.offset()
+        extend((head % (partition, offset), value, b"}\n"))
+        last[partition] = offset
+    batch.last = last  # the offsets to store once the batch is in (KafkaSource.ack)
+    return b"".join(pieces)
 
 
 def _frame_protobuf(topic: str, batch: Sequence[Message]) -> bytes | None:

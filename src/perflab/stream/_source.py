@@ -17,14 +17,14 @@ import os
 import struct
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 from perflab.errors import InputError, ServiceError
 from perflab.stream._decode import Message
 
-__all__ = ["KafkaSource", "ReplaySource", "Source", "write_replay"]
+__all__ = ["KafkaBatch", "KafkaSource", "ReplaySource", "Source", "last_offsets", "write_replay"]
 
 # Bounded prefetch: librdkafka's queue is what a slow sink pushes back on. With the
 # default 1 MiB a partition a fetch, the queue runs dry between fetches when the consumer
@@ -37,12 +37,54 @@ LINGER_S = 0.05  # the longest a batch waits to fill: the latency price of batch
 WATERMARK_EVERY_S = 0.5  # partition, offset, timestamp ms, value length
 
 
+def _as_message(m: Any) -> Message:
+    return (m.partition(), m.offset(), m.value(), m.timestamp()[1])
+
+
+class KafkaBatch(Sequence[Message]):
+    """One topic's messages as librdkafka gave them (none with an error): a Message tuple
+    is made only for what asks for one (a decoder, the latency sample), so the raw path
+    frames `messages` directly (`_schema.frame_raw`) without a tuple a message.
+
+    `last`: the highest offset of each partition, when the framing has seen them."""
+
+    __slots__ = ("last", "messages")
+
+    def __init__(self, messages: list[Any]) -> None:
+        self.messages = messages
+        self.last: dict[int, int] | None = None
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+    @overload
+    def __getitem__(self, index: int) -> Message: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Message]: ...
+    def __getitem__(self, index: int | slice) -> Message | list[Message]:
+        if isinstance(index, slice):
+            return [_as_message(m) for m in self.messages[index]]
+        return _as_message(self.messages[index])
+
+    def __iter__(self) -> Iterator[Message]:
+        return map(_as_message, self.messages)
+
+
+def last_offsets(batch: Sequence[Message]) -> dict[int, int]:
+    """The highest offset of each partition in `batch` (a partition's come in order)."""
+    if isinstance(batch, KafkaBatch):
+        if batch.last is None:
+            batch.last = {m.partition(): m.offset() for m in batch.messages}
+        return batch.last
+    return {partition: offset for partition, offset, _, _ in batch}
+
+
 class Source(Protocol):
     finished: bool  # nothing more will ever come (the end of a replay file)
     ready_at: float | None  # time.monotonic() when messages could first arrive
     batch_topic: str  # the topic of the batch poll_batch returned last (one topic a batch)
 
-    def poll_batch(self, size: int, timeout: float) -> list[Message]: ...
+    def poll_batch(self, size: int, timeout: float) -> Sequence[Message]: ...
     def ack(self, batch: Sequence[Message], topic: str) -> None: ...
     def lag(self) -> int: ...
     def lag_by_partition(self) -> dict[tuple[str, int], int]: ...
@@ -56,8 +98,10 @@ class Source(Protocol):
 
 class KafkaSource:
     def __init__(self, bootstrap: str, topics: str | list[str], group: str,
-                 extra: dict[str, Any] | None = None) -> None:
-        """`topics`: a list of names, or one regular expression (librdkafka's `^...`)."""
+                 extra: dict[str, Any] | None = None, lazy: bool = False) -> None:
+        """`topics`: a list of names, or one regular expression (librdkafka's `^...`).
+
+        `lazy`: one topic's batches are KafkaBatch (librdkafka's messages, tuples on demand)."""
         from confluent_kafka import Consumer, KafkaException
 
         from perflab.errors import UsageError
@@ -97,7 +141,12 @@ class KafkaSource:
         # Messages of other topics than the batch returned: they open the next batches.
         self._held: dict[str, list[Message]] = {}
         # Chosen once: one topic's batches need no look at each message's topic.
-        self._convert = self._convert_many if pattern or len(names) > 1 else self._convert_one
+        many = pattern or len(names) > 1
+        self._tuples = self._convert_many if many else self._convert_one
+        self._convert: Callable[[Iterable[Any]], list[Any]] = self._tuples
+        self._finish: Callable[[list[Any]], Sequence[Message]] = list
+        if lazy and not many:
+            self._convert, self._finish = self._gather_one, KafkaBatch
         self._closed = threading.Event()
         self._consumer.subscribe(names, on_assign=self._assigned)
         # Asking the broker for watermarks is a round trip a partition: never in the loop.
@@ -147,6 +196,17 @@ class KafkaSource:
         return [(m.partition(), m.offset(), m.value(), m.timestamp()[1]) for m in messages
                 if m.error() is None or not self._skip(m.error())]
 
+    def _gather_one(self, messages: Iterable[Any]) -> list[Any]:
+        """librdkafka's messages of the one topic, without tuples (KafkaBatch's)."""
+        messages = list(messages)
+        good = [m for m in messages if m.error() is None]
+        if len(good) < len(messages):
+            for m in messages:
+                error = m.error()
+                if error is not None:
+                    self._skip(error)  # raises for anything but a skippable event
+        return good
+
     def _convert_many(self, messages: Iterable[Any]) -> list[Message]:
         """The messages of one topic as a batch; those of others are held for later."""
         batch: list[Message] = []
@@ -174,34 +234,32 @@ class KafkaSource:
                 return batch
         return []
 
-    def poll_batch(self, size: int, timeout: float) -> list[Message]:
+    def poll_batch(self, size: int, timeout: float) -> Sequence[Message]:
         held = self._take_held(size)
         if held:
             return held
         if size == 1:  # the guide's "before": poll() one message at a time
             message = self._consumer.poll(timeout)
-            return self._convert(() if message is None else (message,))
+            return self._finish(self._convert(() if message is None else (message,)))
         # consume(n, t) waits until it has n messages or t has passed, and consume() of more
         # than a few thousand waits on librdkafka's fetch queue, several times slower than
         # a few smaller calls. So a batch is gathered from several consume()s and
         # closes when full or LINGER_S after the wait began: at low rates a message waits
         # at most that long before its insert.
         deadline = time.monotonic() + min(timeout, LINGER_S)
-        batch: list[Message] = []
+        batch: list[Any] = []
         while len(batch) < size:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
             batch += self._convert(self._consumer.consume(min(size - len(batch), CONSUME_MAX),
                                                           left))
-        return batch
+        return self._finish(batch)
 
     def ack(self, batch: Sequence[Message], topic: str) -> None:
         from confluent_kafka import KafkaException, TopicPartition
 
-        last: dict[int, int] = {}
-        for partition, offset, _, _ in batch:
-            last[partition] = offset
+        last = last_offsets(batch)
         offsets = [TopicPartition(topic, p, o + 1) for p, o in last.items()]
         for p, o in last.items():
             self._next[(topic, p)] = o + 1
@@ -232,7 +290,7 @@ class KafkaSource:
             if message is not None:
                 topic = self.batch_topic
                 self.batch_topic = "\0"  # hold it whatever its topic
-                for m in self._convert((message,)):
+                for m in self._tuples((message,)):
                     self._held.setdefault(str(message.topic()), []).append(m)
                 self.batch_topic = topic
 
