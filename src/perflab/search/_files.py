@@ -9,12 +9,15 @@ A failure to read raises OSError for the caller to report.
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Iterator, Sequence
 
 from perflab.search._matcher import rare_byte
 from perflab.search._output import Format, Result, format_buffer
 from perflab.search._walk import child_path
+
+TYPE_CHECKING = False  # `re` is imported when a pattern is compiled (start-up); mypy only
+if TYPE_CHECKING:
+    import re
+    from collections.abc import Callable, Iterator, Sequence
 
 __all__ = ["BINARY_PROBE", "BUFFER_SIZE", "BufferedEngine", "Match", "search_lines"]
 
@@ -38,6 +41,8 @@ def search_lines(
     not a compile: the guide's compile-per-file cost mostly does not carry over).
     Latin-1 maps each byte to one character, so any bytes round-trip exactly.
     """
+    import re
+
     with open(path, encoding="latin-1", newline="") as f:
         text = f.read()
     if "\0" in text[:BINARY_PROBE]:
@@ -75,22 +80,37 @@ class BufferedEngine:
 
     def __init__(
         self,
-        regex: re.Pattern[bytes],
+        regex: re.Pattern[bytes] | Callable[[], re.Pattern[bytes]],
         literals: Sequence[bytes] | None,
         ignore_case: bool,
         fmt: Format,
-        color_regex: re.Pattern[bytes] | None = None,
+        color: bool = False,
     ) -> None:
-        self.regex = regex
+        # A pattern, or what compiles it when a file first needs it (see `regex`).
+        self._regex = regex if not callable(regex) else None
+        self._compile = regex if callable(regex) else None
+        self.color = color
         self.literals = literals
         # Each literal with its rarest byte: a file without it is rejected by memchr.
         self.rare = [(literal, *rare_byte(literal)) for literal in literals or ()]
         self.ignore_case = ignore_case
         self.fmt = fmt
-        self.color_regex = color_regex
         # Without -v or -c, a file the prefilter rejects prints nothing: skip it whole.
         self.skip_rejected = not fmt.invert and fmt.mode != "count"
         self.buffer = bytearray(BUFFER_SIZE)
+
+    @property
+    def regex(self) -> re.Pattern[bytes]:
+        """The compiled pattern, compiled at first use: a plain literal (`is_plain`) that
+        no file holds is never compiled, and `re` never imported (start-up)."""
+        if self._regex is None:
+            assert self._compile is not None
+            self._regex = self._compile()
+        return self._regex
+
+    @property
+    def color_regex(self) -> re.Pattern[bytes] | None:
+        return self.regex if self.color else None
 
     def _read(self, name: str, dir_fd: int | None = None) -> tuple[bytes | bytearray, int]:
         fd = os.open(name, os.O_RDONLY, dir_fd=dir_fd)
@@ -142,8 +162,7 @@ class BufferedEngine:
         except OSError as exc:
             errors.append(f"{directory}: {exc.strerror or exc}")
             return
-        read, skip = self._read, self.skip_rejected
-        regex, fmt, color = self.regex, self.fmt, self.color_regex
+        read, skip, fmt = self._read, self.skip_rejected, self.fmt
         # One literal and no -i, the usual search: its rarest byte's `find` (memchr),
         # then its own, inline (this loop runs once per file; see
         # benchmarks/search_peers.py).
@@ -171,7 +190,8 @@ class BufferedEngine:
                 else:
                     may = may_match(data, size)
                 if may or not skip:
-                    yield name, format_buffer(child_path(directory, name), data, size, regex,
-                                              fmt, may_match=may, color_regex=color)
+                    yield name, format_buffer(child_path(directory, name), data, size,
+                                              self.regex, fmt, may_match=may,
+                                              color_regex=self.color_regex)
         finally:
             os.close(dir_fd)

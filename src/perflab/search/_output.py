@@ -20,8 +20,13 @@ the output with "binary file matches" (a notice on stderr, not an error).
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Sequence
+
+# `re` and `collections` only for mypy: a literal search that prints nothing never
+# compiles a pattern, and start-up does not import them (benchmarks/startup.py).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
+    from collections.abc import Sequence
 
 __all__ = ["FIRST_BUFFER", "Format", "Result", "format_buffer", "format_matches"]
 
