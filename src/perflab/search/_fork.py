@@ -12,8 +12,9 @@ thing the search needs with `os.fork` and pipes:
 - each worker *emits* its results itself (the search writes them straight
   to standard output), in item order: a token naming the next item to emit
   goes round a ring of pipes, worker k handing it to worker k+1; a worker
-  computes ahead while the token is elsewhere (`AHEAD` results at most) and
-  emits when it comes. Output never crosses a pipe to the parent, which with
+  computes ahead while the token is elsewhere (up to `AHEAD` bytes of
+  results held, as `weigh` counts them) and emits when it comes. Output
+  never crosses a pipe to the parent, which with
   `-v` (all of the corpus printed) cost more than the second process gained
   (see benchmarks/search_peers.py). The token carries the little state that
   emitting shares (whether anything was printed yet);
@@ -42,9 +43,12 @@ __all__ = ["WorkerDied", "fork_ordered"]
 _HEADER = 8  # bytes of little-endian length before a child's summary
 _FAILED = 1 << 63  # set in the header: the record is the worker's error message
 _BROKEN = 1 << 62  # set in the header: the worker's output was closed (EPIPE)
-# Results a worker may hold, computed but not yet emitted: enough to ride out
-# the unevenness of the items, few enough to bound the memory of their output.
-AHEAD = 8
+# Bytes of results a worker may hold, computed but not yet emitted: a worker
+# waits for its turn only past this. On a busy machine the worker holding the
+# next item can be off the CPU for tens of milliseconds; a bound of a few items
+# made the others wait for it (-j 2 slower than -j 1 at load 6,
+# benchmarks/search_peers.py), while a search that prints little holds little.
+AHEAD = 16 << 20
 _TOKEN = 64  # bytes at most of the token `emit` hands on
 _CLAIM = 4  # bytes of an item index in the queue of items to take
 _CLAIMS = 8192  # records at most in that queue (a pipe holds 64 KiB): items go in blocks
@@ -68,20 +72,22 @@ def _take(claims: int, block: int, total: int) -> range:
 
 
 def _turns(compute: Callable[[T], R], emit: Callable[[R, bytes], bytes], items: Sequence[T],
-           claims: int, block: int, token_in: int, token_out: int) -> None:
+           claims: int, block: int, token_in: int, token_out: int,
+           weigh: Callable[[R], int]) -> None:
     """Take items, compute them, and emit each when the token says it is next.
 
     Items are taken from a shared queue (a pipe of item indices), so a worker
     that gets less CPU takes fewer of them. The token carries the index of
     the next item to emit; a worker holding that item emits it (and any that
     follow in its hands), then hands the token on. A worker computes ahead
-    while the token is elsewhere (`AHEAD` results at most) and looks for the
+    while the token is elsewhere (`AHEAD` bytes at most) and looks for the
     token between items without waiting for it. Dealing items round-robin and
     waiting for the turn after each one left each worker idle for a third of
     the search (benchmarks/search_peers.py).
     """
     total = len(items)
     pending: dict[int, R] = {}  # computed, not yet emitted
+    held = [0]  # their weight
     last = [False]  # whether this worker emitted the last item
 
     def turn(wait: bool, stop_at: int = -1) -> int:
@@ -99,7 +105,9 @@ def _turns(compute: Callable[[T], R], emit: Callable[[R, bytes], bytes], items: 
             raise _Stopped  # the worker before this one is gone
         n, token = int.from_bytes(message[:8], "little"), message[8:]
         while n in pending and n != stop_at:
-            token = emit(pending.pop(n), token)
+            result = pending.pop(n)
+            held[0] -= weigh(result)
+            token = emit(result, token)
             n += 1
             last[0] = n == total
         if n != stop_at:
@@ -114,7 +122,8 @@ def _turns(compute: Callable[[T], R], emit: Callable[[R, bytes], bytes], items: 
     while n < total and (taken := _take(claims, block, total)):
         for i in taken:
             try:
-                pending[i] = compute(items[i])
+                pending[i] = result = compute(items[i])
+                held[0] += weigh(result)
             except BaseException:
                 # What comes before it goes out, in order; then this worker stops,
                 # and so does the token when it comes back for this item.
@@ -122,7 +131,7 @@ def _turns(compute: Callable[[T], R], emit: Callable[[R, bytes], bytes], items: 
                     while turn(True, stop_at=i) != i:
                         pass
                 raise
-            n = turn(len(pending) >= AHEAD)  # too far ahead: wait for the turn
+            n = turn(held[0] >= AHEAD)  # too far ahead: wait for the turn
     while n < total:  # nothing left to take: emit what is held, hand the token on
         n = turn(True)
     # All is emitted, and the token goes once more round the ring, each worker
@@ -182,13 +191,15 @@ def _summary(fd: int) -> bytes | None:
 
 def fork_ordered(compute: Callable[[T], R], emit: Callable[[R, bytes], bytes],
                  items: Sequence[T], jobs: int, token: bytes,
-                 summary: Callable[[], bytes]) -> list[bytes]:
+                 summary: Callable[[], bytes],
+                 weigh: Callable[[R], int] = lambda result: 1 << 20) -> list[bytes]:
     """`emit(compute(item), token)` for every item, in item order, over `jobs` processes.
 
     `compute` runs in parallel; `emit` runs one at a time, in item order, in
     the process that computed the item, and returns the token for the next
     (at most 64 bytes). The children's `summary()`, taken when they are done,
-    is returned in worker order (the parent's own state is its own).
+    is returned in worker order (the parent's own state is its own). `weigh`
+    says how many bytes a result holds (by default each counts 1 MiB).
     """
     jobs = max(1, min(jobs, len(items)))
     ring = [os.pipe() for _ in range(jobs)]  # worker k reads ring[k], writes ring[k + 1]
@@ -212,7 +223,7 @@ def fork_ordered(compute: Callable[[T], R], emit: Callable[[R, bytes], bytes],
 
                 def work(k: int = k) -> bytes:
                     _turns(compute, emit, items, claims, block, ring[k][0],
-                           ring[(k + 1) % jobs][1])
+                           ring[(k + 1) % jobs][1], weigh)
                     return summary()
 
                 _child(work, write_fd)
@@ -225,7 +236,7 @@ def fork_ordered(compute: Callable[[T], R], emit: Callable[[R, bytes], bytes],
         ring = [(ring[0][0], ring[1 % jobs][1])]
         stopped = False
         try:
-            _turns(compute, emit, items, claims, block, ring[0][0], ring[0][1])
+            _turns(compute, emit, items, claims, block, ring[0][0], ring[0][1], weigh)
         except _Stopped:
             stopped = True
         summaries = [_summary(fd) for fd in results]

@@ -370,7 +370,7 @@ def _chunks(job: Job, roots: Sequence[Root], sink: Sink) -> Iterator[Chunk]:
         token = b"1" if sink.drop_separator else b"0"
         before = sink.take()
         for summary in fork_ordered(searcher.run_task, sink.emit_in_turn, tasks, job.jobs,
-                                    token, sink.summary):
+                                    token, sink.summary, lambda chunk: chunk.size):
             sink.merge(summary)
         sink.merge(before)
     else:  # no fork on this platform: one process
