@@ -19,13 +19,19 @@ if TYPE_CHECKING:
     import re
     from collections.abc import Callable, Iterator, Sequence
 
-__all__ = ["BINARY_PROBE", "BUFFER_SIZE", "BufferedEngine", "Match", "search_lines"]
+__all__ = ["BATCH_SIZE", "BINARY_PROBE", "BUFFER_SIZE", "BufferedEngine", "Match",
+           "search_lines"]
 
 # The line engine (the ladder's early steps) skips a file with a NUL in its first
 # 8 KiB, as git does; the buffer engine follows grep's rule (see _output.py).
 BINARY_PROBE = 8192
 # Most source files fit in one read; larger ones are read whole into a bytes object.
 BUFFER_SIZE = 256 * 1024
+# A search for one literal reads the files of a directory one after another into
+# one buffer of this size and looks for the literal once over them all: bytes.find
+# over one long haystack switches to its two-way algorithm, which over many files
+# costs less than a find per file does (benchmarks/search_peers.py).
+BATCH_SIZE = 1 << 20
 
 Match = tuple[int, bytes]
 
@@ -98,6 +104,7 @@ class BufferedEngine:
         # Without -v or -c, a file the prefilter rejects prints nothing: skip it whole.
         self.skip_rejected = not fmt.invert and fmt.mode != "count"
         self.buffer = bytearray(BUFFER_SIZE)
+        self.batch: bytearray | None = None  # made at first use (BATCH_SIZE)
 
     @property
     def regex(self) -> re.Pattern[bytes]:
@@ -171,6 +178,9 @@ class BufferedEngine:
         several = rares if len(rares) > 1 else None
         may_match = self.may_match
         try:
+            if single is not None and skip:
+                yield from self._batched(directory, dir_fd, names, errors)
+                return
             for name in names:
                 try:
                     data, size = read(name, dir_fd)
@@ -195,3 +205,77 @@ class BufferedEngine:
                                               color_regex=self.color_regex)
         finally:
             os.close(dir_fd)
+
+    def _batched(
+        self, directory: str, dir_fd: int, names: Sequence[str], errors: list[str]
+    ) -> Iterator[tuple[str, Result]]:
+        """`search_dir` for one literal: files read back to back, one `find` over them.
+
+        Each file is read into the room left in the batch buffer (at least
+        BUFFER_SIZE of it); a file that fills the room is larger than that and
+        is searched alone, after the files before it.
+        """
+        if self.batch is None:
+            self.batch = bytearray(BATCH_SIZE)
+        view = memoryview(self.batch)
+        room = BATCH_SIZE - BUFFER_SIZE  # past this much, the batch is searched
+        batch: list[str] = []
+        starts: list[int] = []
+        end = 0
+        with view:
+            for name in names:
+                try:
+                    fd = os.open(name, os.O_RDONLY, dir_fd=dir_fd)
+                    try:
+                        size = os.readv(fd, [view[end:]])
+                        rest = []
+                        if end + size == BATCH_SIZE:  # it may go on: read the rest
+                            while chunk := os.read(fd, BUFFER_SIZE):
+                                rest.append(chunk)
+                    finally:
+                        os.close(fd)
+                except OSError as exc:
+                    errors.append(f"{child_path(directory, name)}: {exc.strerror or exc}")
+                    continue
+                if end + size == BATCH_SIZE:
+                    yield from self._hits(directory, batch, starts, end)
+                    data = bytes(view[end:]) + b"".join(rest)
+                    yield from self._hits(directory, [name], [0], len(data), data)
+                    batch, starts, end = [], [], 0
+                    continue
+                batch.append(name)
+                starts.append(end)
+                end += size
+                if end > room:
+                    yield from self._hits(directory, batch, starts, end)
+                    batch, starts, end = [], [], 0
+            yield from self._hits(directory, batch, starts, end)
+
+    def _hits(
+        self, directory: str, names: Sequence[str], starts: Sequence[int], end: int,
+        data: bytes | bytearray | None = None,
+    ) -> Iterator[tuple[str, Result]]:
+        """(name, result) of each file of a batch that holds the literal, in order."""
+        buffer = self.batch if data is None else data
+        assert buffer is not None
+        literal, rare, offset = self.rare[0]
+        width = len(literal)
+        pos = k = 0
+        last = len(starts) - 1
+        while pos < end:
+            at = buffer.find(rare, pos, end)
+            if at < 0:
+                return
+            hit = buffer.find(literal, max(at - offset, pos), end)
+            if hit < 0:
+                return
+            while k < last and starts[k + 1] <= hit:
+                k += 1
+            start, stop = starts[k], starts[k + 1] if k < last else end
+            if hit + width > stop:  # it runs into the next file: a match of neither
+                pos = hit + 1
+                continue
+            yield names[k], format_buffer(
+                child_path(directory, names[k]), bytes(buffer[start:stop]), stop - start,
+                self.regex, self.fmt, may_match=True, color_regex=self.color_regex)
+            pos = stop
