@@ -135,18 +135,20 @@ def test_hidden_files_skipped_by_default(tree):
     assert sorted(out) == [".hidden.txt", ".hiddendir/in.txt"]
 
 
-def test_symlinks_followed_only_with_L(tree):
+@pytest.mark.parametrize("follow", ["--follow", "-R"])
+def test_symlinks_followed_only_with_follow(tree, follow):
+    # rg's -L is grep's --files-without-match here; --follow and grep's -R follow links.
     plain = search("-l", "three needle", cwd=tree).stdout.decode().splitlines()
     assert plain == ["odd/crlf.txt"]
-    followed = search("-L", "-l", "three needle", cwd=tree).stdout.decode().splitlines()
+    followed = search(follow, "-l", "three needle", cwd=tree).stdout.decode().splitlines()
     assert sorted(followed) == ["link-to-dir/crlf.txt", "link-to-file.txt", "odd/crlf.txt"]
 
 
-def test_symlink_loop_with_L_terminates(tmp_path):
+def test_symlink_loop_with_follow_terminates(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "f.txt").write_text("needle\n")
     (tmp_path / "a" / "loop").symlink_to(tmp_path / "a")
-    out = search("-L", "-l", "needle", str(tmp_path / "a"))
+    out = search("--follow", "-l", "needle", str(tmp_path / "a"))
     assert out.returncode == 0  # as grep: a loop is a warning, not an error
     assert out.stdout.decode().splitlines() == [f"{tmp_path}/a/f.txt"]
     assert out.stderr.decode() == (

@@ -58,10 +58,15 @@ OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
      help="select the lines that do not match")),
     (("-n", "--line-number"), dict(action="store_true",
      help="prefix each line with its number")),
+    (("-b", "--byte-offset"), dict(action="store_true",
+     help="prefix each line (with -o, each match) with its byte offset in the file")),
     (("-o", "--only-matching"), dict(action="store_true",
      help="print only the matched parts")),
-    (("-l", "--files-with-matches"), dict(action="store_true",
-     help="print only names of files")),
+    # One dest: of -l and -L, the last given wins, as in grep.
+    (("-l", "--files-with-matches"), dict(action="store_const", const="files", default=None,
+     dest="list_files", help="print only the names of files with selected lines")),
+    (("-L", "--files-without-match"), dict(action="store_const", const="files-without",
+     dest="list_files", help="print only the names of files without selected lines")),
     (("-c", "--count"), dict(action="store_true",
      help="print a count of selected lines per file")),
     (("-q", "--quiet", "--silent"), dict(action="store_true",
@@ -110,7 +115,8 @@ OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
      help="-u: --no-ignore; -uu: and --hidden; -uuu: the same (binary files are "
           "already searched)")),
     (("--hidden",), dict(action="store_true", help="search dot files and directories too")),
-    (("-L", "--follow"), dict(action="store_true", help="follow symbolic links")),
+    # rg's -L is grep's -L (files without match) here: --follow and -R follow links.
+    (("--follow",), dict(action="store_true", help="follow symbolic links")),
     (("-j", "--threads"), dict(type=int, default=None, metavar="N",
      help="worker count (default: the CPUs available)")),
     (("--json",), dict(action="store_true",
@@ -148,8 +154,8 @@ class Options:
         def __getattr__(self, name: str) -> Any: ...
 
 
-# (dest, action, type, choices) of an option string.
-_Spec = tuple[str, str, "Callable[[str], Any] | None", "Sequence[str] | None"]
+# (dest, action, type, choices, const) of an option string.
+_Spec = tuple[str, str, "Callable[[str], Any] | None", "Sequence[str] | None", "Any"]
 
 
 def _specs() -> tuple[dict[str, _Spec], dict[str, Any]]:
@@ -162,7 +168,8 @@ def _specs() -> tuple[dict[str, _Spec], dict[str, Any]]:
         default = options.get("default", {"store_true": False, "store_false": True}.get(action))
         defaults.setdefault(dest, default)  # argparse: the first option of a dest sets it
         for flag in flags:
-            specs[flag] = (dest, action, options.get("type"), options.get("choices"))
+            specs[flag] = (dest, action, options.get("type"), options.get("choices"),
+                           options.get("const"))
     return specs, defaults
 
 
@@ -235,9 +242,11 @@ def parse_fast(argv: Sequence[str]) -> Options | None:
 
 
 def _apply(values: dict[str, Any], spec: _Spec, value: str) -> bool:
-    dest, action, convert, choices = spec
+    dest, action, convert, choices, const = spec
     if action == "store_true":
         values[dest] = True
+    elif action == "store_const":
+        values[dest] = const
     elif action == "store_false":
         values[dest] = False
     elif action == "count":
@@ -303,8 +312,11 @@ def _stdin_is_input() -> bool:
 
 
 def _mode(args: argparse.Namespace | Options) -> str:
-    for flag, mode in (("quiet", "quiet"), ("files_with_matches", "files"), ("count", "count"),
-                       ("json", "json"), ("only_matching", "only")):
+    if args.quiet:
+        return "quiet"
+    if args.list_files:
+        return str(args.list_files)  # -l: "files", -L: "files-without"
+    for flag, mode in (("count", "count"), ("json", "json"), ("only_matching", "only")):
         if getattr(args, flag):
             return mode
     return "lines"
@@ -388,7 +400,7 @@ def _format(args: argparse.Namespace | Options, several: bool) -> Format:
         invert=args.invert_match, before=before or 0, after=after or 0,
         context=(before is not None or after is not None) and mode in ("lines", "only"),
         max_count=args.max_count, null=args.null, null_data=args.null_data,
-        binary_text=args.text,
+        binary_text=args.text, byte_offset=args.byte_offset,
     )
 
 
@@ -414,6 +426,7 @@ def _filters(args: argparse.Namespace | Options) -> Filters:
 def _line_engine_can(fmt: Format, args: argparse.Namespace | Options) -> bool:
     return fmt.mode in ("lines", "files", "count") and not (
         fmt.invert or fmt.context or fmt.color or fmt.max_count or fmt.null or fmt.null_data
+        or fmt.byte_offset
         or fmt.binary_text or args.line_regexp or len(args.regexp) + len(args.file) > 1)
 
 

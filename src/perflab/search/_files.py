@@ -101,8 +101,8 @@ class BufferedEngine:
         self.rare = [(literal, *rare_byte(literal)) for literal in literals or ()]
         self.ignore_case = ignore_case
         self.fmt = fmt
-        # Without -v or -c, a file the prefilter rejects prints nothing: skip it whole.
-        self.skip_rejected = not fmt.invert and fmt.mode != "count"
+        # Without -v, -c or -L, a file the prefilter rejects prints nothing: skip it whole.
+        self.skip_rejected = not fmt.invert and fmt.mode not in ("count", "files-without")
         self.buffer = bytearray(BUFFER_SIZE)
         self.batch: bytearray | None = None  # made at first use (BATCH_SIZE)
 

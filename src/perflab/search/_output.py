@@ -51,12 +51,14 @@ Run = tuple[int, int, int, int]  # first line number, start, stop (after the las
 class Format:
     """How to select and print. (A plain class: `dataclasses` would slow start-up.)"""
 
-    __slots__ = ("after", "before", "binary_text", "color", "context", "invert",
-                 "line_numbers", "max_count", "mode", "null", "null_data", "with_filename")
+    __slots__ = ("after", "before", "binary_text", "byte_offset", "color", "context",
+                 "invert", "line_numbers", "max_count", "mode", "null", "null_data",
+                 "with_filename")
 
     def __init__(
         self,
-        mode: str = "lines",  # lines | only (-o) | files (-l) | count (-c) | quiet (-q) | json
+        mode: str = "lines",  # lines | only (-o) | files (-l) | files-without (-L) | count (-c)
+        #                       | quiet (-q) | json
         line_numbers: bool = False,
         with_filename: bool = True,
         color: bool = False,
@@ -69,6 +71,7 @@ class Format:
         null: bool = False,  # -Z: NUL after file names
         null_data: bool = False,  # -z: NUL-terminated records
         binary_text: bool = False,  # -a
+        byte_offset: bool = False,  # -b: each line's (with -o, each match's) byte offset
     ) -> None:
         self.mode = mode
         self.line_numbers = line_numbers
@@ -82,11 +85,12 @@ class Format:
         self.null = null
         self.null_data = null_data
         self.binary_text = binary_text
+        self.byte_offset = byte_offset
 
     @property
     def first_only(self) -> bool:
-        """Whether one selected line decides the file's output (-l, -q)."""
-        return self.mode in ("files", "quiet")
+        """Whether one selected line decides the file's output (-l, -L, -q)."""
+        return self.mode in ("files", "files-without", "quiet")
 
 
 class Result:
@@ -178,10 +182,11 @@ def _cut_binary(data: bytes | bytearray, runs: list[Run], at: int) -> tuple[list
 class _Printer:
     """Line prefixes for one file, plain or coloured, built once."""
 
-    __slots__ = ("color", "ctx_head", "head", "numbers", "regex", "separator")
+    __slots__ = ("color", "ctx_head", "head", "numbers", "offsets", "regex", "separator")
 
     def __init__(self, name: bytes, fmt: Format, regex: re.Pattern[bytes] | None) -> None:
         self.numbers = fmt.line_numbers
+        self.offsets = fmt.byte_offset
         self.color = fmt.color
         self.regex = regex if fmt.color and not fmt.invert else None
         # grep ends "--" with a newline even with -z: it is never swapped (see format_buffer).
@@ -196,10 +201,12 @@ class _Printer:
         else:
             self.head, self.ctx_head = name + sep, name + ctx
 
-    def block(self, out: list[bytes], block: bytes, lineno: int, selected: bool) -> None:
-        """Print whole lines `block` (each ending with a newline), the first numbered `lineno`."""
+    def block(self, out: list[bytes], block: bytes, lineno: int, selected: bool,
+              offset: int = 0) -> None:
+        """Print whole lines `block` (each ending with a newline), the first numbered `lineno`
+        and starting at byte `offset` of the file (for -b)."""
         head = self.head if selected else self.ctx_head
-        if not (self.numbers or self.color):
+        if not (self.numbers or self.color or self.offsets):
             if head:
                 out.append(head + block[:-1].replace(b"\n", b"\n" + head) + b"\n")
             else:
@@ -208,13 +215,22 @@ class _Printer:
         lines = block[:-1].split(b"\n")
         numsep = b":" if selected else b"-"
         if not self.color:
-            out.append(b"".join([b"%s%d%s%s\n" % (head, n, numsep, line)
-                                 for n, line in enumerate(lines, lineno)]))
+            if not self.offsets:
+                out.append(b"".join([b"%s%d%s%s\n" % (head, n, numsep, line)
+                                     for n, line in enumerate(lines, lineno)]))
+                return
+            for n, line in enumerate(lines, lineno):
+                number = b"%d%s" % (n, numsep) if self.numbers else b""
+                out.append(b"%s%s%d%s%s\n" % (head, number, offset, numsep, line))
+                offset += len(line) + 1
             return
         regex = self.regex if selected else None
         numsep = SEP_COLOR + numsep + RESET
         for n, line in enumerate(lines, lineno):
             number = LINE_COLOR + b"%d" % n + RESET + numsep if self.numbers else b""
+            if self.offsets:  # grep colours the offset as the line number
+                number += LINE_COLOR + b"%d" % offset + RESET + numsep
+                offset += len(line) + 1
             if regex is not None:
                 line = regex.sub(lambda m: MATCH_COLOR + m[0] + RESET if m[0] else b"", line)
             out.append(head + number + line + b"\n")
@@ -222,6 +238,7 @@ class _Printer:
     def matches(self, out: list[bytes], regex: re.Pattern[bytes], data: bytes | bytearray,
                 start: int, stop: int, lineno: int) -> None:
         """-o: each non-empty match of the selected lines in [start, stop), one per line."""
+        sep = SEP_COLOR + b":" + RESET if self.color else b":"
         for n in range(lineno, lineno + 1 + data.count(b"\n", start, stop)):
             if start >= stop:
                 break
@@ -229,11 +246,15 @@ class _Printer:
             end = stop if end < 0 else end
             number = b"%d:" % n if self.numbers else b""
             if self.color and self.numbers:
-                number = LINE_COLOR + b"%d" % n + RESET + SEP_COLOR + b":" + RESET
+                number = LINE_COLOR + b"%d" % n + RESET + sep
             for m in regex.finditer(data, start, end):
                 if m.end() > m.start():
                     text = MATCH_COLOR + m[0] + RESET if self.color else m[0]
-                    out.append(self.head + number + text + b"\n")
+                    at = b""
+                    if self.offsets:
+                        at = (LINE_COLOR + b"%d" % m.start() + RESET + sep if self.color
+                              else b"%d:" % m.start())
+                    out.append(self.head + number + at + text + b"\n")
             start = end + 1
 
 
@@ -253,7 +274,7 @@ def _lines(data: bytes | bytearray, runs: Sequence[Run], end: int, fmt: Format,
                 if not fmt.invert:
                     printer.matches(out, regex, data, start, stop, lineno)
             else:
-                printer.block(out, _whole(data, start, stop), lineno, True)
+                printer.block(out, _whole(data, start, stop), lineno, True, start)
         return out
     printed = 0  # offset of the first line not yet printed (nor skipped over)
     after_from = after_lineno = -1
@@ -261,23 +282,25 @@ def _lines(data: bytes | bytearray, runs: Sequence[Run], end: int, fmt: Format,
         if after_from >= 0:
             a_end = _forward(data, after_from, start, fmt.after)
             if a_end > after_from and not only:
-                printer.block(out, _whole(data, after_from, a_end), after_lineno, False)
+                printer.block(out, _whole(data, after_from, a_end), after_lineno, False,
+                              after_from)
             printed = a_end
         b_start, taken = _backward(data, start, printed, fmt.before)
         if after_from < 0 or b_start > printed:
             out.append(printer.separator)
         if b_start < start and not only:
-            printer.block(out, bytes(data[b_start:start]), lineno - taken, False)
+            printer.block(out, bytes(data[b_start:start]), lineno - taken, False, b_start)
         if only:
             if not fmt.invert:
                 printer.matches(out, regex, data, start, stop, lineno)
         else:
-            printer.block(out, _whole(data, start, stop), lineno, True)
+            printer.block(out, _whole(data, start, stop), lineno, True, start)
         after_from, after_lineno = stop, lineno + count
     if after_from >= 0 and not only:
         a_end = _forward(data, after_from, end, fmt.after)
         if a_end > after_from:
-            printer.block(out, _whole(data, after_from, a_end), after_lineno, False)
+            printer.block(out, _whole(data, after_from, a_end), after_lineno, False,
+                          after_from)
     return out
 
 
@@ -355,7 +378,9 @@ def format_buffer(
     runs = _runs(regex, data, size, fmt, may_match)
     selected = sum(r[3] for r in runs)
     mode = fmt.mode
-    if mode in ("count", "files", "quiet"):
+    if mode in ("count", "files", "files-without", "quiet"):
+        if mode == "files-without":  # -L: the files with no selected line are listed
+            return Result(b"" if selected else _summary(path, 0, fmt), selected)
         if not selected and mode != "count":
             return Result(b"", 0)
         return Result(_summary(path, selected, fmt), selected)
@@ -383,7 +408,7 @@ def _summary(path: str, selected: int, fmt: Format) -> bytes:
         return b""
     if fmt.color:
         name = FILE_COLOR + name + RESET
-    if fmt.mode == "files":
+    if fmt.mode in ("files", "files-without"):
         return name + (b"\0" if fmt.null else b"\n")
     count = b"%d\n" % selected
     if not fmt.with_filename:
@@ -394,7 +419,8 @@ def _summary(path: str, selected: int, fmt: Format) -> bytes:
 
 
 def _no_lines(path: str, fmt: Format) -> Result:
-    return Result(_summary(path, 0, fmt) if fmt.mode == "count" else b"", 0)
+    listed = fmt.mode in ("count", "files-without")
+    return Result(_summary(path, 0, fmt) if listed else b"", 0)
 
 
 def format_matches(path: str, matches: Sequence[tuple[int, bytes]], fmt: Format) -> bytes:
