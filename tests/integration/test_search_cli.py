@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -182,6 +183,36 @@ def test_json_output_as_rg(tree):
     assert records[6]["data"]["stats"] == {"matched_lines": 2, "matches": 2}
     stats = records[7]["data"]["stats"]
     assert stats == {"searches": 2, "searches_with_match": 2, "matched_lines": 3, "matches": 3}
+
+
+RG = shutil.which("rg") or str(Path(sys.executable).with_name("rg"))
+
+
+def _json_records(cmd, cwd):
+    """The records but the summary, and of each end record the counts both tools keep."""
+    out = subprocess.run(cmd, capture_output=True, cwd=cwd, stdin=subprocess.DEVNULL,
+                         env={**os.environ, "PYTHONPATH": str(REPO)}).stdout
+    records = [json.loads(line) for line in out.splitlines()]
+    for record in records:
+        if record["type"] == "end":
+            stats = record["data"]["stats"]
+            record["data"]["stats"] = {k: stats[k] for k in ("matched_lines", "matches")}
+    return [r for r in records if r["type"] != "summary"]
+
+
+@pytest.mark.skipif(not Path(RG).exists(), reason="ripgrep is not installed")
+@pytest.mark.parametrize("options", [
+    ["-C1", "foo"], ["-A1", "foo"], ["-B2", "foo"], ["-C2", "foo"], ["-A3", "foo"],
+    ["-B1", "-A2", "foo"], ["-v", "-C1", "foo"], ["-C3", "zz"], ["-C1", "-v", "b"], ["foo"],
+])
+def test_json_context_records_as_rg(tmp_path, options):
+    """rg's "context" records for -A/-B/-C: record for record the same, as parsed JSON."""
+    (tmp_path / "a.txt").write_bytes(b"a\nfoo bar foo\nb\r\nc\nfoo\nzz\nyy\nxx\nfoo\n")
+    (tmp_path / "b.txt").write_bytes(b"foo 1\nfoo 2\nbar\n")
+    for name in ("a.txt", "b.txt"):
+        ours = _json_records(
+            [sys.executable, "-m", "perflab", "search", "--json", *options, name], tmp_path)
+        assert ours == _json_records([RG, "--no-config", "--json", *options, name], tmp_path)
 
 
 def test_json_submatches_are_byte_offsets(tmp_path):

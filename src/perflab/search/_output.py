@@ -309,28 +309,50 @@ def _whole(data: bytes | bytearray, start: int, stop: int) -> bytes:
     return block if block.endswith(b"\n") else block + b"\n"
 
 
-def _json(path: str, data: bytes | bytearray, runs: Sequence[Run], fmt: Format,
+def _json(path: str, data: bytes | bytearray, runs: Sequence[Run], end: int, fmt: Format,
           regex: re.Pattern[bytes]) -> tuple[bytes, int]:
-    """rg's --json records for one file: begin, one match per selected line, end."""
+    """rg's --json records for one file: begin, a match per selected line (a context
+    record per context line with -A/-B/-C, as rg's), end."""
     import json
 
-    records: list[dict[str, object]] = [{"type": "begin", "data": {"path": _json_text(path)}}]
+    name = _json_text(path)
+    records: list[dict[str, object]] = [{"type": "begin", "data": {"path": name}}]
     total = lines = 0
-    for lineno, start, stop, count in runs:
+
+    def add(kind: str, start: int, stop: int, lineno: int, subs: bool) -> int:
+        """Records for the lines in [start, stop), the first numbered `lineno`; submatches."""
+        found = 0
         pos = start
-        for n in range(lineno, lineno + count):
-            end = data.find(b"\n", pos, stop)
-            end = stop if end < 0 else end
-            subs = [] if fmt.invert else [
+        while pos < stop:
+            eol = data.find(b"\n", pos, stop)
+            eol = stop if eol < 0 else eol
+            matches = [
                 {"match": _json_bytes(m[0]), "start": m.start() - pos, "end": m.end() - pos}
-                for m in regex.finditer(data, pos, end) if m.end() > m.start()]
-            total += len(subs)
-            records.append({"type": "match", "data": {
-                "path": _json_text(path), "lines": _json_bytes(bytes(data[pos:end]) + b"\n"),
-                "line_number": n, "absolute_offset": pos, "submatches": subs}})
-            pos = end + 1
+                for m in regex.finditer(data, pos, eol) if m.end() > m.start()] if subs else []
+            found += len(matches)
+            records.append({"type": kind, "data": {
+                "path": name, "lines": _json_bytes(bytes(data[pos:eol]) + b"\n"),
+                "line_number": lineno, "absolute_offset": pos, "submatches": matches}})
+            pos, lineno = eol + 1, lineno + 1
+        return found
+
+    # Context as _lines gives it, without the "--" between groups (JSON needs none).
+    # Context lines carry their submatches (with -v they are the matching lines), as rg's.
+    printed = 0
+    after_from = after_lineno = -1
+    for lineno, start, stop, count in runs:
+        if after_from >= 0 and fmt.after:
+            printed = _forward(data, after_from, start, fmt.after)
+            add("context", after_from, printed, after_lineno, True)
+        if fmt.before:
+            b_start, taken = _backward(data, start, max(printed, after_from), fmt.before)
+            add("context", b_start, start, lineno - taken, True)
+        total += add("match", start, stop, lineno, not fmt.invert)
         lines += count
-    records.append({"type": "end", "data": {"path": _json_text(path), "binary_offset": None,
+        after_from, after_lineno = stop, lineno + count
+    if after_from >= 0 and fmt.after:
+        add("context", after_from, _forward(data, after_from, end, fmt.after), after_lineno, True)
+    records.append({"type": "end", "data": {"path": name, "binary_offset": None,
                                             "stats": {"matched_lines": lines, "matches": total}}})
     return b"".join(json.dumps(r).encode() + b"\n" for r in records), total
 
@@ -392,7 +414,7 @@ def format_buffer(
     if not runs:
         return Result(b"", selected, binary)
     if mode == "json":
-        out, matches = _json(path, data, runs, fmt, regex)
+        out, matches = _json(path, data, runs, end, fmt, regex)
         return Result(out, selected, binary, matches)
     printer = _Printer(os.fsencode(path), fmt, color_regex)
     parts = _lines(data, runs, end, fmt, printer, regex)
