@@ -131,7 +131,8 @@ def test_the_rare_byte_prefilter_rejects_only_files_without_the_literal(tmp_path
 
 def test_one_literal_read_in_batches_finds_the_files_that_hold_it(tmp_path):
     """Files back to back in one buffer: sizes round the batch's edges, a literal split
-    across two files (a match of neither), empty files, one file larger than the batch."""
+    across two files (a match of neither), empty files, one file larger than the batch;
+    one literal, and two (-e A -e B)."""
     from perflab.search._files import BATCH_SIZE, BUFFER_SIZE, BufferedEngine
     from perflab.search._output import Format
 
@@ -145,10 +146,15 @@ def test_one_literal_read_in_batches_finds_the_files_that_hold_it(tmp_path):
         contents[f"f{i:02d}"] = bytes(body)
     contents["g1"], contents["g2"] = b"tail ERR", b"_AB head\n"  # split: in neither
     contents["h"] = b"x" * (BATCH_SIZE - BUFFER_SIZE - 20) + b"ERR_AB"  # at a batch's end
+    contents["k"] = b"one QQZ here\n"  # the second literal only
+    contents["m"] = b"QQZ first, ERR_AB after\n"
     for name, body in contents.items():
         (tmp_path / name).write_bytes(body)
-    engine = BufferedEngine(re.compile(rb"ERR_AB"), (b"ERR_AB",), False, Format("files"))
     names = sorted(contents)
-    found = [name for name, result in engine.search_dir(str(tmp_path), names, [])
-             if result.selected]
-    assert found == [name for name in names if b"ERR_AB" in contents[name]]
+    for literals in ((b"ERR_AB",), (b"ERR_AB", b"QQZ"), (b"QQZ", b"ERR_AB")):
+        regex = re.compile(b"|".join(literals))
+        engine = BufferedEngine(regex, literals, False, Format("files"))
+        found = [name for name, result in engine.search_dir(str(tmp_path), names, [])
+                 if result.selected]
+        assert found == [name for name in names
+                         if any(literal in contents[name] for literal in literals)]

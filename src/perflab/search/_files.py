@@ -27,8 +27,8 @@ __all__ = ["BATCH_SIZE", "BINARY_PROBE", "BUFFER_SIZE", "BufferedEngine", "Match
 BINARY_PROBE = 8192
 # Most source files fit in one read; larger ones are read whole into a bytes object.
 BUFFER_SIZE = 256 * 1024
-# A search for one literal reads the files of a directory one after another into
-# one buffer of this size and looks for the literal once over them all: bytes.find
+# A search for literals reads the files of a directory one after another into one
+# buffer of this size and looks for each literal once over them all: bytes.find
 # over one long haystack switches to its two-way algorithm, which over many files
 # costs less than a find per file does (benchmarks/search_peers.py).
 BATCH_SIZE = 1 << 20
@@ -170,15 +170,15 @@ class BufferedEngine:
             errors.append(f"{directory}: {exc.strerror or exc}")
             return
         read, skip, fmt = self._read, self.skip_rejected, self.fmt
-        # One literal and no -i, the usual search: its rarest byte's `find` (memchr),
-        # then its own, inline (this loop runs once per file; see
-        # benchmarks/search_peers.py).
+        # Literals and no -i, the usual search: without -v, -c or -L, in batches
+        # (_batched); else per file, the literal's rarest byte's `find` (memchr), then
+        # its own, inline (this loop runs once per file; see benchmarks/search_peers.py).
         rares = self.rare if not self.ignore_case else []
         single, rare, offset = rares[0] if len(rares) == 1 else (None, b"", 0)
         several = rares if len(rares) > 1 else None
         may_match = self.may_match
         try:
-            if single is not None and skip:
+            if rares and skip:
                 yield from self._batched(directory, dir_fd, names, errors)
                 return
             for name in names:
@@ -209,7 +209,7 @@ class BufferedEngine:
     def _batched(
         self, directory: str, dir_fd: int, names: Sequence[str], errors: list[str]
     ) -> Iterator[tuple[str, Result]]:
-        """`search_dir` for one literal: files read back to back, one `find` over them.
+        """`search_dir` for literals: files read back to back, one `find` over them.
 
         Each file is read into the room left in the batch buffer (at least
         BUFFER_SIZE of it); a file that fills the room is larger than that and
@@ -255,18 +255,23 @@ class BufferedEngine:
         self, directory: str, names: Sequence[str], starts: Sequence[int], end: int,
         data: bytes | bytearray | None = None,
     ) -> Iterator[tuple[str, Result]]:
-        """(name, result) of each file of a batch that holds the literal, in order."""
+        """(name, result) of each file of a batch that holds a literal, in order."""
         buffer = self.batch if data is None else data
         assert buffer is not None
-        literal, rare, offset = self.rare[0]
-        width = len(literal)
+        rares = self.rare
+        ahead = [-2] * len(rares)  # each literal's next hit at or after `pos`; -1: none
         pos = k = 0
         last = len(starts) - 1
         while pos < end:
-            at = buffer.find(rare, pos, end)
-            if at < 0:
-                return
-            hit = buffer.find(literal, max(at - offset, pos), end)
+            hit = width = -1
+            for j, (literal, rare, offset) in enumerate(rares):
+                found = ahead[j]
+                if -1 < found < pos or found == -2:
+                    at = buffer.find(rare, pos, end)
+                    found = -1 if at < 0 else buffer.find(literal, max(at - offset, pos), end)
+                    ahead[j] = found
+                if found >= 0 and (hit < 0 or found < hit):
+                    hit, width = found, len(literal)
             if hit < 0:
                 return
             while k < last and starts[k + 1] <= hit:
