@@ -7,7 +7,12 @@ pays for its own code, nothing else (start-up time is measured).
 A command module provides `configure(parser)` and `main(args) -> int`, and
 may provide `parse_fast(argv)`: the options parsed without argparse (whose
 import and parser building are a good part of a search's start-up,
-benchmarks/startup.py), or None to have argparse parse them after all.
+benchmarks/startup.py), or None to have argparse parse them after all. A
+module whose `EXIT_UNFINALIZED` is true leaves nothing for the interpreter's
+finalization to do (no atexit handlers, no files but stdout and stderr): when
+it is the program (`main()` with no argv), the process ends with `os._exit`
+after flushing them, skipping the final garbage collection and module teardown
+(a few percent of a search's CPU, benchmarks/search_peers.py).
 Every `PerflabError` becomes one `error: ...` line on stderr and exit status 2;
 a closed pipe (`perflab ... | head`) ends quietly.
 """
@@ -91,9 +96,14 @@ def _top_parser(formatter: type[argparse.HelpFormatter]) -> argparse.ArgumentPar
     return parser
 
 
+_EXIT_UNFINALIZED = [False]  # set by _module: the command asks to skip finalization
+
+
 def _module(command: Command) -> object:
     __import__(command.module)  # not importlib: its import is start-up time too
-    return sys.modules[command.module]
+    module = sys.modules[command.module]
+    _EXIT_UNFINALIZED[0] = bool(getattr(module, "EXIT_UNFINALIZED", False))
+    return module
 
 
 def _dispatch(argv: Sequence[str]) -> int:
@@ -120,6 +130,18 @@ def _dispatch(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    status = _main(argv)
+    if argv is None and _EXIT_UNFINALIZED[0]:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BrokenPipeError:
+            status = EXIT_BROKEN_PIPE
+        os._exit(status)
+    return status
+
+
+def _main(argv: Sequence[str] | None) -> int:
     from perflab.errors import PerflabError
 
     try:

@@ -24,9 +24,12 @@ if TYPE_CHECKING:
     from perflab.search._parallel import Job
     from perflab.search._walk import Filters
 
-__all__ = ["OPTIONS", "Options", "configure", "main", "parse_fast"]
+__all__ = ["EXIT_UNFINALIZED", "OPTIONS", "Options", "configure", "main", "parse_fast"]
 
 STDIN_LABEL = "(standard input)"
+# Nothing is left for the interpreter's finalization to do after a search (see
+# perflab.cli): the process ends without it.
+EXIT_UNFINALIZED = True
 SUPPRESS = "==SUPPRESS=="  # argparse.SUPPRESS, without importing argparse
 
 
