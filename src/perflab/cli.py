@@ -12,7 +12,7 @@ module whose `EXIT_UNFINALIZED` is true leaves nothing for the interpreter's
 finalization to do (no atexit handlers, no files but stdout and stderr): when
 it is the program (`main()` with no argv), the process ends with `os._exit`
 after flushing them, skipping the final garbage collection and module teardown
-(a few percent of a search's CPU, benchmarks/search_peers.py).
+(which show in a search's CPU time: benchmarks/search_peers.py).
 Every `PerflabError` becomes one `error: ...` line on stderr and exit status 2;
 a closed pipe (`perflab ... | head`) ends quietly.
 """

@@ -45,9 +45,9 @@ _FAILED = 1 << 63  # set in the header: the record is the worker's error message
 _BROKEN = 1 << 62  # set in the header: the worker's output was closed (EPIPE)
 # Bytes of results a worker may hold, computed but not yet emitted: a worker
 # waits for its turn only past this. On a busy machine the worker holding the
-# next item can be off the CPU for tens of milliseconds; a bound of a few items
-# made the others wait for it (-j 2 slower than -j 1 at load 6,
-# benchmarks/search_peers.py), while a search that prints little holds little.
+# next item can be off the CPU for a while; a bound of a few items made the
+# others wait for it (benchmarks/search_peers.py), while a search that prints
+# little holds little.
 AHEAD = 16 << 20
 _TOKEN = 64  # bytes at most of the token `emit` hands on
 _CLAIM = 4  # bytes of an item index in the queue of items to take
@@ -81,9 +81,9 @@ def _turns(compute: Callable[[T], R], emit: Callable[[R, bytes], bytes], items: 
     the next item to emit; a worker holding that item emits it (and any that
     follow in its hands), then hands the token on. A worker computes ahead
     while the token is elsewhere (`AHEAD` bytes at most) and looks for the
-    token between items without waiting for it. Dealing items round-robin and
-    waiting for the turn after each one left each worker idle for a third of
-    the search (benchmarks/search_peers.py).
+    token between items without waiting for it. (Dealing items round-robin
+    and waiting for the turn after each one left a worker idle whenever the
+    other was slower or off the CPU: benchmarks/search_peers.py.)
     """
     total = len(items)
     pending: dict[int, R] = {}  # computed, not yet emitted
