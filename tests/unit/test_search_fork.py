@@ -48,3 +48,28 @@ def test_a_failing_child_is_reported_and_nothing_hangs(tmp_path):
         _run(tmp_path, 2, list(range(8)), compute)
     emitted = (tmp_path / "out").read_bytes().splitlines()
     assert [line.split(b":")[1] for line in emitted] == [b"0", b"1", b"2"]  # in order, up to it
+
+
+@pytest.mark.parametrize("jobs", [2, 3, 4])
+def test_a_closed_output_in_one_worker_stops_them_all(tmp_path, jobs):
+    """The worker that emits item 5 finds its output closed (`| head`): the others must
+    not wait for ever for a token that no longer goes round (they once did, with the
+    parent waiting for a child that waited for the parent)."""
+    import signal
+
+    def emit(result, token):
+        if result == 5:
+            raise BrokenPipeError
+        return token
+
+    def timeout(*_):
+        raise TimeoutError("the workers waited for each other")
+
+    previous = signal.signal(signal.SIGALRM, timeout)
+    signal.alarm(30)
+    try:
+        with pytest.raises(BrokenPipeError):
+            fork_ordered(lambda item: item, emit, list(range(40)), jobs, b"0", lambda: b"")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

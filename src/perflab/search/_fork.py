@@ -239,6 +239,12 @@ def fork_ordered(compute: Callable[[T], R], emit: Callable[[R, bytes], bytes],
             _turns(compute, emit, items, claims, block, ring[0][0], ring[0][1], weigh)
         except _Stopped:
             stopped = True
+        # Out of the ring before waiting for the children: a worker still waiting
+        # for the token (another one stopped) sees the ring end instead of waiting
+        # for ever on a parent that waits for it.
+        for fd in ring[0]:
+            os.close(fd)
+        ring = []
         summaries = [_summary(fd) for fd in results]
         if stopped or None in summaries:
             raise WorkerDied("a search worker ended without its results")
