@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -135,18 +136,20 @@ def test_hidden_files_skipped_by_default(tree):
     assert sorted(out) == [".hidden.txt", ".hiddendir/in.txt"]
 
 
-def test_symlinks_followed_only_with_L(tree):
+@pytest.mark.parametrize("follow", ["--follow", "-R"])
+def test_symlinks_followed_only_with_follow(tree, follow):
+    # rg's -L is grep's --files-without-match here; --follow and grep's -R follow links.
     plain = search("-l", "three needle", cwd=tree).stdout.decode().splitlines()
     assert plain == ["odd/crlf.txt"]
-    followed = search("-L", "-l", "three needle", cwd=tree).stdout.decode().splitlines()
+    followed = search(follow, "-l", "three needle", cwd=tree).stdout.decode().splitlines()
     assert sorted(followed) == ["link-to-dir/crlf.txt", "link-to-file.txt", "odd/crlf.txt"]
 
 
-def test_symlink_loop_with_L_terminates(tmp_path):
+def test_symlink_loop_with_follow_terminates(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "f.txt").write_text("needle\n")
     (tmp_path / "a" / "loop").symlink_to(tmp_path / "a")
-    out = search("-L", "-l", "needle", str(tmp_path / "a"))
+    out = search("--follow", "-l", "needle", str(tmp_path / "a"))
     assert out.returncode == 0  # as grep: a loop is a warning, not an error
     assert out.stdout.decode().splitlines() == [f"{tmp_path}/a/f.txt"]
     assert out.stderr.decode() == (
@@ -180,6 +183,36 @@ def test_json_output_as_rg(tree):
     assert records[6]["data"]["stats"] == {"matched_lines": 2, "matches": 2}
     stats = records[7]["data"]["stats"]
     assert stats == {"searches": 2, "searches_with_match": 2, "matched_lines": 3, "matches": 3}
+
+
+RG = shutil.which("rg") or str(Path(sys.executable).with_name("rg"))
+
+
+def _json_records(cmd, cwd):
+    """The records but the summary, and of each end record the counts both tools keep."""
+    out = subprocess.run(cmd, capture_output=True, cwd=cwd, stdin=subprocess.DEVNULL,
+                         env={**os.environ, "PYTHONPATH": str(REPO)}).stdout
+    records = [json.loads(line) for line in out.splitlines()]
+    for record in records:
+        if record["type"] == "end":
+            stats = record["data"]["stats"]
+            record["data"]["stats"] = {k: stats[k] for k in ("matched_lines", "matches")}
+    return [r for r in records if r["type"] != "summary"]
+
+
+@pytest.mark.skipif(not Path(RG).exists(), reason="ripgrep is not installed")
+@pytest.mark.parametrize("options", [
+    ["-C1", "foo"], ["-A1", "foo"], ["-B2", "foo"], ["-C2", "foo"], ["-A3", "foo"],
+    ["-B1", "-A2", "foo"], ["-v", "-C1", "foo"], ["-C3", "zz"], ["-C1", "-v", "b"], ["foo"],
+])
+def test_json_context_records_as_rg(tmp_path, options):
+    """rg's "context" records for -A/-B/-C: record for record the same, as parsed JSON."""
+    (tmp_path / "a.txt").write_bytes(b"a\nfoo bar foo\nb\r\nc\nfoo\nzz\nyy\nxx\nfoo\n")
+    (tmp_path / "b.txt").write_bytes(b"foo 1\nfoo 2\nbar\n")
+    for name in ("a.txt", "b.txt"):
+        ours = _json_records(
+            [sys.executable, "-m", "perflab", "search", "--json", *options, name], tmp_path)
+        assert ours == _json_records([RG, "--no-config", "--json", *options, name], tmp_path)
 
 
 def test_json_submatches_are_byte_offsets(tmp_path):
@@ -238,7 +271,10 @@ def test_startup_path_imports_nothing_heavy(tmp_path):
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines()}
     for heavy in ("multiprocessing", "concurrent.futures", "json", "dataclasses", "typing",
                   "perflab.measure", "shutil", "perflab.search._ignore",
-                  "perflab.search._types"):
+                  "perflab.search._types",
+                  # the options parsed without argparse; a plain literal that no file
+                  # holds is never compiled, so `re` (and the enum it needs) stay out
+                  "argparse", "re", "enum"):
         assert heavy not in imported, heavy
     assert proc.returncode == 1
     # The ignore rules are loaded when there is an ignore file, and only then.

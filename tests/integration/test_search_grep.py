@@ -95,6 +95,14 @@ CASES = [
     "--color=always -C1 -n needle", "--color=always -o -i needle", "--color=always -c hay",
     "-q -v '' -- empty.txt", "--exclude=p* needle -- plain.txt multi.txt",
     "--include=p* needle -- plain.txt multi.txt", "-m1 -l needle", "zzz-none", "-c zzz",
+    # -b: each line's byte offset (with -o, each match's), context lines included
+    "-b needle", "-nb needle", "-b -C1 needle", "-nb -C2 -m2 needle", "-ob 'ne+dle'",
+    "-nob -i needle", "-vb needle", "-vnb -c needle", "-b -z needle", "-ab needle",
+    "-Hb needle -- crlf.txt", "--color=always -nb -C1 needle", "--color=always -ob needle",
+    # -L: the files without a selected line; of -l and -L the last wins, -L beats -c
+    "-L needle", "-L -v needle", "-LZ needle", "-L -c needle", "-l -L needle",
+    "-L -l needle", "-L -m1 hay", "-L needle -- missing.txt plain.txt empty.txt",
+    "-L -q needle", "--color=always -L needle", "-L zzz-none", "-L '' -- empty.txt",
 ]
 
 
@@ -112,6 +120,7 @@ def test_same_as_grep(tree, case):
         ["-n", "needle"], ["-c", "needle"], ["-v", "-l", "needle"], ["-o", "-i", "needle"],
         ["--include=*.txt", "-c", "needle"], ["--exclude=*.txt", "-l", "needle"],
         ["--exclude-dir=sub", "-l", "needle"], ["--include=*.bin", "--include=p*", "-l", "a"],
+        ["-L", "needle"], ["-nb", "needle"],
     ],
 )
 def test_recursive_output_equals_grep_r(tree, options):
@@ -147,6 +156,9 @@ def test_recursive_output_equals_grep_r(tree, options):
         (["-o", "ne+"], b"\x00binary needle\n"),
         (["-q", "needle"], b"needle\n"),
         (["nothing"], b"needle\n"),
+        (["-L", "nothing"], b"needle\n"),
+        (["-L", "needle"], b"needle\n"),
+        (["-nb", "needle"], b"hay\nneedle\n"),
     ],
 )
 def test_standard_input(tree, args, stdin):

@@ -127,3 +127,34 @@ def test_the_rare_byte_prefilter_rejects_only_files_without_the_literal(tmp_path
     # The per-directory loop, which has the same test inline: a rejected file is not yielded.
     yielded = [name for name, _ in engine.search_dir(str(tmp_path), ["f"], [])]
     assert yielded == (["f"] if b"ERR_" in data else [])
+
+
+def test_one_literal_read_in_batches_finds_the_files_that_hold_it(tmp_path):
+    """Files back to back in one buffer: sizes round the batch's edges, a literal split
+    across two files (a match of neither), empty files, one file larger than the batch;
+    one literal, and two (-e A -e B)."""
+    from perflab.search._files import BATCH_SIZE, BUFFER_SIZE, BufferedEngine
+    from perflab.search._output import Format
+
+    sizes = [100, 0, BATCH_SIZE - BUFFER_SIZE, 5, BUFFER_SIZE, BATCH_SIZE + 7, 50,
+             BATCH_SIZE - BUFFER_SIZE + 1, 3, 2 * BATCH_SIZE, 0, 64]
+    contents = {}
+    for i, size in enumerate(sizes):
+        body = bytearray(b"x" * size)
+        if i % 3 == 0 and size >= 16:
+            body[size // 2:size // 2 + 6] = b"ERR_AB"
+        contents[f"f{i:02d}"] = bytes(body)
+    contents["g1"], contents["g2"] = b"tail ERR", b"_AB head\n"  # split: in neither
+    contents["h"] = b"x" * (BATCH_SIZE - BUFFER_SIZE - 20) + b"ERR_AB"  # at a batch's end
+    contents["k"] = b"one QQZ here\n"  # the second literal only
+    contents["m"] = b"QQZ first, ERR_AB after\n"
+    for name, body in contents.items():
+        (tmp_path / name).write_bytes(body)
+    names = sorted(contents)
+    for literals in ((b"ERR_AB",), (b"ERR_AB", b"QQZ"), (b"QQZ", b"ERR_AB")):
+        regex = re.compile(b"|".join(literals))
+        engine = BufferedEngine(regex, literals, False, Format("files"))
+        found = [name for name, result in engine.search_dir(str(tmp_path), names, [])
+                 if result.selected]
+        assert found == [name for name in names
+                         if any(literal in contents[name] for literal in literals)]

@@ -9,20 +9,29 @@ A failure to read raises OSError for the caller to report.
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Iterator, Sequence
 
 from perflab.search._matcher import rare_byte
 from perflab.search._output import Format, Result, format_buffer
 from perflab.search._walk import child_path
 
-__all__ = ["BINARY_PROBE", "BUFFER_SIZE", "BufferedEngine", "Match", "search_lines"]
+TYPE_CHECKING = False  # `re` is imported when a pattern is compiled (start-up); mypy only
+if TYPE_CHECKING:
+    import re
+    from collections.abc import Callable, Iterator, Sequence
+
+__all__ = ["BATCH_SIZE", "BINARY_PROBE", "BUFFER_SIZE", "BufferedEngine", "Match",
+           "search_lines"]
 
 # The line engine (the ladder's early steps) skips a file with a NUL in its first
 # 8 KiB, as git does; the buffer engine follows grep's rule (see _output.py).
 BINARY_PROBE = 8192
 # Most source files fit in one read; larger ones are read whole into a bytes object.
 BUFFER_SIZE = 256 * 1024
+# A search for literals reads the files of a directory one after another into one
+# buffer of this size and looks for each literal once over them all: bytes.find
+# over one long haystack switches to its two-way algorithm, which over many files
+# costs less than a find per file does (benchmarks/search_peers.py).
+BATCH_SIZE = 1 << 20
 
 Match = tuple[int, bytes]
 
@@ -38,6 +47,8 @@ def search_lines(
     not a compile: the guide's compile-per-file cost mostly does not carry over).
     Latin-1 maps each byte to one character, so any bytes round-trip exactly.
     """
+    import re
+
     with open(path, encoding="latin-1", newline="") as f:
         text = f.read()
     if "\0" in text[:BINARY_PROBE]:
@@ -75,22 +86,38 @@ class BufferedEngine:
 
     def __init__(
         self,
-        regex: re.Pattern[bytes],
+        regex: re.Pattern[bytes] | Callable[[], re.Pattern[bytes]],
         literals: Sequence[bytes] | None,
         ignore_case: bool,
         fmt: Format,
-        color_regex: re.Pattern[bytes] | None = None,
+        color: bool = False,
     ) -> None:
-        self.regex = regex
+        # A pattern, or what compiles it when a file first needs it (see `regex`).
+        self._regex = regex if not callable(regex) else None
+        self._compile = regex if callable(regex) else None
+        self.color = color
         self.literals = literals
         # Each literal with its rarest byte: a file without it is rejected by memchr.
         self.rare = [(literal, *rare_byte(literal)) for literal in literals or ()]
         self.ignore_case = ignore_case
         self.fmt = fmt
-        self.color_regex = color_regex
-        # Without -v or -c, a file the prefilter rejects prints nothing: skip it whole.
-        self.skip_rejected = not fmt.invert and fmt.mode != "count"
+        # Without -v, -c or -L, a file the prefilter rejects prints nothing: skip it whole.
+        self.skip_rejected = not fmt.invert and fmt.mode not in ("count", "files-without")
         self.buffer = bytearray(BUFFER_SIZE)
+        self.batch: bytearray | None = None  # made at first use (BATCH_SIZE)
+
+    @property
+    def regex(self) -> re.Pattern[bytes]:
+        """The compiled pattern, compiled at first use: a plain literal (`is_plain`) that
+        no file holds is never compiled, and `re` never imported (start-up)."""
+        if self._regex is None:
+            assert self._compile is not None
+            self._regex = self._compile()
+        return self._regex
+
+    @property
+    def color_regex(self) -> re.Pattern[bytes] | None:
+        return self.regex if self.color else None
 
     def _read(self, name: str, dir_fd: int | None = None) -> tuple[bytes | bytearray, int]:
         fd = os.open(name, os.O_RDONLY, dir_fd=dir_fd)
@@ -142,16 +169,18 @@ class BufferedEngine:
         except OSError as exc:
             errors.append(f"{directory}: {exc.strerror or exc}")
             return
-        read, skip = self._read, self.skip_rejected
-        regex, fmt, color = self.regex, self.fmt, self.color_regex
-        # One literal and no -i, the usual search: its rarest byte's `find` (memchr),
-        # then its own, inline (this loop runs once per file; see
-        # benchmarks/search_peers.py).
+        read, skip, fmt = self._read, self.skip_rejected, self.fmt
+        # Literals and no -i, the usual search: without -v, -c or -L, in batches
+        # (_batched); else per file, the literal's rarest byte's `find` (memchr), then
+        # its own, inline (this loop runs once per file; see benchmarks/search_peers.py).
         rares = self.rare if not self.ignore_case else []
         single, rare, offset = rares[0] if len(rares) == 1 else (None, b"", 0)
         several = rares if len(rares) > 1 else None
         may_match = self.may_match
         try:
+            if rares and skip:
+                yield from self._batched(directory, dir_fd, names, errors)
+                return
             for name in names:
                 try:
                     data, size = read(name, dir_fd)
@@ -171,7 +200,87 @@ class BufferedEngine:
                 else:
                     may = may_match(data, size)
                 if may or not skip:
-                    yield name, format_buffer(child_path(directory, name), data, size, regex,
-                                              fmt, may_match=may, color_regex=color)
+                    yield name, format_buffer(child_path(directory, name), data, size,
+                                              self.regex, fmt, may_match=may,
+                                              color_regex=self.color_regex)
         finally:
             os.close(dir_fd)
+
+    def _batched(
+        self, directory: str, dir_fd: int, names: Sequence[str], errors: list[str]
+    ) -> Iterator[tuple[str, Result]]:
+        """`search_dir` for literals: files read back to back, one `find` over them.
+
+        Each file is read into the room left in the batch buffer (at least
+        BUFFER_SIZE of it); a file that fills the room is larger than that and
+        is searched alone, after the files before it.
+        """
+        if self.batch is None:
+            self.batch = bytearray(BATCH_SIZE)
+        view = memoryview(self.batch)
+        room = BATCH_SIZE - BUFFER_SIZE  # past this much, the batch is searched
+        batch: list[str] = []
+        starts: list[int] = []
+        end = 0
+        with view:
+            for name in names:
+                try:
+                    fd = os.open(name, os.O_RDONLY, dir_fd=dir_fd)
+                    try:
+                        size = os.readv(fd, [view[end:]])
+                        rest = []
+                        if end + size == BATCH_SIZE:  # it may go on: read the rest
+                            while chunk := os.read(fd, BUFFER_SIZE):
+                                rest.append(chunk)
+                    finally:
+                        os.close(fd)
+                except OSError as exc:
+                    errors.append(f"{child_path(directory, name)}: {exc.strerror or exc}")
+                    continue
+                if end + size == BATCH_SIZE:
+                    yield from self._hits(directory, batch, starts, end)
+                    data = bytes(view[end:]) + b"".join(rest)
+                    yield from self._hits(directory, [name], [0], len(data), data)
+                    batch, starts, end = [], [], 0
+                    continue
+                batch.append(name)
+                starts.append(end)
+                end += size
+                if end > room:
+                    yield from self._hits(directory, batch, starts, end)
+                    batch, starts, end = [], [], 0
+            yield from self._hits(directory, batch, starts, end)
+
+    def _hits(
+        self, directory: str, names: Sequence[str], starts: Sequence[int], end: int,
+        data: bytes | bytearray | None = None,
+    ) -> Iterator[tuple[str, Result]]:
+        """(name, result) of each file of a batch that holds a literal, in order."""
+        buffer = self.batch if data is None else data
+        assert buffer is not None
+        rares = self.rare
+        ahead = [-2] * len(rares)  # each literal's next hit at or after `pos`; -1: none
+        pos = k = 0
+        last = len(starts) - 1
+        while pos < end:
+            hit = width = -1
+            for j, (literal, rare, offset) in enumerate(rares):
+                found = ahead[j]
+                if -1 < found < pos or found == -2:
+                    at = buffer.find(rare, pos, end)
+                    found = -1 if at < 0 else buffer.find(literal, max(at - offset, pos), end)
+                    ahead[j] = found
+                if found >= 0 and (hit < 0 or found < hit):
+                    hit, width = found, len(literal)
+            if hit < 0:
+                return
+            while k < last and starts[k + 1] <= hit:
+                k += 1
+            start, stop = starts[k], starts[k + 1] if k < last else end
+            if hit + width > stop:  # it runs into the next file: a match of neither
+                pos = hit + 1
+                continue
+            yield names[k], format_buffer(
+                child_path(directory, names[k]), bytes(buffer[start:stop]), stop - start,
+                self.regex, self.fmt, may_match=True, color_regex=self.color_regex)
+            pos = stop

@@ -14,16 +14,26 @@ at the next line, so each line is reported once.
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Iterator, Sequence
 
 from perflab.errors import UsageError
+
+# `re` is imported when a pattern is compiled: a plain literal (the usual search)
+# is compiled only when a file holds it, so start-up does not pay for `re`
+# (benchmarks/startup.py). mypy only:
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
+    from collections.abc import Iterator, Sequence
+
+# Characters with a meaning in a pattern: one without any is its own literal text.
+_SPECIAL = frozenset(".^$*+?{}[]\\|()")
 
 __all__ = [
     "PatternSpec",
     "compile_bytes",
     "compile_text",
     "fold_unicode",
+    "is_plain",
     "rare_byte",
     "required_literals",
     "scan_buffer",
@@ -60,6 +70,8 @@ class PatternSpec:
         return "\n".join(self.patterns)
 
     def _one(self, pattern: str) -> str:
+        import re
+
         body = re.escape(pattern) if self.fixed else pattern
         if self.ignore_case and not pattern.isascii():
             body = fold_unicode(body)
@@ -77,6 +89,8 @@ class PatternSpec:
         return body
 
     def flags(self) -> int:
+        import re
+
         # ASCII: `\w` and case folding on bytes, as grep in the C locale.
         flags = re.MULTILINE | re.ASCII
         return flags | re.IGNORECASE if self.ignore_case else flags
@@ -124,9 +138,20 @@ def fold_unicode(source: str) -> str:
     return "".join(out)
 
 
+def is_plain(spec: PatternSpec) -> bool:
+    """Whether every pattern is ASCII text without special characters: its own literal.
+
+    Such patterns cannot fail to compile, so compiling them waits until a
+    file holds their text (`BufferedEngine.regex`).
+    """
+    return all(p.isascii() and (spec.fixed or _SPECIAL.isdisjoint(p)) for p in spec.patterns)
+
+
 def _compile(
     source: str | bytes, flags: int, spec: PatternSpec
 ) -> re.Pattern[bytes] | re.Pattern[str]:
+    import re
+
     try:
         return re.compile(source, flags)
     except re.error as exc:
@@ -135,6 +160,8 @@ def _compile(
 
 def _located(spec: PatternSpec, exc: re.error) -> UsageError:
     """The error of the first pattern that fails alone, named with its origin."""
+    import re
+
     for i, pattern in enumerate(spec.patterns):
         try:
             re.compile(pattern if not spec.fixed else re.escape(pattern), spec.flags())
@@ -149,6 +176,8 @@ def _located(spec: PatternSpec, exc: re.error) -> UsageError:
 
 
 def compile_bytes(spec: PatternSpec) -> re.Pattern[bytes]:
+    import re
+
     source = os.fsencode(spec.source())
     compiled = _compile(source, spec.flags() & ~re.ASCII, spec)  # bytes are ASCII-only
     assert isinstance(compiled.pattern, bytes)
@@ -163,8 +192,9 @@ def compile_text(spec: PatternSpec) -> re.Pattern[str]:
 
 
 def _literal(spec: PatternSpec, pattern: str) -> bytes:
-    if spec.fixed:
-        return os.fsencode(pattern)
+    if spec.fixed or (pattern.isascii() and _SPECIAL.isdisjoint(pattern)):
+        return os.fsencode(pattern)  # as the parser below would find it, without `re`
+    import re
     from re import _constants, _parser  # type: ignore[attr-defined]  # re's own parser
 
     try:

@@ -20,8 +20,13 @@ the output with "binary file matches" (a notice on stderr, not an error).
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Sequence
+
+# `re` and `collections` only for mypy: a literal search that prints nothing never
+# compiles a pattern, and start-up does not import them (benchmarks/startup.py).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
+    from collections.abc import Sequence
 
 __all__ = ["FIRST_BUFFER", "Format", "Result", "format_buffer", "format_matches"]
 
@@ -46,12 +51,14 @@ Run = tuple[int, int, int, int]  # first line number, start, stop (after the las
 class Format:
     """How to select and print. (A plain class: `dataclasses` would slow start-up.)"""
 
-    __slots__ = ("after", "before", "binary_text", "color", "context", "invert",
-                 "line_numbers", "max_count", "mode", "null", "null_data", "with_filename")
+    __slots__ = ("after", "before", "binary_text", "byte_offset", "color", "context",
+                 "invert", "line_numbers", "max_count", "mode", "null", "null_data",
+                 "with_filename")
 
     def __init__(
         self,
-        mode: str = "lines",  # lines | only (-o) | files (-l) | count (-c) | quiet (-q) | json
+        mode: str = "lines",  # lines | only (-o) | files (-l) | files-without (-L) | count (-c)
+        #                       | quiet (-q) | json
         line_numbers: bool = False,
         with_filename: bool = True,
         color: bool = False,
@@ -64,6 +71,7 @@ class Format:
         null: bool = False,  # -Z: NUL after file names
         null_data: bool = False,  # -z: NUL-terminated records
         binary_text: bool = False,  # -a
+        byte_offset: bool = False,  # -b: each line's (with -o, each match's) byte offset
     ) -> None:
         self.mode = mode
         self.line_numbers = line_numbers
@@ -77,11 +85,12 @@ class Format:
         self.null = null
         self.null_data = null_data
         self.binary_text = binary_text
+        self.byte_offset = byte_offset
 
     @property
     def first_only(self) -> bool:
-        """Whether one selected line decides the file's output (-l, -q)."""
-        return self.mode in ("files", "quiet")
+        """Whether one selected line decides the file's output (-l, -L, -q)."""
+        return self.mode in ("files", "files-without", "quiet")
 
 
 class Result:
@@ -173,10 +182,11 @@ def _cut_binary(data: bytes | bytearray, runs: list[Run], at: int) -> tuple[list
 class _Printer:
     """Line prefixes for one file, plain or coloured, built once."""
 
-    __slots__ = ("color", "ctx_head", "head", "numbers", "regex", "separator")
+    __slots__ = ("color", "ctx_head", "head", "numbers", "offsets", "regex", "separator")
 
     def __init__(self, name: bytes, fmt: Format, regex: re.Pattern[bytes] | None) -> None:
         self.numbers = fmt.line_numbers
+        self.offsets = fmt.byte_offset
         self.color = fmt.color
         self.regex = regex if fmt.color and not fmt.invert else None
         # grep ends "--" with a newline even with -z: it is never swapped (see format_buffer).
@@ -191,10 +201,12 @@ class _Printer:
         else:
             self.head, self.ctx_head = name + sep, name + ctx
 
-    def block(self, out: list[bytes], block: bytes, lineno: int, selected: bool) -> None:
-        """Print whole lines `block` (each ending with a newline), the first numbered `lineno`."""
+    def block(self, out: list[bytes], block: bytes, lineno: int, selected: bool,
+              offset: int = 0) -> None:
+        """Print whole lines `block` (each ending with a newline), the first numbered `lineno`
+        and starting at byte `offset` of the file (for -b)."""
         head = self.head if selected else self.ctx_head
-        if not (self.numbers or self.color):
+        if not (self.numbers or self.color or self.offsets):
             if head:
                 out.append(head + block[:-1].replace(b"\n", b"\n" + head) + b"\n")
             else:
@@ -203,13 +215,22 @@ class _Printer:
         lines = block[:-1].split(b"\n")
         numsep = b":" if selected else b"-"
         if not self.color:
-            out.append(b"".join([b"%s%d%s%s\n" % (head, n, numsep, line)
-                                 for n, line in enumerate(lines, lineno)]))
+            if not self.offsets:
+                out.append(b"".join([b"%s%d%s%s\n" % (head, n, numsep, line)
+                                     for n, line in enumerate(lines, lineno)]))
+                return
+            for n, line in enumerate(lines, lineno):
+                number = b"%d%s" % (n, numsep) if self.numbers else b""
+                out.append(b"%s%s%d%s%s\n" % (head, number, offset, numsep, line))
+                offset += len(line) + 1
             return
         regex = self.regex if selected else None
         numsep = SEP_COLOR + numsep + RESET
         for n, line in enumerate(lines, lineno):
             number = LINE_COLOR + b"%d" % n + RESET + numsep if self.numbers else b""
+            if self.offsets:  # grep colours the offset as the line number
+                number += LINE_COLOR + b"%d" % offset + RESET + numsep
+                offset += len(line) + 1
             if regex is not None:
                 line = regex.sub(lambda m: MATCH_COLOR + m[0] + RESET if m[0] else b"", line)
             out.append(head + number + line + b"\n")
@@ -217,6 +238,7 @@ class _Printer:
     def matches(self, out: list[bytes], regex: re.Pattern[bytes], data: bytes | bytearray,
                 start: int, stop: int, lineno: int) -> None:
         """-o: each non-empty match of the selected lines in [start, stop), one per line."""
+        sep = SEP_COLOR + b":" + RESET if self.color else b":"
         for n in range(lineno, lineno + 1 + data.count(b"\n", start, stop)):
             if start >= stop:
                 break
@@ -224,11 +246,15 @@ class _Printer:
             end = stop if end < 0 else end
             number = b"%d:" % n if self.numbers else b""
             if self.color and self.numbers:
-                number = LINE_COLOR + b"%d" % n + RESET + SEP_COLOR + b":" + RESET
+                number = LINE_COLOR + b"%d" % n + RESET + sep
             for m in regex.finditer(data, start, end):
                 if m.end() > m.start():
                     text = MATCH_COLOR + m[0] + RESET if self.color else m[0]
-                    out.append(self.head + number + text + b"\n")
+                    at = b""
+                    if self.offsets:
+                        at = (LINE_COLOR + b"%d" % m.start() + RESET + sep if self.color
+                              else b"%d:" % m.start())
+                    out.append(self.head + number + at + text + b"\n")
             start = end + 1
 
 
@@ -248,7 +274,7 @@ def _lines(data: bytes | bytearray, runs: Sequence[Run], end: int, fmt: Format,
                 if not fmt.invert:
                     printer.matches(out, regex, data, start, stop, lineno)
             else:
-                printer.block(out, _whole(data, start, stop), lineno, True)
+                printer.block(out, _whole(data, start, stop), lineno, True, start)
         return out
     printed = 0  # offset of the first line not yet printed (nor skipped over)
     after_from = after_lineno = -1
@@ -256,23 +282,25 @@ def _lines(data: bytes | bytearray, runs: Sequence[Run], end: int, fmt: Format,
         if after_from >= 0:
             a_end = _forward(data, after_from, start, fmt.after)
             if a_end > after_from and not only:
-                printer.block(out, _whole(data, after_from, a_end), after_lineno, False)
+                printer.block(out, _whole(data, after_from, a_end), after_lineno, False,
+                              after_from)
             printed = a_end
         b_start, taken = _backward(data, start, printed, fmt.before)
         if after_from < 0 or b_start > printed:
             out.append(printer.separator)
         if b_start < start and not only:
-            printer.block(out, bytes(data[b_start:start]), lineno - taken, False)
+            printer.block(out, bytes(data[b_start:start]), lineno - taken, False, b_start)
         if only:
             if not fmt.invert:
                 printer.matches(out, regex, data, start, stop, lineno)
         else:
-            printer.block(out, _whole(data, start, stop), lineno, True)
+            printer.block(out, _whole(data, start, stop), lineno, True, start)
         after_from, after_lineno = stop, lineno + count
     if after_from >= 0 and not only:
         a_end = _forward(data, after_from, end, fmt.after)
         if a_end > after_from:
-            printer.block(out, _whole(data, after_from, a_end), after_lineno, False)
+            printer.block(out, _whole(data, after_from, a_end), after_lineno, False,
+                          after_from)
     return out
 
 
@@ -281,28 +309,50 @@ def _whole(data: bytes | bytearray, start: int, stop: int) -> bytes:
     return block if block.endswith(b"\n") else block + b"\n"
 
 
-def _json(path: str, data: bytes | bytearray, runs: Sequence[Run], fmt: Format,
+def _json(path: str, data: bytes | bytearray, runs: Sequence[Run], end: int, fmt: Format,
           regex: re.Pattern[bytes]) -> tuple[bytes, int]:
-    """rg's --json records for one file: begin, one match per selected line, end."""
+    """rg's --json records for one file: begin, a match per selected line (a context
+    record per context line with -A/-B/-C, as rg's), end."""
     import json
 
-    records: list[dict[str, object]] = [{"type": "begin", "data": {"path": _json_text(path)}}]
+    name = _json_text(path)
+    records: list[dict[str, object]] = [{"type": "begin", "data": {"path": name}}]
     total = lines = 0
-    for lineno, start, stop, count in runs:
+
+    def add(kind: str, start: int, stop: int, lineno: int, subs: bool) -> int:
+        """Records for the lines in [start, stop), the first numbered `lineno`; submatches."""
+        found = 0
         pos = start
-        for n in range(lineno, lineno + count):
-            end = data.find(b"\n", pos, stop)
-            end = stop if end < 0 else end
-            subs = [] if fmt.invert else [
+        while pos < stop:
+            eol = data.find(b"\n", pos, stop)
+            eol = stop if eol < 0 else eol
+            matches = [
                 {"match": _json_bytes(m[0]), "start": m.start() - pos, "end": m.end() - pos}
-                for m in regex.finditer(data, pos, end) if m.end() > m.start()]
-            total += len(subs)
-            records.append({"type": "match", "data": {
-                "path": _json_text(path), "lines": _json_bytes(bytes(data[pos:end]) + b"\n"),
-                "line_number": n, "absolute_offset": pos, "submatches": subs}})
-            pos = end + 1
+                for m in regex.finditer(data, pos, eol) if m.end() > m.start()] if subs else []
+            found += len(matches)
+            records.append({"type": kind, "data": {
+                "path": name, "lines": _json_bytes(bytes(data[pos:eol]) + b"\n"),
+                "line_number": lineno, "absolute_offset": pos, "submatches": matches}})
+            pos, lineno = eol + 1, lineno + 1
+        return found
+
+    # Context as _lines gives it, without the "--" between groups (JSON needs none).
+    # Context lines carry their submatches (with -v they are the matching lines), as rg's.
+    printed = 0
+    after_from = after_lineno = -1
+    for lineno, start, stop, count in runs:
+        if after_from >= 0 and fmt.after:
+            printed = _forward(data, after_from, start, fmt.after)
+            add("context", after_from, printed, after_lineno, True)
+        if fmt.before:
+            b_start, taken = _backward(data, start, max(printed, after_from), fmt.before)
+            add("context", b_start, start, lineno - taken, True)
+        total += add("match", start, stop, lineno, not fmt.invert)
         lines += count
-    records.append({"type": "end", "data": {"path": _json_text(path), "binary_offset": None,
+        after_from, after_lineno = stop, lineno + count
+    if after_from >= 0 and fmt.after:
+        add("context", after_from, _forward(data, after_from, end, fmt.after), after_lineno, True)
+    records.append({"type": "end", "data": {"path": name, "binary_offset": None,
                                             "stats": {"matched_lines": lines, "matches": total}}})
     return b"".join(json.dumps(r).encode() + b"\n" for r in records), total
 
@@ -350,7 +400,9 @@ def format_buffer(
     runs = _runs(regex, data, size, fmt, may_match)
     selected = sum(r[3] for r in runs)
     mode = fmt.mode
-    if mode in ("count", "files", "quiet"):
+    if mode in ("count", "files", "files-without", "quiet"):
+        if mode == "files-without":  # -L: the files with no selected line are listed
+            return Result(b"" if selected else _summary(path, 0, fmt), selected)
         if not selected and mode != "count":
             return Result(b"", 0)
         return Result(_summary(path, selected, fmt), selected)
@@ -362,7 +414,7 @@ def format_buffer(
     if not runs:
         return Result(b"", selected, binary)
     if mode == "json":
-        out, matches = _json(path, data, runs, fmt, regex)
+        out, matches = _json(path, data, runs, end, fmt, regex)
         return Result(out, selected, binary, matches)
     printer = _Printer(os.fsencode(path), fmt, color_regex)
     parts = _lines(data, runs, end, fmt, printer, regex)
@@ -378,7 +430,7 @@ def _summary(path: str, selected: int, fmt: Format) -> bytes:
         return b""
     if fmt.color:
         name = FILE_COLOR + name + RESET
-    if fmt.mode == "files":
+    if fmt.mode in ("files", "files-without"):
         return name + (b"\0" if fmt.null else b"\n")
     count = b"%d\n" % selected
     if not fmt.with_filename:
@@ -389,7 +441,8 @@ def _summary(path: str, selected: int, fmt: Format) -> bytes:
 
 
 def _no_lines(path: str, fmt: Format) -> Result:
-    return Result(_summary(path, 0, fmt) if fmt.mode == "count" else b"", 0)
+    listed = fmt.mode in ("count", "files-without")
+    return Result(_summary(path, 0, fmt) if listed else b"", 0)
 
 
 def format_matches(path: str, matches: Sequence[tuple[int, bytes]], fmt: Format) -> bytes:

@@ -12,7 +12,6 @@ deterministic.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
 
 from perflab.search._files import BufferedEngine, search_lines
 from perflab.search._impl import Impl
@@ -20,6 +19,7 @@ from perflab.search._matcher import (
     PatternSpec,
     compile_bytes,
     compile_text,
+    is_plain,
     required_literals,
 )
 from perflab.search._output import Format, Result, format_matches
@@ -35,7 +35,16 @@ from perflab.search._walk import (
 
 TYPE_CHECKING = False  # importing `typing` slows start-up (benchmarks/startup.py); mypy only
 if TYPE_CHECKING:
+    import re
+    from collections.abc import Callable, Iterator, Sequence
+
     from perflab.search._ignore import Ignore
+
+    # (kind, directory, names, ignore rules in force there):
+    # ("files", directory, names, _): those files of one directory; ("dir", top, (), rules):
+    # a subtree; ("paths", "", paths, None): files named on the command line;
+    # ("stdin", label, (), None): standard input, read by the parent before any work.
+    Task = tuple[str, str, Sequence[str], Ignore | None]
 
 __all__ = ["Chunk", "Job", "Searcher", "Sink", "plan_tasks", "run"]
 
@@ -46,11 +55,6 @@ PLANNED_TASKS = 64
 # Files of one directory per task: bounds a task's result and keeps workers fed.
 FILES_PER_TASK = 256
 
-# (kind, directory, names, ignore rules in force there):
-# ("files", directory, names, _): those files of one directory; ("dir", top, (), rules):
-# a subtree; ("paths", "", paths, None): files named on the command line;
-# ("stdin", label, (), None): standard input, read by the parent before any work.
-Task = tuple[str, str, Sequence[str], "Ignore | None"]
 # What the command line named, in order: ("file" | "dir" | "stdin", path or label).
 Root = tuple[str, str]
 
@@ -118,17 +122,26 @@ class Searcher:
         self.walk = walk_scandir if impl.walker == "scandir" else walk_stat
         self.engine: BufferedEngine | None = None
         self.search_text: Callable[[str], list[tuple[int, bytes]] | None] | None = None
-        regex = compile_bytes(spec)
+        # A bad pattern fails here, before any work. A plain literal cannot be bad: it is
+        # compiled when a file first holds it, so a search that finds nothing (or nothing
+        # to search) never imports `re` (start-up: benchmarks/startup.py).
+        regex: re.Pattern[bytes] | Callable[[], re.Pattern[bytes]] = (
+            (lambda: compile_bytes(spec)) if is_plain(spec) else compile_bytes(spec))
         if impl.engine == "buffer":
             self.engine = BufferedEngine(regex, required_literals(spec), spec.ignore_case, fmt,
-                                         regex if fmt.color else None)
+                                         fmt.color)
         else:
             text = compile_text(spec) if impl.compile_once else (spec.source(), spec.flags())
             limit = 1 if fmt.mode == "files" else None
             self.search_text = lambda path: search_lines(path, text, limit)
         # Standard input goes through the buffer engine whatever the ladder step.
         self.stdin_engine = self.engine or BufferedEngine(
-            regex, required_literals(spec), spec.ignore_case, fmt, regex if fmt.color else None)
+            regex, required_literals(spec), spec.ignore_case, fmt, fmt.color)
+
+    def prepare(self) -> None:
+        """Compile the pattern now: before forking, so that workers do not each compile it."""
+        if self.engine is not None:
+            self.engine.regex  # noqa: B018  # the property compiles it
 
     def _add(self, chunk: Chunk, path: str, result: Result) -> None:
         chunk.add(path, result)
@@ -319,7 +332,7 @@ def run(job: Job, roots: Sequence[Root], sink: Sink) -> None:
 
 
 def _chunks(job: Job, roots: Sequence[Root], sink: Sink) -> Iterator[Chunk]:
-    searcher = Searcher(job)  # compiles here first: a bad pattern fails before any work
+    searcher = Searcher(job)  # checks the pattern first: a bad one fails before any work
     if job.impl.parallel == "none":  # the ladder's early steps: one streamed walk per root
         for kind, top in roots:
             chunk = Chunk()
@@ -343,7 +356,9 @@ def _chunks(job: Job, roots: Sequence[Root], sink: Sink) -> Iterator[Chunk]:
     if job.jobs <= 1 or len(tasks) <= 1 or job.fmt.mode == "quiet":
         # -q: one process, which stops at its first selected line.
         yield from map(searcher.run_task, tasks)
-    elif job.impl.parallel == "threads":
+        return
+    searcher.prepare()
+    if job.impl.parallel == "threads":
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(job.jobs) as pool:
@@ -355,7 +370,7 @@ def _chunks(job: Job, roots: Sequence[Root], sink: Sink) -> Iterator[Chunk]:
         token = b"1" if sink.drop_separator else b"0"
         before = sink.take()
         for summary in fork_ordered(searcher.run_task, sink.emit_in_turn, tasks, job.jobs,
-                                    token, sink.summary):
+                                    token, sink.summary, lambda chunk: chunk.size):
             sink.merge(summary)
         sink.merge(before)
     else:  # no fork on this platform: one process

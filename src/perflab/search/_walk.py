@@ -17,24 +17,24 @@ and everything below it; an ignored directory is not entered.
 from __future__ import annotations
 
 import os
-import re
 import stat
-from collections.abc import Callable, Iterator, Sequence
-from fnmatch import translate
 
 TYPE_CHECKING = False  # importing `typing` slows start-up (benchmarks/startup.py); mypy only
 if TYPE_CHECKING:
+    import re
+    from collections.abc import Callable, Iterator, Sequence
+
     from perflab.search._ignore import Ignore
+
+    ErrorSink = Callable[[str], None]
+    # (regex, whether it sees the whole path rather than the base name)
+    GlobSet = tuple[re.Pattern[str], bool]
 
 __all__ = ["Filters", "child_path", "list_dir", "root_ignore", "walk_dirs", "walk_scandir",
            "walk_stat"]
 
-ErrorSink = Callable[[str], None]
 # The names of ignore files (see _ignore.py): seeing one in a listing loads the rules.
 _IGNORE_NAMES = frozenset((".gitignore", ".ignore", ".rgignore"))
-
-# (regex, whether it sees the whole path rather than the base name)
-GlobSet = tuple[re.Pattern[str], bool]
 
 
 def _globs(globs: Sequence[str], by_path: bool) -> list[GlobSet]:
@@ -43,13 +43,25 @@ def _globs(globs: Sequence[str], by_path: bool) -> list[GlobSet]:
     rg's -g matches a glob with a slash against the path (`by_path`); grep's
     --include and --exclude always match the base name.
     """
-    sets = []
+    sets: list[GlobSet] = []
+    if not globs:
+        return sets  # `re` and `fnmatch` are imported when there are globs (start-up)
+    import re
+    from fnmatch import translate
+
     for on_path in (False, True):
         chosen = [g for g in globs if by_path and "/" in g] if on_path else [
             g for g in globs if not (by_path and "/" in g)]
         if chosen:
             sets.append((re.compile("|".join(translate(g) for g in chosen)), on_path))
     return sets
+
+
+def _glob(glob: str) -> re.Pattern[str]:
+    import re
+    from fnmatch import translate
+
+    return re.compile(translate(glob))
 
 
 def _any(sets: Sequence[GlobSet], name: str, path: str) -> bool:
@@ -83,7 +95,7 @@ class Filters:
         self.files_out = _globs(exclude, True) + _globs(types_not, False)
         # grep's rule: the last --include/--exclude that matches the name decides; when
         # none does, the file is searched unless the first of them is an --include.
-        self.grep_globs = [(re.compile(translate(g)), keep) for keep, g in name_globs[::-1]]
+        self.grep_globs = [(_glob(g), keep) for keep, g in name_globs[::-1]]
         self.grep_default = not (name_globs and name_globs[0][0])
         self.dirs_out = _globs(exclude, True) + _globs(exclude_dir, False)
         # No glob at all: only the dot-file rule applies, which list_dir checks inline.
