@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import os
 import signal
@@ -33,10 +34,10 @@ def dsn():
         yield cluster.dsn
 
 
-def etl(*args, dsn=None):
+def etl(*args, dsn=None, timeout=None):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "perflab", "etl", *args, *(["--dsn", dsn] if dsn else [])]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env)
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
 
 
 def make_table(dsn: str, name: str, ddl: str) -> None:
@@ -50,6 +51,10 @@ def query(dsn: str, text: str, *params):
     with psycopg.connect(dsn) as conn:
         return conn.execute(text, params).fetchall()
 
+
+# A guard against a hang (a reader's failure once left the fan-out waiting forever), not
+# a timing: a load of this file takes well under a second.
+HANG_S = 120
 
 PEOPLE = """CREATE TABLE {table} (id bigint NOT NULL, name varchar(80) NOT NULL,
     email text NOT NULL, signup_date date, score numeric(8,2), country char(2), notes text)"""
@@ -290,3 +295,33 @@ def test_text_after_a_closing_quote_is_read_as_postgresql_does_on_both_paths(tmp
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["rows_rejected"] == 1
     assert query(dsn, "SELECT name FROM quoting_py WHERE id = 1") == [("Kenny",)]
+
+
+@pytest.mark.parametrize("shape", ["first-row", "later-row", "gz-fanout"])
+def test_server_checks_grow_the_window_for_a_row_longer_than_it(tmp_path, dsn, shape):
+    """A quoted field of tens of KB, newlines inside, against a 2.5 KB first window
+    (batch_rows * 256): the window grows until the row fits, and every row arrives intact,
+    from one reader (a file) or from windows fanned out to two connections (a .gz)."""
+    table = f"long_{shape.replace('-', '_')}"
+    long_notes = ("n" * 30_000 + "\n") * 2 + '"quoted"' + "m" * 20_000
+    short = [f'{i},Name{i},n{i}@example.com,2021-01-02,1.00,US,"note ""{i}"""\n'
+             for i in range(2, 120)]
+    long_row = '1,Long,l@example.com,2021-01-02,1.00,US,"{}"\n'.format(
+        long_notes.replace('"', '""'))
+    rows = [long_row, *short] if shape == "first-row" else [*short[:60], long_row, *short[60:]]
+    make_table(dsn, table, PEOPLE)
+    text = (HEADER + "".join(rows)).encode()
+    data = tmp_path / f"{table}.csv"
+    if shape == "gz-fanout":
+        data = data.with_name(data.name + ".gz")
+        text = gzip.compress(text)
+    data.write_bytes(text)
+    proc = etl("load", str(data), "--table", table, "--json", "--impl", "server-checks",
+               "--workers", "2" if shape == "gz-fanout" else "1", "--batch-rows", "10",
+               dsn=dsn, timeout=HANG_S)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert (summary["rows_loaded"], summary["rows_rejected"]) == (len(rows), 0)
+    assert query(dsn, f"SELECT notes FROM {table} WHERE id = 1") == [(long_notes,)]
+    loaded = query(dsn, f"SELECT id, notes FROM {table} WHERE id > 1 ORDER BY id")
+    assert loaded == [(i, f'note "{i}"') for i in range(2, 120)]

@@ -175,7 +175,11 @@ def _run(spec: LoadSpec, point: Progress, rejects: Path, result: PartResult,
         seq = 0
         # An idle sender first, then its window: no window waits in memory for a sender.
         while (free := _next_idle(idle, turn)) is not None:
-            chunk = next(windows, None)
+            try:
+                chunk = next(windows, None)
+            except BaseException:
+                idle.put(free)  # back, or the wait below for every sender never ends
+                raise
             if chunk is None:
                 idle.put(free)
                 break

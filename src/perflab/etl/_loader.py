@@ -345,6 +345,9 @@ def server_chunks(spec: LoadSpec, point: Progress, follow: bool = True) -> Itera
     after each chunk it goes on from `point`, which the caller has advanced. With
     `follow=False` (windows fanned out to several senders, `_fanout`) it goes on after
     each whole window, and each window's bytes are its own (the buffer is reused).
+
+    With `follow=True` a chunk's payload is a view of the buffer: valid until the
+    caller asks for the next chunk, when the leftover bytes move to the front.
     """
     part = point.part
     d = spec.dialect
@@ -361,7 +364,11 @@ def server_chunks(spec: LoadSpec, point: Progress, follow: bool = True) -> Itera
         while True:
             started = time.perf_counter()
             if len(buffer) < window_size:
-                buffer.extend(bytes(window_size - len(buffer)))
+                # New memory, never a resize: views of the buffer (the last payload, with
+                # follow=True) forbid resizing it, and the old one lives while they do.
+                grown = bytearray(window_size)
+                grown[:held] = memoryview(buffer)[:held]
+                buffer = grown
             want = window_size - held
             if end is not None:
                 want = min(want, end - offset - held)
@@ -738,13 +745,14 @@ def load_part(
 
                 fanout(spec, point, part_rejects, result, on_chunk)
                 return result
-            chunks = server_chunks(spec, point)
-        elif raw and spec.impl.fast_path and spec.impl.blocks:
-            chunks = exact_chunks(spec, point)
+            chunks = server_chunks(spec, point)  # never pipelined: payloads share a buffer
         else:
-            chunks = make_chunks(spec, point, transform)
-        if spec.impl.pipeline:
-            chunks = _pipelined(chunks)
+            if raw and spec.impl.fast_path and spec.impl.blocks:
+                chunks = exact_chunks(spec, point)
+            else:
+                chunks = make_chunks(spec, point, transform)
+            if spec.impl.pipeline:
+                chunks = _pipelined(chunks)
         for chunk in chunks:
             result.read_s += chunk.read_s
             try:
