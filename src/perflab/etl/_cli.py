@@ -6,8 +6,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["configure", "main"]
+if TYPE_CHECKING:
+    from perflab.etl._load import LoadOptions
+
+__all__ = ["check_inputs", "configure", "load_options", "main"]
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -84,11 +88,17 @@ def _char(value: str) -> str:
     return {"\\t": "\t", "tab": "\t"}.get(value, value)
 
 
-def _load(args: argparse.Namespace, dsn: str) -> int:
+def load_options(args: argparse.Namespace) -> list[LoadOptions]:
+    """Every option and combination checked, one LoadOptions per FILE (pure: no I/O).
+
+    Called before a private cluster is started, so a bad invocation costs nothing
+    and starts nothing; the options are completed with the DSN once there is one.
+    Only what needs the table's catalog or the journal is refused later, by `load`.
+    """
     from perflab.errors import UsageError
     from perflab.etl._csv import Dialect, DialectError
     from perflab.etl._impl import DEFAULT, IMPLS
-    from perflab.etl._load import LoadOptions, load
+    from perflab.etl._load import LoadOptions
 
     impl = IMPLS.get(args.impl or DEFAULT)
     if impl is None:
@@ -104,20 +114,39 @@ def _load(args: argparse.Namespace, dsn: str) -> int:
                          "FILE.rejects.csv")
     if args.files.count("-") > 1:
         raise UsageError("standard input (-) can be read once")
-    if args.conflict_columns and not args.on_conflict:
-        raise UsageError("--conflict-columns needs --on-conflict nothing|update")
-    summaries: list[object] = []
+    return [LoadOptions(
+        path=file, table=args.table, dsn=args.dsn or "", impl=impl, workers=args.workers,
+        batch_rows=args.batch_rows, rejects=args.rejects, max_rejects=args.max_rejects,
+        truncate=args.truncate and i == 0, forget=args.truncate, resume=args.resume,
+        transform=args.transform, progress=sys.stderr, dialect=dialect,
+        columns=_names(args.columns), ignore_extra=args.ignore_extra,
+        on_conflict=args.on_conflict, conflict_columns=_names(args.conflict_columns),
+        create_table=args.create_table, ddl_out=sys.stderr,
+    ) for i, file in enumerate(args.files)]
+
+
+def check_inputs(args: argparse.Namespace) -> None:
+    """The cheap checks that touch the file system: each FILE, --rejects, --transform."""
+    from perflab.errors import UsageError
+    from perflab.etl._loader import load_transform
+    from perflab.etl._source import check_input
+
     for file in args.files:
-        summary = load(LoadOptions(
-            path=file, table=args.table, dsn=dsn, impl=impl, workers=args.workers,
-            batch_rows=args.batch_rows, rejects=args.rejects, max_rejects=args.max_rejects,
-            truncate=args.truncate and not summaries, forget=args.truncate, resume=args.resume,
-            transform=args.transform, progress=sys.stderr, dialect=dialect,
-            columns=_names(args.columns), ignore_extra=args.ignore_extra,
-            on_conflict=args.on_conflict, conflict_columns=_names(args.conflict_columns),
-            create_table=args.create_table, ddl_out=sys.stderr,
-        ))
-        summaries.append(summary)
+        check_input(file)
+    if args.rejects is not None:
+        if args.rejects.is_dir():
+            raise UsageError(f"--rejects {args.rejects} is a directory: name the file")
+        if not args.rejects.parent.is_dir():
+            raise UsageError(f"--rejects {args.rejects}: no such directory "
+                             f"{args.rejects.parent}")
+    load_transform(args.transform)  # imports the user's module: its error, now
+
+
+def _load(args: argparse.Namespace, options: list[LoadOptions]) -> int:
+    from perflab.etl._load import load
+
+    for opts in options:
+        summary = load(opts)
         if args.json:
             print(json.dumps(summary.as_json()), flush=True)
             continue
@@ -138,8 +167,12 @@ def _load(args: argparse.Namespace, dsn: str) -> int:
 def main(args: argparse.Namespace) -> int:
     if args.action == "gen-csv":
         return _gen(args)
+    options = load_options(args)
+    check_inputs(args)
     if args.dsn:
-        return _load(args, args.dsn)
+        return _load(args, options)
+    import dataclasses
+
     from perflab.services.postgres import private_cluster
 
     with private_cluster(keep=args.keep_server) as cluster:
@@ -147,4 +180,4 @@ def main(args: argparse.Namespace) -> int:
         if args.keep_server:
             print(f"stop it with: {cluster.bin_dir / 'pg_ctl'} -D {cluster.datadir} stop",
                   file=sys.stderr)
-        return _load(args, cluster.dsn)
+        return _load(args, [dataclasses.replace(o, dsn=cluster.dsn) for o in options])

@@ -68,6 +68,29 @@ class LoadOptions:
     create_table: bool = False
     ddl_out: TextIO | None = None  # where --create-table prints the DDL it ran
 
+    def __post_init__(self) -> None:
+        """The options alone, checked (pure): no LoadOptions exists that cannot work."""
+        for name, value, least in (("--workers", self.workers, 1),
+                                   ("--batch-rows", self.batch_rows, 1),
+                                   ("--max-rejects", self.max_rejects, 0)):
+            if value is not None and value < least:
+                raise UsageError(f"{name} must be at least {least}, not {value}")
+        if not self.table or not all(p.strip() for p in self.table.split(".")):
+            raise UsageError(f"--table must name a table, not {self.table!r}")
+        if self.resume and str(self.path) == "-":
+            raise UsageError("--resume cannot apply to standard input: a pipe cannot be read "
+                             "again", hint="load from a file (or a .gz/.zst file) to resume")
+        if self.resume and (self.truncate or self.forget):
+            # --truncate empties the table and forgets the journal --resume would go on from.
+            raise UsageError("--resume and --truncate contradict each other",
+                             hint="--resume to continue a load, --truncate to start over")
+        if self.conflict_columns and not self.on_conflict:
+            raise UsageError("--conflict-columns needs --on-conflict nothing|update")
+        names = [n.strip() for n in self.columns or ()]
+        twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+        if twice is not None and not self.ignore_extra:  # ignored fields may share a name
+            raise UsageError(f"--columns names {twice!r} twice")
+
 
 @dataclass(frozen=True)
 class Summary:
@@ -245,12 +268,7 @@ def _create_table(conn: Any, opts: LoadOptions, source: Source, header: Header) 
 def load(opts: LoadOptions) -> Summary:
     import psycopg
 
-    source = Source(str(opts.path))
-    if opts.workers < 1 or opts.batch_rows < 1:
-        raise UsageError("--workers and --batch-rows must be at least 1")
-    if opts.resume and not source.resumable:
-        raise UsageError("--resume cannot apply to standard input: a pipe cannot be read "
-                         "again", hint="load from a file (or a .gz/.zst file) to resume")
+    source = Source(str(opts.path))  # the options themselves were checked when made
     load_transform(opts.transform)  # fail early on a bad --transform
     name = "stdin.csv" if source.path is None else source.path.name
     where = source.path.parent if source.path is not None else Path.cwd()

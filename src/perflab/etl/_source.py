@@ -18,7 +18,7 @@ from typing import Any
 from perflab.errors import InputError, ToolUnavailable
 from perflab.etl._csv import BOM, Dialect, csv_rows
 
-__all__ = ["Header", "Source", "read_header", "sample_rows"]
+__all__ = ["Header", "Source", "check_input", "read_header", "sample_rows"]
 
 SKIP_BLOCK = 1 << 20  # bytes per read when skipping to a resume offset in a stream
 # Decompression runs in a thread ahead of the loader (zlib and zstd release the GIL), so
@@ -136,6 +136,24 @@ class _Prefetch(io.RawIOBase):
         super().close()
 
 
+def check_input(name: str) -> None:
+    """Refuse an input that cannot be read as a file, before anything is started for it."""
+    if name == "-":
+        return
+    path = Path(name)
+    if path.is_dir():
+        raise InputError("is a directory, not a CSV file", path=name)
+    if not path.exists():
+        raise InputError("no such file", path=name)
+    # Offsets, parts and --resume need a file that reads the same again: a pipe is `-`.
+    if not path.is_file():
+        raise InputError("not a regular file", path=name, hint="pipe data in as - instead")
+    try:
+        path.open("rb").close()
+    except OSError as exc:
+        raise InputError(f"cannot be read: {exc.strerror}", path=name) from exc
+
+
 class Source:
     """One input: `path` for files, None for standard input."""
 
@@ -146,17 +164,12 @@ class Source:
         self.kind = ("stdin" if name == "-" else "gzip" if lower.endswith(".gz")
                      else "zstd" if lower.endswith((".zst", ".zstd")) else "file")
         self._replay = _Replay(sys.stdin.buffer) if self.kind == "stdin" else None
-        if self.path is not None and not self.path.is_file():
-            raise InputError("no such file", path=name)
+        check_input(name)
 
     @property
     def splittable(self) -> bool:
         """Byte ranges for parallel workers: only an uncompressed file can seek."""
         return self.kind == "file"
-
-    @property
-    def resumable(self) -> bool:
-        return self.kind != "stdin"
 
     def open(self, offset: int = 0) -> Any:
         """A binary stream of the (decompressed) data from `offset` on."""
