@@ -60,7 +60,8 @@ def main() -> int:
     parser.add_argument("--dialect", action="store_true", help="add a ;-separated copy")
     parser.add_argument("--baseline-src", help="an older perflab's src/ to compare with")
     # Its own cluster beside another benchmark's: a running cluster of that name is
-    # reused (its table emptied before every load) and stopped at the end.
+    # reused (its table emptied before every load) and left running at the end, since
+    # only the run that started a server stops it; but that run stops it when it ends.
     parser.add_argument("--cluster", default="bench",
                         help="the private cluster's name (default: %(default)s)")
     parser.add_argument("--workdir", type=Path, default=cache_dir() / "work" / "etl",

@@ -176,8 +176,9 @@ def main(args: argparse.Namespace) -> int:
     from perflab.services.postgres import private_cluster
 
     with private_cluster(keep=args.keep_server) as cluster:
-        print(f"PostgreSQL (private cluster): {cluster.dsn}", file=sys.stderr)
-        if args.keep_server:
+        found = "" if cluster.started else " (already running: left running)"
+        print(f"PostgreSQL (private cluster): {cluster.dsn}{found}", file=sys.stderr)
+        if args.keep_server or not cluster.started:  # only the server it started is stopped
             print(f"stop it with: {cluster.bin_dir / 'pg_ctl'} -D {cluster.datadir} stop",
                   file=sys.stderr)
         return _load(args, [dataclasses.replace(o, dsn=cluster.dsn) for o in options])

