@@ -27,7 +27,7 @@ from perflab.etl._journal import load_id
 from perflab.etl._load import LoadOptions, Summary, load
 
 from ..conftest import REPO
-from .test_etl import PEOPLE, etl, make_table, query
+from .test_etl import HANG_S, HEADER, PEOPLE, etl, make_table, query
 
 pytestmark = pytest.mark.integration
 
@@ -259,6 +259,31 @@ def test_both_paths_give_the_same_table_and_rejects(tmp_path, dsn):
     assert len(first[1]) == 30
     for impl, got in results.items():
         assert got == first, impl
+
+
+@pytest.mark.parametrize("impl", BOTH)
+def test_a_refused_window_that_starts_with_a_bad_quote_on_its_line_goes_on(tmp_path, dsn,
+                                                                            impl):
+    """`""a,"` opens a section that the next line's quote closes (even parity: the server
+    gets the window, and refuses it); the exact reader rejects each line alone. Once
+    this window started at such a row, `complete_rows` saw none and the window never
+    grew past what it held: the load ran forever."""
+    make_table(dsn, "bad_start", PEOPLE)
+    data = tmp_path / "bad_start.csv"
+    good = "{0},Name {0},n{0}@x.org,2021-01-01,1.50,US,\n".format
+    data.write_text(HEADER + "".join(map(good, range(1, 3001))) + '3001,""a,"\n3002,a"\n'
+                    + "".join(map(good, range(3003, 6001))))
+    proc = etl("load", str(data), "--table", "bad_start", "--batch-rows", "500", "--json",
+               "--workers", "1", "--impl", impl, dsn=dsn, timeout=HANG_S)  # a hang fails
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert (summary["rows_loaded"], summary["rows_rejected"]) == (5998, 2)
+    with open(summary["rejects"], newline="") as f:
+        assert [(r["line"], r["reason"]) for r in csv.DictReader(f)] == [
+            ("3002", "bad quoting: unterminated quoted field"),
+            ("3003", "bad quoting: a quote after text in a field must close on its line")]
+    assert query(dsn, "SELECT count(*), count(DISTINCT id), min(id), max(id) "
+                      "FROM bad_start")[0] == (5998, 5998, 1, 6000)
 
 
 def test_a_row_the_server_refuses_for_a_constraint_is_rejected_alone(tmp_path, dsn):

@@ -387,8 +387,8 @@ def server_chunks(spec: LoadSpec, point: Progress, follow: bool = True) -> Itera
                 return
             cut = size if eof else row_boundary(d, buffer, size)
             if cut is None:  # no row ends in the window: a huge row, or broken quoting
-                if window_size < (64 << 20):
-                    held, window_size = size, window_size * 2  # try a larger window first
+                if window_size < (64 << 20):  # a larger window first: larger than it holds
+                    held, window_size = size, max(window_size, size) * 2
                     continue
                 cut = size  # the exact path reads it as it is
             lines = buffer.count(b"\n", 0, cut) + (0 if buffer[cut - 1] == 10 else 1)
@@ -404,8 +404,10 @@ def server_chunks(spec: LoadSpec, point: Progress, follow: bool = True) -> Itera
             # The caller advanced `point` past what it committed: all of the window, or
             # (when the exact path redid it) its complete rows only. Go on from there.
             consumed = point.offset - offset
-            if consumed <= 0:  # not one complete row in the window: a larger one
-                held, window_size = size, window_size * 2
+            if consumed <= 0:  # not one complete row in the window: a larger one, which
+                # must hold more than this one did (window_size was just set from the row
+                # size, maybe below `size`), or the same window comes round again forever.
+                held, window_size = size, max(window_size, size) * 2
                 continue
             offset, line = point.offset, point.line
             held = size - consumed
@@ -454,13 +456,21 @@ def skipped_rows(spec: LoadSpec, payload: bytes | memoryview, first_line: int,
 
 
 def complete_rows(spec: LoadSpec, data: bytes) -> int:
-    """Bytes of the complete rows at the start of `data`, as the exact reader reads them."""
+    """Bytes of the complete rows at the start of `data`, as the exact reader reads them.
+
+    Only the row that runs to the end of `data` unfinished (no newline, or a quoted
+    section still open) may go on past the window. A row rejected as unterminated
+    before the end (`""a,"`: the reader rejects that line alone) is complete: counting
+    it as unfinished once gave a window that never grew and a load that never ended.
+    """
     text = io.StringIO(data.decode(spec.dialect.codec, "surrogateescape"), newline="")
     done = 0
     for _, _, raw, error in csv_rows(spec.dialect, iter(text), 1):
-        if error == "bad quoting: unterminated quoted field" or not raw.endswith("\n"):
+        size = spec.nbytes(raw)
+        if done + size >= len(data) and (
+                error == "bad quoting: unterminated quoted field" or not raw.endswith("\n")):
             break  # it goes on past the window
-        done += spec.nbytes(raw)
+        done += size
     return done
 
 
