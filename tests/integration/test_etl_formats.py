@@ -12,6 +12,7 @@ import csv
 import gzip
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -388,6 +389,80 @@ def test_kill_and_resume_a_gz_load_and_refuse_resume_on_a_pipe(tmp_path, dsn):
     assert piped.returncode == 2
     assert piped.stderr.decode().splitlines()[0] == (
         "error: --resume cannot apply to standard input: a pipe cannot be read again")
+
+
+def _damaged(tmp_path, kind: str, damage: str):
+    """60,000 rows compressed, then cut in the middle or with bytes flipped."""
+    from backports import zstd
+
+    plain = tmp_path / "whole.csv"
+    generate(plain, 60_000)
+    raw = plain.read_bytes()
+    data = bytearray(gzip.compress(raw, compresslevel=6) if kind == "gzip"
+                     else zstd.compress(raw))
+    if damage == "cut":
+        del data[len(data) // 2:]
+    else:  # "flip": inflates to wrong bytes, found by the CRC at the end of the member;
+        at = len(data) // 2 if damage == "flip" else 10  # "flip-head": zlib.error at once
+        data[at:at + 8] = bytes(b ^ 0xFF for b in data[at:at + 8])
+    path = tmp_path / ("damaged.csv.gz" if kind == "gzip" else "damaged.csv.zst")
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize(("kind", "damage", "workers", "impl"), [
+    ("gzip", "cut", 1, "server-checks"),
+    ("gzip", "cut", 2, "server-checks"),  # the fan-out: one reader, two connections
+    ("gzip", "cut", 1, "block-regex"),  # the exact path, its parser in a thread
+    ("gzip", "flip", 1, "server-checks"),
+    ("gzip", "flip", 2, "server-checks"),
+    ("gzip", "flip-head", 2, "server-checks"),
+    ("zstd", "cut", 1, "server-checks"),
+    ("zstd", "cut", 2, "server-checks"),
+])
+def test_a_corrupt_or_truncated_stream_is_one_error_and_commits_only_what_it_read(
+        tmp_path, dsn, kind, damage, workers, impl):
+    make_table(dsn, "damaged", PEOPLE)
+    path = _damaged(tmp_path, kind, damage)
+    args = ["load", str(path), "--table", "damaged", "--batch-rows", "500",
+            "--workers", str(workers), "--impl", impl]
+    # HANG_S: a reader's failure must end the load, not leave it waiting (no timing).
+    proc = etl(*args, dsn=dsn, timeout=HANG_S)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.splitlines()
+    error = re.fullmatch(rf"error: {re.escape(str(path))}: corrupt or truncated {kind} stream, "
+                         r"after ([\d,]+) decompressed bytes: .+", lines[0])
+    assert error, proc.stderr
+    assert len(lines) == 2 and lines[1].startswith("hint: "), proc.stderr
+    reached = int(error[1].replace(",", ""))
+
+    # As any fatal error mid-load: the chunks committed before it stay, with their
+    # journal rows; nothing past the point the stream broke at is committed.
+    load = load_id(path, "damaged")
+    journal = "FROM perflab_etl_journal WHERE chunk >= 0 AND load_id = %s"
+    committed, end = query(dsn, f"SELECT coalesce(sum(rows_loaded), 0), "
+                                f"coalesce(max(end_offset), 0) {journal}", load)[0]
+    count, ids = query(dsn, "SELECT count(*), count(DISTINCT id) FROM damaged")[0]
+    assert count == committed and end <= reached
+    if damage == "cut":  # the rows read before the cut: a prefix of the file, each once
+        assert 0 < count == ids == query(dsn, "SELECT max(id) FROM damaged")[0][0]
+    elif damage == "flip-head":
+        assert count == 0
+
+    # A rerun is refused as for any load that stopped after its plan was journalled; one
+    # that broke in the header (before any plan) meets the same error again.
+    planned = query(dsn, "SELECT count(*) FROM perflab_etl_journal WHERE chunk = -1 "
+                         "AND load_id = %s", load)[0][0]
+    assert planned == (0 if damage == "flip-head" else 1)
+    again = etl(*args, dsn=dsn, timeout=HANG_S)
+    assert again.returncode == 2, again.stderr
+    assert ("was partly loaded" in again.stderr if planned
+            else again.stderr.splitlines()[0] == lines[0]), again.stderr
+    resumed = etl(*args, "--resume", dsn=dsn, timeout=HANG_S)  # the same file breaks again
+    assert resumed.returncode == 2 and resumed.stderr.splitlines()[0] == lines[0], \
+        resumed.stderr
+    assert query(dsn, "SELECT count(*) FROM damaged")[0][0] == count
 
 
 def test_bad_options_are_one_clear_error(tmp_path, dsn):

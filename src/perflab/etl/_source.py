@@ -6,6 +6,12 @@ the decompressed data, so `--resume` re-decompresses and skips to where the
 journal says (cheap beside loading). Standard input can be read once: its first
 bytes are kept while the header and the `--create-table` sample are read, then
 replayed; `--resume` of a pipe is refused (there is nothing to re-read).
+
+A compressed stream that is corrupt or truncated is an `InputError` naming the
+file and how many decompressed bytes it gave before it broke (counting lines
+too would cost the reader a pass over every block): what the decompressor
+raises is translated where it is read (`_Decompressed`), in the prefetch thread
+or while skipping to a resume offset, and reaches the loader as any bad input.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ SAMPLE_ROWS = 10_000  # rows --create-table infers types from
 SAMPLE_BYTES = 4 << 20
 
 
-def _zstd_open(path: Path) -> Any:
+def _zstd() -> Any:
     try:
         from compression import zstd  # type: ignore[import-not-found, unused-ignore]  # 3.14+
     except ImportError:
@@ -40,7 +46,54 @@ def _zstd_open(path: Path) -> Any:
         except ImportError as exc:
             raise ToolUnavailable("reading .zst needs the backports-zstd package",
                                   hint="uv sync (it is a perflab dependency)") from exc
-    return zstd.open(path, "rb")
+    return zstd
+
+
+class _Decompressed:
+    """A decompressing stream whose corruption is an InputError naming the file.
+
+    `errors` are what the decompressor raises on bad or missing data (EOFError for a
+    stream cut short; gzip's BadGzipFile and zlib.error, or ZstdError, for bad bytes),
+    never OSError as such: a failing disk is not a corrupt file. gzip checks its CRC
+    only at the end of a member, so bytes that inflate wrongly are found there, after
+    the rows read before have gone on.
+
+    Reads are made of `read1` pieces, and the bytes decompressed before a failure are
+    handed out before it is raised (on the next read): `read(n)` would drop them, so
+    the offset in the message would depend on the callers' read sizes (the prefetch
+    thread's and the resume skip's) instead of on the file.
+    """
+
+    def __init__(self, stream: Any, name: str, kind: str,
+                 errors: tuple[type[BaseException], ...]) -> None:
+        self.stream, self.name, self.kind, self.errors = stream, name, kind, errors
+        self.offset = 0  # decompressed bytes handed out so far
+        self.failed: BaseException | None = None  # the decompressor's error, not yet raised
+
+    def read(self, size: int) -> bytes:
+        pieces: list[bytes] = []
+        got = 0
+        while got < size and self.failed is None:
+            try:
+                piece: bytes = self.stream.read1(size - got)
+            except self.errors as exc:
+                self.failed = exc
+                break
+            if not piece:
+                break
+            pieces.append(piece)
+            got += len(piece)
+        if not got and self.failed is not None:
+            raise InputError(
+                f"corrupt or truncated {self.kind} stream, after {self.offset:,} "
+                f"decompressed bytes: {self.failed}", path=self.name,
+                hint="the chunks committed before it stay loaded (the journal says which "
+                     "lines); --resume stops here again") from self.failed
+        self.offset += got
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def close(self) -> None:
+        self.stream.close()
 
 
 class _Replay(io.RawIOBase):
@@ -92,26 +145,31 @@ class _Prefetch(io.RawIOBase):
         self.blocks: queue.Queue[bytes | BaseException] = queue.Queue(PREFETCH_BLOCKS)
         self.block = memoryview(b"")
         self.done = False
+        self.failed: BaseException | None = None  # raised again on every later read
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="etl-decompress", daemon=True)
         self.thread.start()
 
-    def _run(self) -> None:
+    def _hand(self, item: bytes | BaseException) -> None:
+        """Queue `item` for the reader, unless the reader has closed (then nobody reads it)."""
         import queue
 
+        while not self.stop.is_set():
+            try:
+                self.blocks.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _run(self) -> None:
         try:
             while not self.stop.is_set():
                 data = self.stream.read(PREFETCH_BYTES)
-                while not self.stop.is_set():
-                    try:
-                        self.blocks.put(data, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+                self._hand(data)
                 if not data:
                     return
-        except BaseException as exc:  # handed to the reader, never lost
-            self.blocks.put(exc)
+        except BaseException as exc:  # handed to the reader, never lost while it reads
+            self._hand(exc)
 
     def readable(self) -> bool:
         return True
@@ -119,8 +177,11 @@ class _Prefetch(io.RawIOBase):
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         view = memoryview(buffer)
         while not self.block and not self.done:
+            if self.failed is not None:
+                raise self.failed  # the thread is gone: a second read must not wait for it
             item = self.blocks.get()
             if isinstance(item, BaseException):
+                self.failed = item
                 raise item
             self.block = memoryview(item)
             self.done = not item
@@ -183,16 +244,24 @@ class Source:
             return f
         if self.kind == "gzip":
             import gzip
+            import zlib
 
-            stream: Any = gzip.GzipFile(self.path, "rb")
+            stream = _Decompressed(gzip.GzipFile(self.path, "rb"), self.name, self.kind,
+                                   (EOFError, gzip.BadGzipFile, zlib.error))
         else:
-            stream = _zstd_open(self.path)
+            zstd = _zstd()
+            stream = _Decompressed(zstd.open(self.path, "rb"), self.name, self.kind,
+                                   (EOFError, zstd.ZstdError))
         left = offset
-        while left > 0:
-            block = stream.read(min(left, SKIP_BLOCK))
-            if not block:
-                break
-            left -= len(block)
+        try:
+            while left > 0:
+                block = stream.read(min(left, SKIP_BLOCK))
+                if not block:
+                    break
+                left -= len(block)
+        except BaseException:  # broken before the resume offset: the file is not left open
+            stream.close()
+            raise
         return io.BufferedReader(_Prefetch(stream), PREFETCH_BYTES)
 
     def end(self) -> int | None:
