@@ -64,3 +64,19 @@ def test_binary_counts_split_lines_at_nul():
 
 def test_null_data_records():
     assert out(b"a\nb\x00c\x00a\x00", null_data=True, numbers=True)[0] == b"1:a\nb\x003:a\x00"
+
+
+def test_the_sink_writes_a_chunk_of_more_pieces_than_one_writev_takes_in_order(tmp_path):
+    from perflab.search._parallel import IOV_MAX, Chunk, Sink
+
+    pieces = [b"line %d\n" % i for i in range(2 * IOV_MAX + 3)]
+    chunk = Chunk()
+    for piece in pieces:
+        chunk.write(piece)
+    first = Chunk(b"--\nf:a\n")  # with context, the output's first "--" goes
+    path = tmp_path / "out"
+    with path.open("wb") as f:
+        sink = Sink(Format(context=True), False, f.fileno())
+        sink.emit(first)
+        sink.emit(chunk)
+    assert path.read_bytes() == b"f:a\n" + b"".join(pieces)

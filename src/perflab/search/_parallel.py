@@ -54,6 +54,8 @@ __all__ = ["Chunk", "Job", "Searcher", "Sink", "plan_tasks", "run"]
 PLANNED_TASKS = 64
 # Files of one directory per task: bounds a task's result and keeps workers fed.
 FILES_PER_TASK = 256
+# Buffers one os.writev may take (IOV_MAX on Linux and macOS; more fails with EINVAL).
+IOV_MAX = 1024
 
 # What the command line named, in order: ("file" | "dir" | "stdin", path or label).
 Root = tuple[str, str]
@@ -80,8 +82,9 @@ class Chunk:
                  "size", "warnings")
 
     def __init__(self, out: bytes = b"", errors: list[str] | None = None) -> None:
-        # Output pieces, joined once at the end: `+=` on bytes would copy the chunk's
-        # output so far for every file (quadratic with -v, where every file prints).
+        # Output pieces, written with one os.writev (`Sink.emit`): `+=` on bytes would
+        # copy the chunk's output so far for every file (quadratic with -v, where every
+        # file prints), and even one join copies all of -v's output once more.
         self.parts = [out] if out else []
         self.size = len(out)
         self.searched = 0  # files searched (for --json's summary)
@@ -259,7 +262,7 @@ def plan_tasks(roots: Sequence[Root], filters: Filters, errors: list[str],
 class Sink:
     """Writes chunks as they come, in order: output, then their messages; keeps the counts.
 
-    Output goes straight to the file descriptor (`os.write` of whole chunks), so
+    Output goes straight to the file descriptor (`os.writev` of a chunk's pieces), so
     that forked workers can each write their own chunks in turn (`_fork`).
     """
 
@@ -276,14 +279,12 @@ class Sink:
 
     def emit(self, chunk: Chunk) -> bool:
         """Write one chunk; whether the search is over (-q and a selected line)."""
-        data = chunk.out
-        if data and self.drop_separator:
-            data = data[data.index(b"\n") + 1:]
+        parts = chunk.parts
+        if chunk.size and self.drop_separator:
+            data = chunk.out
+            parts = [data[data.index(b"\n") + 1:]]
             self.drop_separator = False
-        if data:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self.fd, view):]
+        _write_all(self.fd, parts)
         totals = self.totals
         totals[0] += chunk.searched
         totals[1] += chunk.matched_files
@@ -322,6 +323,19 @@ class Sink:
         counts = [int.from_bytes(summary[i:i + 8], "little") for i in range(0, 40, 8)]
         self.totals = [a + b for a, b in zip(self.totals, counts[:4], strict=True)]
         self.errors += counts[4]
+
+
+def _write_all(fd: int, parts: Sequence[bytes]) -> None:
+    """`parts` written in order, IOV_MAX at a time: the kernel copies each piece
+    straight from where it is, where a join would first copy them all into one
+    new buffer (with -v, the whole output, in fresh memory: page faults)."""
+    for i in range(0, len(parts), IOV_MAX):
+        batch = parts[i:i + IOV_MAX]
+        written = os.writev(fd, batch)
+        if written < sum(map(len, batch)):  # a short write (a pipe, a signal): the rest
+            view = memoryview(b"".join(batch))[written:]
+            while view:
+                view = view[os.write(fd, view):]
 
 
 def run(job: Job, roots: Sequence[Root], sink: Sink) -> None:
