@@ -175,6 +175,69 @@ def _mutated(rng, value: bytes) -> bytes:
     return bytes(out)
 
 
+# Values a producer may put where the events' schema expects another type: ClickHouse's
+# JSON reader reads a null as the column's default and a quoted number as the number.
+_ODD_VALUES = (None, "12.5", "5", "-1", "1e2", "", 1e2, 1.0, -0.0, 0.5, True, [], {}, [1],
+               {"a": "b"}, 2**63, 2**64, -(2**63) - 1, 1.5e308, "\u00e9", "nan", "inf")
+
+
+def _json_mutated(rng, ev: dict) -> bytes:
+    """The event with one to three values replaced by odd ones, or a key spelled escaped."""
+    ev = json.loads(json.dumps(ev))
+    for _ in range(rng.randrange(1, 4)):
+        node, key = ev, rng.choice(list(ev))
+        while isinstance(node[key], dict) and node[key] and rng.random() < 0.6:
+            node, key = node[key], rng.choice(list(node[key]))
+        node[key] = rng.choice(_ODD_VALUES)
+    text = json.dumps(ev)
+    if rng.random() < 0.15:  # the same key, with a letter escaped
+        key = rng.choice(["id", "timestamp", "user_id", "amount", "country", "metadata"])
+        text = text.replace(f'"{key}"', f'"\\u{ord(key[0]):04x}{key[1:]}"', 1)
+    return text.encode()
+
+
+def _raw_against_python(tmp_path, messages, impl, decode) -> int:
+    """Each message alone through the raw path (Python decodes it if ClickHouse refuses)
+    into `events`, and through the Python decoder alone into `python`: same rows, same
+    dead letters. Returns how many went through the raw path."""
+    client = connect(f"chdb://{tmp_path / 'chdb'}")
+    try:
+        for statement in ddl("events") + ddl("python"):
+            client.command(statement)
+        raw_batches = 0
+        for offset, value in enumerate(messages):
+            batch = [(0, offset, value, 0)]
+            work = _prepare(impl, decode, "t", batch)
+            raw_batches += work.raw is not None
+            if _deliver(client, "events", work) is None:
+                _deliver(client, "events", _prepare(impl, decode, "t", batch, allow_raw=False))
+            _deliver(client, "python", _prepare(impl, decode, "t", batch, allow_raw=False))
+        for table in ("{}", "{}_dead"):
+            columns = ("* EXCEPT metadata, mapSort(metadata)" if table == "{}" else
+                       "partition, offset, reason")
+            select = f"SELECT {columns} FROM {table} ORDER BY offset"
+            ours = query(tmp_path / "chdb", select.format("events"))
+            assert ours == query(tmp_path / "chdb", select.format("python")) and ours
+        return raw_batches
+    finally:
+        client.close()
+
+
+def test_clickhouse_stores_json_exactly_as_python_would(tmp_path):
+    """ClickHouse's JSON reader is lenient (a null is the default, "5" is 5): messages with
+    odd values must land as the Python decoder decides, whichever path took them."""
+    import random
+
+    from perflab.stream._events import event
+
+    rng = random.Random(11)
+    messages = [event_bytes(n, bad_every=1)[0] for n in range(len(BAD_KINDS))]
+    messages += [event_bytes(n)[0] for n in range(20)]
+    messages += [_json_mutated(rng, event(n)) for n in range(400)]
+    raw = _raw_against_python(tmp_path, messages, IMPLS[DEFAULT], DECODERS["structs"]())
+    assert raw > 20  # the raw path was taken, not only the fallback
+
+
 def test_clickhouse_stores_protobuf_exactly_as_python_would(tmp_path, monkeypatch):
     """ClickHouse's protobuf reader is lenient: fuzzed messages must land as Python decides.
 
@@ -195,32 +258,12 @@ def test_clickhouse_stores_protobuf_exactly_as_python_would(tmp_path, monkeypatc
                  good + b"\xf8\x01\x05"]  # a field twice, a map key twice, an unknown field
     messages += [_mutated(rng, encode_event(event(n))) for n in range(300)]
     impl = dataclasses.replace(IMPLS[DEFAULT], decoder="protobuf")
-    decode = DECODERS["protobuf"]()
     elsewhere = tmp_path / "cwd"  # chDB must keep the schema in its data directory
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    client = connect(f"chdb://{tmp_path / 'chdb'}")
-    try:
-        for statement in ddl("events") + ddl("python"):
-            client.command(statement)
-        raw_batches = 0
-        for offset, value in enumerate(messages):
-            batch = [(0, offset, value, 0)]
-            work = _prepare(impl, decode, "t", batch)
-            raw_batches += work.raw is not None
-            if _deliver(client, "events", work) is None:
-                _deliver(client, "events", _prepare(impl, decode, "t", batch, allow_raw=False))
-            _deliver(client, "python", _prepare(impl, decode, "t", batch, allow_raw=False))
-        assert raw_batches > 20  # the raw path was taken, not only the fallback
-        assert list(elsewhere.iterdir()) == []
-        for table in ("{}", "{}_dead"):
-            columns = ("* EXCEPT metadata, mapSort(metadata)" if table == "{}" else
-                       "partition, offset, reason")
-            select = f"SELECT {columns} FROM {table} ORDER BY offset"
-            ours = query(tmp_path / "chdb", select.format("events"))
-            assert ours == query(tmp_path / "chdb", select.format("python")) and ours
-    finally:
-        client.close()
+    raw = _raw_against_python(tmp_path, messages, impl, DECODERS["protobuf"]())
+    assert raw > 20  # the raw path was taken, not only the fallback
+    assert list(elsewhere.iterdir()) == []
 
 
 def test_a_row_clickhouse_refuses_becomes_a_dead_letter_not_a_stall(tmp_path):
