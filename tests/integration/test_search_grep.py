@@ -7,6 +7,7 @@ the program name mapped) and the exit status.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -164,6 +165,74 @@ def test_recursive_output_equals_grep_r(tree, options):
 def test_standard_input(tree, args, stdin):
     # With no PATH and a pipe, perflab searches the pipe, as grep does without -r.
     assert_same(perflab(args, tree, stdin), grep(["-E", *args], tree, stdin))
+
+
+# Standard input as a slow writer sends it: a line may be cut between two pieces. The
+# output does not depend on where the reads cut it (tests/unit/test_search_stdin.py
+# cuts it everywhere, a binary part included), so any timing gives grep's.
+PIECES = [b"hay\nneedle one\nhay\nnee", b"dle two\n", b"needles\nhay\n" * 3,
+          b"x\nneedle after\n"]
+
+
+def _paced(command: list[str], cwd, env, executable: str | None = None
+           ) -> subprocess.CompletedProcess[bytes]:
+    """`command` with PIECES written to its standard input one at a time, 50 ms apart."""
+    import time
+
+    proc = subprocess.Popen(command, executable=executable, cwd=cwd, env=env,
+                            stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    try:
+        for piece in PIECES:
+            proc.stdin.write(piece)
+            proc.stdin.flush()
+            time.sleep(0.05)
+    except BrokenPipeError:
+        pass  # -q, -l: it stopped reading at the first selected line
+    with contextlib.suppress(BrokenPipeError):
+        proc.stdin.close()
+    stdout, stderr = proc.stdout.read(), proc.stderr.read()
+    proc.wait(timeout=60)
+    proc.stdout.close()
+    proc.stderr.close()
+    return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
+
+
+@pytest.mark.parametrize("args", [
+    ["needle"], ["-n", "needle"], ["-nb", "needle"], ["-ob", "ne+"], ["-c", "needle"],
+    ["-m", "3", "-n", "needle"], ["-vn", "needle"], ["-v", "-m", "2", "needle"],
+    ["-l", "needle"], ["-L", "needle"], ["-L", "nothing"], ["-c", "-m", "4", "needle"],
+    ["-a", "-n", "needle"], ["-H", "--label=in", "-n", "needle"], ["-q", "two"],
+])
+def test_standard_input_in_pieces(tree, args):
+    ours = _paced([sys.executable, "-m", "perflab", "search", *args], tree,
+                  {**os.environ, "PYTHONPATH": str(REPO)})
+    theirs = _paced(["grep", "-E", *args], tree, {**os.environ, "LC_ALL": "C"}, GREP)
+    assert_same(ours, theirs)
+
+
+def test_a_line_from_a_pipe_is_printed_before_the_pipe_ends(tree):
+    """`tail -f log | perflab search ERROR`: each match is written as its line arrives."""
+    import select
+
+    proc = subprocess.Popen([sys.executable, "-m", "perflab", "search", "-n", "needle"],
+                            cwd=tree, env={**os.environ, "PYTHONPATH": str(REPO)},
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        proc.stdin.write(b"hay\na needle\n")
+        proc.stdin.flush()
+        ready, _, _ = select.select([proc.stdout], [], [], 30)
+        assert ready and proc.stdout.readline() == b"2:a needle\n"
+        proc.stdin.write(b"another needle")  # no newline yet: nothing to print
+        proc.stdin.flush()
+        proc.stdin.close()
+        assert proc.stdout.read() == b"3:another needle\n"
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        proc.stdout.close()
 
 
 def test_no_path_and_no_pipe_searches_the_current_directory(tree):

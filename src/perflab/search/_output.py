@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import re
     from collections.abc import Sequence
 
-__all__ = ["FIRST_BUFFER", "Format", "Result", "format_buffer", "format_matches"]
+__all__ = ["FIRST_BUFFER", "Format", "Result", "format_buffer", "format_matches", "summary_line"]
 
 # GNU grep's first read is 96 KiB (INITIAL_BUFSIZE in grep 3.x; found by moving a
 # NUL across the boundary with grep 3.8): NULs before it make the whole file binary.
@@ -182,11 +182,14 @@ def _cut_binary(data: bytes | bytearray, runs: list[Run], at: int) -> tuple[list
 class _Printer:
     """Line prefixes for one file, plain or coloured, built once."""
 
-    __slots__ = ("color", "ctx_head", "head", "numbers", "offsets", "regex", "separator")
+    __slots__ = ("base", "color", "ctx_head", "head", "numbers", "offsets", "regex",
+                 "separator")
 
-    def __init__(self, name: bytes, fmt: Format, regex: re.Pattern[bytes] | None) -> None:
+    def __init__(self, name: bytes, fmt: Format, regex: re.Pattern[bytes] | None,
+                 base: int = 0) -> None:
         self.numbers = fmt.line_numbers
         self.offsets = fmt.byte_offset
+        self.base = base  # the input's byte offset of the buffer's start (-b)
         self.color = fmt.color
         self.regex = regex if fmt.color and not fmt.invert else None
         # grep ends "--" with a newline even with -z: it is never swapped (see format_buffer).
@@ -214,6 +217,7 @@ class _Printer:
             return
         lines = block[:-1].split(b"\n")
         numsep = b":" if selected else b"-"
+        offset += self.base
         if not self.color:
             if not self.offsets:
                 out.append(b"".join([b"%s%d%s%s\n" % (head, n, numsep, line)
@@ -252,8 +256,9 @@ class _Printer:
                     text = MATCH_COLOR + m[0] + RESET if self.color else m[0]
                     at = b""
                     if self.offsets:
-                        at = (LINE_COLOR + b"%d" % m.start() + RESET + sep if self.color
-                              else b"%d:" % m.start())
+                        where = m.start() + self.base
+                        at = (LINE_COLOR + b"%d" % where + RESET + sep if self.color
+                              else b"%d:" % where)
                     out.append(self.head + number + at + text + b"\n")
             start = end + 1
 
@@ -380,11 +385,16 @@ def format_buffer(
     *,
     may_match: bool = True,
     color_regex: re.Pattern[bytes] | None = None,
+    first_line: int = 1,
+    base: int = 0,
+    binary: bool = False,
 ) -> Result:
     """The output for one file whose contents are `data[:size]`.
 
     `may_match=False` says the prefilter proved that no line matches (then
-    no regex runs at all).
+    no regex runs at all). A window of a longer input (standard input, read as it
+    comes: _stdin.py) starts at line `first_line` and byte `base` of it, and with
+    `binary` lies in the input's binary part (an earlier window held a NUL).
     """
     if not may_match and not fmt.invert:
         return _no_lines(path, fmt)
@@ -392,20 +402,23 @@ def format_buffer(
         data = bytes(data[:size]).translate(_SWAP)
     binary_at = -1
     if not (fmt.binary_text or fmt.null_data):
-        nul = data.find(b"\0", 0, size)
+        nul = 0 if binary else data.find(b"\0", 0, size)
         if nul >= 0:
             binary_at = 0 if nul < FIRST_BUFFER else data.rfind(
                 b"\n", 0, nul - nul % FIRST_BUFFER) + 1
             data = bytes(data[:binary_at]) + data[binary_at:size].replace(b"\0", b"\n")
     runs = _runs(regex, data, size, fmt, may_match)
+    if first_line != 1:
+        runs = [(lineno + first_line - 1, start, stop, count)
+                for lineno, start, stop, count in runs]
     selected = sum(r[3] for r in runs)
     mode = fmt.mode
     if mode in ("count", "files", "files-without", "quiet"):
         if mode == "files-without":  # -L: the files with no selected line are listed
-            return Result(b"" if selected else _summary(path, 0, fmt), selected)
+            return Result(b"" if selected else summary_line(path, 0, fmt), selected)
         if not selected and mode != "count":
             return Result(b"", 0)
-        return Result(_summary(path, selected, fmt), selected)
+        return Result(summary_line(path, selected, fmt), selected)
     binary = False
     end = size
     if binary_at >= 0:
@@ -416,7 +429,7 @@ def format_buffer(
     if mode == "json":
         out, matches = _json(path, data, runs, end, fmt, regex)
         return Result(out, selected, binary, matches)
-    printer = _Printer(os.fsencode(path), fmt, color_regex)
+    printer = _Printer(os.fsencode(path), fmt, color_regex, base)
     parts = _lines(data, runs, end, fmt, printer, regex)
     if fmt.null_data:
         sep = printer.separator
@@ -424,7 +437,8 @@ def format_buffer(
     return Result(b"".join(parts), selected, binary)
 
 
-def _summary(path: str, selected: int, fmt: Format) -> bytes:
+def summary_line(path: str, selected: int, fmt: Format) -> bytes:
+    """What -c, -l or -L prints for a file with `selected` selected lines."""
     name = os.fsencode(path)
     if fmt.mode == "quiet":
         return b""
@@ -442,13 +456,13 @@ def _summary(path: str, selected: int, fmt: Format) -> bytes:
 
 def _no_lines(path: str, fmt: Format) -> Result:
     listed = fmt.mode in ("count", "files-without")
-    return Result(_summary(path, 0, fmt) if listed else b"", 0)
+    return Result(summary_line(path, 0, fmt) if listed else b"", 0)
 
 
 def format_matches(path: str, matches: Sequence[tuple[int, bytes]], fmt: Format) -> bytes:
     """The early ladder steps' output (line-by-line engine): plain lines, -n, -l, -c."""
     if fmt.mode in ("count", "files"):
-        return _summary(path, len(matches), fmt) if matches or fmt.mode == "count" else b""
+        return summary_line(path, len(matches), fmt) if matches or fmt.mode == "count" else b""
     head = os.fsencode(path) + b":" if fmt.with_filename else b""
     if fmt.line_numbers:
         return b"".join(b"%s%d:%s\n" % (head, number, line) for number, line in matches)

@@ -62,7 +62,7 @@ Root = tuple[str, str]
 
 
 class Job:
-    __slots__ = ("filters", "fmt", "impl", "jobs", "spec", "stdin")
+    __slots__ = ("filters", "fmt", "impl", "jobs", "spec", "stdin", "stdin_streamed")
 
     def __init__(
         self, spec: PatternSpec, impl: Impl, filters: Filters, fmt: Format, jobs: int = 1
@@ -73,6 +73,8 @@ class Job:
         self.fmt = fmt
         self.jobs = jobs
         self.stdin = b""  # standard input's contents, when a root is "stdin"
+        # Standard input is the only root and is searched as it comes (_stdin.py)
+        self.stdin_streamed = False
 
 
 class Chunk:
@@ -191,6 +193,21 @@ class Searcher:
         data = self.job.stdin
         self._add(chunk, label, self.stdin_engine.scan(label, data, len(data)))
         return chunk
+
+    def stream_stdin(self, label: str) -> Iterator[Chunk]:
+        """Standard input as it comes, a chunk a window (see _stdin.py)."""
+        from perflab.search._stdin import search_windows
+
+        matched = False
+        for n, window in enumerate(search_windows(self.stdin_engine, label, self.job.fmt)):
+            chunk = Chunk(window.out)
+            chunk.searched = 1 if n == 0 else 0
+            chunk.selected = window.selected
+            if window.selected and not matched:
+                chunk.matched_files, matched = 1, True
+            if window.binary_match:
+                chunk.warnings.append(f"{label}: binary file matches")
+            yield chunk
 
     def run_task(self, task: Task) -> Chunk:
         kind, directory, names, rules = task
@@ -347,6 +364,9 @@ def run(job: Job, roots: Sequence[Root], sink: Sink) -> None:
 
 def _chunks(job: Job, roots: Sequence[Root], sink: Sink) -> Iterator[Chunk]:
     searcher = Searcher(job)  # checks the pattern first: a bad one fails before any work
+    if job.stdin_streamed:
+        yield from searcher.stream_stdin(roots[0][1])
+        return
     if job.impl.parallel == "none":  # the ladder's early steps: one streamed walk per root
         for kind, top in roots:
             chunk = Chunk()

@@ -1,0 +1,112 @@
+"""Standard input searched as it comes, as grep does: `tail -f log | perflab search ERROR`.
+
+The input is read as the pipe delivers it and searched a window at a time, a
+window being the complete lines (or -z records) read so far; each window's
+output is written before the next read, so a line that matches is printed as
+soon as it arrives, and memory holds one window, not the whole input. A window
+is formatted as a file whose lines and bytes are numbered from where it starts
+(`format_buffer`'s `first_line` and `base`); -m counts over the whole input,
+-c and -L report once at the end, -l and -q stop at the first selected line.
+
+Context (-A/-B/-C) and --json need the input whole (groups and records span
+windows): they read it all first (`read_all`), as a file is read.
+"""
+
+from __future__ import annotations
+
+import os
+
+from perflab.search._output import Format, format_buffer, summary_line
+
+TYPE_CHECKING = False  # `typing` slows start-up (benchmarks/startup.py); mypy only
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from perflab.search._files import BufferedEngine
+
+__all__ = ["READ_SIZE", "Window", "read_all", "read_stdin", "search_windows", "streams",
+           "windows"]
+
+# At most this much a read: a pipe gives what it holds (64 KiB at most on Linux), at once,
+# so a slow producer's lines are searched as they come; a file gives this much.
+READ_SIZE = 1 << 20
+
+
+def streams(fmt: Format) -> bool:
+    """Whether this output can be made a window at a time."""
+    return not fmt.context and fmt.mode != "json"
+
+
+def read_all() -> bytes:
+    chunks = []
+    while chunk := read_stdin():
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def read_stdin() -> bytes:
+    """What standard input holds now (b"" at its end), waiting only when it holds nothing."""
+    return os.read(0, READ_SIZE)
+
+
+def windows(read: Callable[[], bytes], end: bytes) -> Iterator[bytes]:
+    """The input's complete records (ending with `end`) as they arrive; the rest at EOF."""
+    pending = b""
+    while chunk := read():
+        cut = chunk.rfind(end) + 1
+        if not cut:  # no record ends in it: a long line, or a slow writer
+            pending += chunk
+            continue
+        yield pending + chunk[:cut] if pending else chunk[:cut]
+        pending = chunk[cut:]
+    if pending:
+        yield pending
+
+
+class Window:
+    """One window's part of the output, and what it adds to the input's totals."""
+
+    __slots__ = ("binary_match", "out", "selected")
+
+    def __init__(self, out: bytes, selected: int, binary_match: bool = False) -> None:
+        self.out = out
+        self.selected = selected
+        self.binary_match = binary_match  # grep's "binary file matches": the search ends
+
+
+def search_windows(engine: BufferedEngine, label: str, fmt: Format,
+                   read: Callable[[], bytes] = read_stdin) -> Iterator[Window]:
+    """The output of standard input, window by window, then the end's summary line."""
+    import copy
+
+    end = b"\0" if fmt.null_data else b"\n"
+    line, base, total = 1, 0, 0
+    binary = False  # a NUL was seen: the rest of the input is its binary part
+    limit = fmt.max_count
+    summary_only = fmt.mode in ("count", "files-without")
+    window_fmt = fmt
+    for data in windows(read, end):
+        size = len(data)
+        if limit is not None:
+            window_fmt = copy.copy(fmt)
+            window_fmt.max_count = limit - total
+        result = format_buffer(label, data, size, engine.regex, window_fmt,
+                               may_match=engine.may_match(data, size),
+                               color_regex=engine.color_regex, first_line=line, base=base,
+                               binary=binary)
+        total += result.selected
+        if fmt.mode == "files-without" and total:
+            break  # -L: this input is not listed, whatever follows
+        if not summary_only:
+            yield Window(result.out, result.selected, result.binary)
+            if result.binary or (result.selected and fmt.first_only):
+                return
+        if limit is not None and total >= limit:
+            break
+        text = fmt.binary_text or fmt.null_data
+        binary = binary or (not text and b"\0" in data)
+        line += data.count(end)
+        base += size
+    if summary_only:
+        shown = fmt.mode == "count" or not total
+        yield Window(summary_line(label, total, fmt) if shown else b"", total)
