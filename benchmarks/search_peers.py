@@ -14,10 +14,11 @@ Tools alternate within each round; the median of n rounds and the ratios to rg
 are printed, for wall time and for CPU time (user + system, the tool's
 processes and threads together: on a busy machine wall time follows the CPU
 a tool needs more than how it spreads it over cores). Outside the test suite
-on purpose: a timing is a benchmark, never an assertion. Also measures gitignore matching:
-import time and cost per call, this package's matcher and pathspec's (when
-pathspec is installed: `uv pip install pathspec` into the venv, not a
-dependency).
+on purpose: a timing is a benchmark, never an assertion. Also measures the
+literal search's inner `find` (bytearray.find against glibc's memmem, `_find.py`)
+and gitignore matching: import time and cost per call, this package's matcher
+and pathspec's (when pathspec is installed: `uv pip install pathspec` into the
+venv, not a dependency).
 """
 
 from __future__ import annotations
@@ -119,6 +120,35 @@ def ignore_cost(paths: int = 20_000) -> None:
     print(f"pathspec {pathspec.__version__}: import {imported:.1f} ms, {theirs:.2f} us/call")
 
 
+def find_cost(root: str, rounds: int = 5) -> None:
+    """The literal search's inner call over the corpus in 1 MiB batches, as the search
+    makes it: `bytearray.find` against `_find.batch_finder` (glibc's memmem), best of n."""
+    from perflab.search._files import BATCH_SIZE
+    from perflab.search._find import batch_finder
+
+    batch = bytearray(BATCH_SIZE)
+    finders = {"bytearray.find": batch.find, "batch_finder": batch_finder(batch)}
+    texts = []
+    for directory, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        texts += [Path(directory, f).read_bytes() for f in files if not f.startswith(".")]
+    data = b"".join(texts)
+    needle = LITERAL.encode()[:-1] + b"#"  # absent: every byte is searched
+    best = {}
+    for name, find in finders.items():
+        times = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            for at in range(0, len(data), BATCH_SIZE):
+                piece = data[at:at + BATCH_SIZE]
+                batch[:len(piece)] = piece
+                find(needle, 0, len(piece))
+            times.append(time.perf_counter() - started)
+        best[name] = min(times)
+    print(f"literal find over {len(data) / 1e6:.0f} MB (copies into the batch included): "
+          + ", ".join(f"{name} {t * 1e3:.1f} ms" for name, t in best.items()))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--files", type=int, default=20_000)
@@ -158,6 +188,7 @@ def main() -> int:
     finally:
         out.unlink(missing_ok=True)
     ignore_cost()
+    find_cost(corpus.root)
     return 0
 
 

@@ -10,6 +10,8 @@ each module is imported by whoever needs it.
     _ignore     gitignore rules (.gitignore, .ignore, .rgignore, info/exclude, global)
     _types      rg's file types for -t/-T
     _files      searching one file (line-by-line text engine, whole-buffer bytes engine)
+    _find       a literal's next occurrence in a batch buffer (glibc's memmem, via ctypes)
+    _stdin      standard input searched as it comes, a window of complete lines at a time
     _output     pure core: one file's output (grep's lines, -v, -o, context, -c, -l,
                 binary files, -z/-Z, --json, colour)
     _parallel   sequential, thread and process drivers

@@ -105,6 +105,7 @@ class BufferedEngine:
         self.skip_rejected = not fmt.invert and fmt.mode not in ("count", "files-without")
         self.buffer = bytearray(BUFFER_SIZE)
         self.batch: bytearray | None = None  # made at first use (BATCH_SIZE)
+        self.find_in_batch: Callable[[bytes, int, int], int] | None = None
 
     @property
     def regex(self) -> re.Pattern[bytes]:
@@ -216,24 +217,29 @@ class BufferedEngine:
         is searched alone, after the files before it.
         """
         if self.batch is None:
+            from perflab.search._find import batch_finder
+
             self.batch = bytearray(BATCH_SIZE)
+            self.find_in_batch = batch_finder(self.batch)
         view = memoryview(self.batch)
         room = BATCH_SIZE - BUFFER_SIZE  # past this much, the batch is searched
         batch: list[str] = []
         starts: list[int] = []
         end = 0
+        # Bound once: this loop runs once per file (benchmarks/search_peers.py)
+        open_file, readv, close, flags = os.open, os.readv, os.close, os.O_RDONLY
         with view:
             for name in names:
                 try:
-                    fd = os.open(name, os.O_RDONLY, dir_fd=dir_fd)
+                    fd = open_file(name, flags, dir_fd=dir_fd)
                     try:
-                        size = os.readv(fd, [view[end:]])
-                        rest = []
+                        size = readv(fd, [view[end:]])
                         if end + size == BATCH_SIZE:  # it may go on: read the rest
+                            rest = []
                             while chunk := os.read(fd, BUFFER_SIZE):
                                 rest.append(chunk)
                     finally:
-                        os.close(fd)
+                        close(fd)
                 except OSError as exc:
                     errors.append(f"{child_path(directory, name)}: {exc.strerror or exc}")
                     continue
@@ -258,6 +264,8 @@ class BufferedEngine:
         """(name, result) of each file of a batch that holds a literal, in order."""
         buffer = self.batch if data is None else data
         assert buffer is not None
+        find = self.find_in_batch if data is None else None
+        find = find or buffer.find
         rares = self.rare
         ahead = [-2] * len(rares)  # each literal's next hit at or after `pos`; -1: none
         pos = k = 0
@@ -268,7 +276,7 @@ class BufferedEngine:
                 found = ahead[j]
                 if -1 < found < pos or found == -2:
                     at = buffer.find(rare, pos, end)
-                    found = -1 if at < 0 else buffer.find(literal, max(at - offset, pos), end)
+                    found = -1 if at < 0 else find(literal, max(at - offset, pos), end)
                     ahead[j] = found
                 if found >= 0 and (hit < 0 or found < hit):
                     hit, width = found, len(literal)
