@@ -14,7 +14,7 @@ Starts the embedded broker and produces the stream case's events (4 partitions).
    - KafkaBatch: `frame_raw` reads librdkafka's message objects directly and
      notes the offsets as it goes (the `no-tuples` step).
 2. The processor, `perflab stream run --max-messages N` as a child process for
-   each of one-process, no-tuples and keep-heap, alternated, median of n: its
+   each of one-process and no-tuples, alternated, median of n: its
    CPU a message (the consuming loop's, as the summary reports it), its minor
    page faults a message (the whole child, start-up included: getrusage of the
    children), and msg/s.
@@ -43,12 +43,12 @@ from perflab.services import perflab_command
 from perflab.services.kafka import CLIENT_DEFAULTS, local_broker
 from perflab.stream._decode import Message
 from perflab.stream._produce import produce
-from perflab.stream._schema import _check_one_value, frame_raw
+from perflab.stream._schema import _check_message, frame_raw
 from perflab.stream._source import KafkaBatch, KafkaSource, last_offsets
 
 TOPIC = "framing"
 FRAMED = 20_000
-STEPS = ("one-process", "no-tuples", "keep-heap")
+STEPS = ("one-process", "no-tuples")
 QUICK_JOIN = ["-X", "max.poll.interval.ms=2000", "-X", "session.timeout.ms=2000",
               "-X", "heartbeat.interval.ms=300"]
 
@@ -76,7 +76,7 @@ def _frame_whole_lines(topic: str, batch: list[Message]) -> bytes | None:
         if value is None:
             return None
         try:
-            _check_one_value(value)
+            _check_message(value)
             if not value.isascii():
                 value.decode()
         except (msgspec.DecodeError, UnicodeDecodeError):

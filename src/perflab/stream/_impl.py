@@ -22,8 +22,6 @@ class Impl:
     # The raw path frames librdkafka's message objects as they come: no tuple per message
     # (_source.KafkaBatch makes them only for what asks, such as the Python fallback).
     lazy_batches: bool = False
-    # glibc keeps freed memory for the next batch (mallopt) instead of faulting in new pages
-    heap_tuning: bool = False
 
 
 def _ladder() -> tuple[Impl, ...]:
@@ -51,8 +49,6 @@ def _ladder() -> tuple[Impl, ...]:
          "the batch before", workers=0, overlap=True)
     then("no-tuples", "the framing reads librdkafka's messages directly: no tuple a message",
          lazy_batches=True)
-    then("keep-heap", "glibc reuses the freed batch buffers (mallopt: no trimming, no mmap "
-         "below 32 MiB) instead of faulting in fresh pages for each batch", heap_tuning=True)
     return tuple(steps)
 
 

@@ -187,28 +187,6 @@ def _tune_gc(impl: Impl) -> None:
         gc.set_threshold(*GC_THRESHOLD)
 
 
-# glibc's mallopt parameters: a batch's buffers (its values, the framed body, librdkafka's
-# fetch buffers) are tens of MiB; by default glibc maps such blocks afresh or trims them off
-# the heap when freed, so every batch faults in new zeroed pages (benchmarks/stream_framing.py
-# counts the faults). Held instead, the heap stays at about two batches.
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-HEAP_KEEP_BYTES = 512 << 20  # no trimming below this much free memory at the heap's top
-MMAP_FROM_BYTES = 32 << 20  # glibc's largest allowed threshold on 64-bit
-
-
-def _tune_heap(impl: Impl) -> None:
-    if not impl.heap_tuning:
-        return
-    import ctypes
-
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except AttributeError:  # not glibc: nothing to tune
-        return
-    mallopt(M_MMAP_THRESHOLD, MMAP_FROM_BYTES)
-    mallopt(M_TRIM_THRESHOLD, HEAP_KEEP_BYTES)
-
-
 @contextlib.contextmanager
 def _accounted(impl: Impl, summary: Summary) -> Iterator[None]:
     """GC tuning as the variant says, then this process's CPU and GC added to `summary`."""
@@ -216,7 +194,6 @@ def _accounted(impl: Impl, summary: Summary) -> Iterator[None]:
 
     watch = GcWatch()
     _tune_gc(impl)
-    _tune_heap(impl)
     watch.install()
     cpu = _cpu_s()
     try:
