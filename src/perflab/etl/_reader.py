@@ -97,6 +97,16 @@ def split_ranges(path: Path, parts: int, start: int, dialect: Dialect,
     ]
 
 
+_OTHERS: dict[bytes, bytes] = {}
+
+
+def _others(quote: bytes) -> bytes:
+    """Every byte but `quote` and the newline (the bytes a translate deletes)."""
+    if quote not in _OTHERS:
+        _OTHERS[quote] = bytes(b for b in range(256) if b not in (quote[0], 0x0A))
+    return _OTHERS[quote]
+
+
 def _parity_cuts(path: Path, start: int, targets: list[int], quote: bytes,
                  first_line: int) -> list[tuple[int, int]]:
     cuts: list[tuple[int, int]] = []  # (offset after the boundary newline, line number there)
@@ -116,8 +126,12 @@ def _parity_cuts(path: Path, start: int, targets: list[int], quote: bytes,
                 if not cuts or cut > cuts[-1][0]:
                     cuts.append((cut, first_line + lines + block.count(b"\n", 0, pos + 1)))
                 targets.pop(0)
-            quotes += block.count(quote)
-            lines += block.count(b"\n")
+            # One pass keeps only the quotes and newlines, then two counts of that short
+            # rest: bytes.count reads about 1 GB/s, and there would be two of it.
+            kept = block.translate(None, _others(quote))
+            block_quotes = kept.count(quote)
+            quotes += block_quotes
+            lines += len(kept) - block_quotes
             if targets and targets[0] < end:  # the boundary lies past this block
                 targets[0] = end
             offset = end
