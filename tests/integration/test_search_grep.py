@@ -104,6 +104,12 @@ CASES = [
     "-L needle", "-L -v needle", "-LZ needle", "-L -c needle", "-l -L needle",
     "-L -l needle", "-L -m1 hay", "-L needle -- missing.txt plain.txt empty.txt",
     "-L -q needle", "--color=always -L needle", "-L zzz-none", "-L '' -- empty.txt",
+    # -I / --binary-files: a binary part holds no match; -a, -I and --binary-files, last wins
+    "-I needle", "-I -n needle", "-I -c needle", "-I -l needle", "-I -L needle",
+    "-I -v -c needle", "-I -o -b needle", "-I -C1 needle", "-I -m1 -c hay", "-a -I -c needle",
+    "-I -a -c needle", "--binary-files=without-match -n needle",
+    "--binary-files=text -c needle", "--binary-files=binary -l needle",
+    "-I --binary-files=text needle", "--line-buffered -n needle",
 ]
 
 

@@ -92,7 +92,16 @@ OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
     (("-Z", "--null"), dict(action="store_true", help="a NUL byte after each file name")),
     (("-z", "--null-data"), dict(action="store_true",
      help="lines end with NUL, not newline")),
-    (("-a", "--text"), dict(action="store_true", help="search binary files as text")),
+    # grep's three spellings of one choice: the last given wins, as in grep.
+    (("-a", "--text"), dict(action="store_const", dest="binary_files", const="text",
+     default="binary", help="search binary files as text (--binary-files=text)")),
+    (("-I",), dict(action="store_const", dest="binary_files", const="without-match",
+     help="a binary file holds no match (--binary-files=without-match)")),
+    (("--binary-files",), dict(choices=("binary", "text", "without-match"), metavar="TYPE",
+     help="binary (a match is reported as 'binary file matches'), text, or without-match")),
+    (("--line-buffered",), dict(action="store_true",
+     help="accepted for grep's sake: output is written as each file, or each read of "
+          "standard input, is searched")),
     (("-r", "--recursive"), dict(action="store_true",
      help="accepted for grep's sake (the search is recursive); with no PATH, search .")),
     (("-R", "--dereference-recursive"), dict(action="store_true",
@@ -408,7 +417,8 @@ def _format(args: argparse.Namespace | Options, several: bool) -> Format:
         invert=args.invert_match, before=before or 0, after=after or 0,
         context=(before is not None or after is not None) and mode in ("lines", "only"),
         max_count=args.max_count, null=args.null, null_data=args.null_data,
-        binary_text=args.text, byte_offset=args.byte_offset,
+        binary_text=args.binary_files == "text", binary_skip=args.binary_files == "without-match",
+        byte_offset=args.byte_offset,
     )
 
 
@@ -434,8 +444,8 @@ def _filters(args: argparse.Namespace | Options) -> Filters:
 def _line_engine_can(fmt: Format, args: argparse.Namespace | Options) -> bool:
     return fmt.mode in ("lines", "files", "count") and not (
         fmt.invert or fmt.context or fmt.color or fmt.max_count or fmt.null or fmt.null_data
-        or fmt.byte_offset
-        or fmt.binary_text or args.line_regexp or len(args.regexp) + len(args.file) > 1)
+        or fmt.byte_offset or fmt.binary_text or fmt.binary_skip
+        or args.line_regexp or len(args.regexp) + len(args.file) > 1)
 
 
 def _write(job: Job, roots: list[tuple[str, str]], errors: int, quiet_errors: bool) -> int:

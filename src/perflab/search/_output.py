@@ -51,7 +51,8 @@ Run = tuple[int, int, int, int]  # first line number, start, stop (after the las
 class Format:
     """How to select and print. (A plain class: `dataclasses` would slow start-up.)"""
 
-    __slots__ = ("after", "before", "binary_text", "byte_offset", "color", "context",
+    __slots__ = ("after", "before", "binary_skip", "binary_text", "byte_offset", "color",
+                 "context",
                  "invert", "line_numbers", "max_count", "mode", "null", "null_data",
                  "with_filename")
 
@@ -71,6 +72,7 @@ class Format:
         null: bool = False,  # -Z: NUL after file names
         null_data: bool = False,  # -z: NUL-terminated records
         binary_text: bool = False,  # -a
+        binary_skip: bool = False,  # -I: the binary part of a file holds no match
         byte_offset: bool = False,  # -b: each line's (with -o, each match's) byte offset
     ) -> None:
         self.mode = mode
@@ -85,6 +87,7 @@ class Format:
         self.null = null
         self.null_data = null_data
         self.binary_text = binary_text
+        self.binary_skip = binary_skip
         self.byte_offset = byte_offset
 
     @property
@@ -411,8 +414,17 @@ def format_buffer(
     if first_line != 1:
         runs = [(lineno + first_line - 1, start, stop, count)
                 for lineno, start, stop, count in runs]
-    selected = sum(r[3] for r in runs)
     mode = fmt.mode
+    if binary_at >= 0 and fmt.binary_skip:  # -I: only the lines before the binary part
+        runs, _ = _cut_binary(data, runs, binary_at)
+        if mode == "count":
+            # grep -I -c counts 0 for a file whose binary part it reached, whatever came
+            # before; with -m it may have stopped short of it
+            found = sum(r[3] for r in runs)
+            found = found if fmt.max_count is not None and found >= fmt.max_count else 0
+            return Result(summary_line(path, found, fmt), found)
+        binary_at = -1
+    selected = sum(r[3] for r in runs)
     if mode in ("count", "files", "files-without", "quiet"):
         if mode == "files-without":  # -L: the files with no selected line are listed
             return Result(b"" if selected else summary_line(path, 0, fmt), selected)
