@@ -80,6 +80,8 @@ def test_windows_end_at_the_last_complete_record():
     assert list(windows(_reader(pieces), b"\n")) == [b"a\n", b"bc\nd\n", b"e"]
     assert list(windows(_reader([b"a\0b", b"\0"]), b"\0")) == [b"a\0", b"b\0"]
     assert list(windows(_reader([]), b"\n")) == []
+    long = [b"x" * 1000] * 50 + [b"x\ny"]  # one record over 51 reads
+    assert list(windows(_reader(long), b"\n")) == [b"x" * 50_001 + b"\n", b"y"]
 
 
 def test_l_and_q_stop_reading_at_the_first_selected_line():

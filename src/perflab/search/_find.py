@@ -3,8 +3,8 @@
 CPython 3.11's `bytes.find` for a needle of a few bytes is a Horspool variant
 that reads about 2 GB/s of source text; glibc's memmem (its two-byte hash
 search) about twice that, and a literal search spends most of its CPU in this
-one call (`benchmarks/search_peers.py` times both). memmem is reached through ctypes, which
-is imported only when a batch is first searched (start-up:
+one call (`benchmarks/search_peers.py` times both). memmem is reached through
+ctypes, which is imported only when a batch is first searched (start-up:
 benchmarks/startup.py); without it (no glibc-like libc), `bytearray.find`.
 """
 

@@ -50,17 +50,26 @@ def read_stdin() -> bytes:
 
 
 def windows(read: Callable[[], bytes], end: bytes) -> Iterator[bytes]:
-    """The input's complete records (ending with `end`) as they arrive; the rest at EOF."""
-    pending = b""
+    """The input's complete records (ending with `end`) as they arrive; the rest at EOF.
+
+    A record longer than a read (a long line, a slow writer) is kept as pieces and
+    joined once it ends: appending each read to it would copy it again every time."""
+    pending: list[bytes] = []
     while chunk := read():
         cut = chunk.rfind(end) + 1
-        if not cut:  # no record ends in it: a long line, or a slow writer
-            pending += chunk
+        if not cut:
+            pending.append(chunk)
             continue
-        yield pending + chunk[:cut] if pending else chunk[:cut]
-        pending = chunk[cut:]
+        if pending:
+            pending.append(chunk[:cut])
+            yield b"".join(pending)
+            pending = []
+        else:
+            yield chunk[:cut]
+        if cut < len(chunk):
+            pending.append(chunk[cut:])
     if pending:
-        yield pending
+        yield b"".join(pending)
 
 
 class Window:
