@@ -11,10 +11,11 @@ same pattern, options and files for each tool (grep gets --exclude-dir for what
 .gitignore excludes), output written to a file, each tool's output line count
 checked equal to perflab's, and dirty pages flushed (untimed) before each run.
 Tools alternate within each round; the median of n rounds and the ratios to rg
-are printed, for wall time and for CPU time (user + system, the tool's
-processes and threads together: on a busy machine wall time follows the CPU
-a tool needs more than how it spreads it over cores). Outside the test suite
-on purpose: a timing is a benchmark, never an assertion. Also measures the
+are printed (and the median of each round's perflab/rg ratio, with its confidence
+interval: drift between rounds cancels), for wall time and for CPU time (user +
+system, the tool's processes and threads together: on a busy machine wall time
+follows the CPU a tool needs more than how it spreads it over cores). Outside
+the test suite on purpose: a timing is a benchmark, never an assertion. Also measures the
 literal search's inner `find` (bytearray.find against glibc's memmem, `_find.py`)
 and gitignore matching: import time and cost per call, this package's matcher
 and pathspec's (when pathspec is installed: `uv pip install pathspec` into the
@@ -34,6 +35,7 @@ import time
 from pathlib import Path
 
 from perflab.commands._common import cache_dir
+from perflab.measure import median_ci
 from perflab.search._corpus import (
     GITIGNORE,
     IGNORED_TOPS,
@@ -176,11 +178,17 @@ def main() -> int:
                     times[tool].append(wall)
                     cpus[tool].append(cpu)
             med = {tool: statistics.median(ts) for tool, ts in times.items()}
+            # Each round's perflab time over rg's in the same round: drift between rounds
+            # (a busy neighbour, the page cache) cancels.
+            paired = median_ci([p / r for p, r in zip(times["perflab"], times["rg"],
+                                                       strict=True)])
             cpu_med = {tool: statistics.median(ts) for tool, ts in cpus.items()}
             same = "same lines" if len(set(lines.values())) == 1 else f"LINES DIFFER {lines}"
             print(f"{name:10} perflab {med['perflab']:.3f} s  rg {med['rg']:.3f} s  "
                   f"grep {med['grep']:.3f} s  perflab/rg {med['perflab'] / med['rg']:.2f}x  "
                   f"perflab/grep {med['perflab'] / med['grep']:.2f}x  ({same})")
+            print(f"{'':10} paired perflab/rg {paired.median:.2f}x "
+                  f"[{paired.ci_low:.2f}, {paired.ci_high:.2f}] ({paired.confidence:.0%} CI)")
             print(f"{'':10} cpu: perflab {cpu_med['perflab']:.3f} s  rg {cpu_med['rg']:.3f} s  "
                   f"grep {cpu_med['grep']:.3f} s  perflab/rg "
                   f"{cpu_med['perflab'] / cpu_med['rg']:.2f}x  perflab/grep "
