@@ -47,6 +47,7 @@ FILES = {
     "multi.txt": b"needle needle needle\nneedlepoint\nhay needle hay\n",
 }
 NAMES = " ".join(sorted(FILES))
+SHORT = " ".join(sorted(name for name in FILES if name != "long.txt"))
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +111,13 @@ CASES = [
     "-I -a -c needle", "--binary-files=without-match -n needle",
     "--binary-files=text -c needle", "--binary-files=binary -l needle",
     "-I --binary-files=text needle", "--line-buffered -n needle",
+    # POSIX classes inside bracket expressions, as grep reads them in the C locale (the
+    # files without long.txt's 300 kB line: over it, `[^ ]+dle` backtracks quadratically
+    # in Python's re, as docs/search.md says)
+    "-n '[[:digit:]]+: needle'", "-c '[[:upper:]]'", "-o '[^[:space:]]+dle' -- " + SHORT,
+    "-i -c '^[[:upper:]]+ [[:digit:]]'", "-o '[[:alpha:][:digit:]]+[[:punct:]]' -- " + SHORT,
+    "-c '[[:blank:]][[:lower:]]{3}$'", "-o '[[:xdigit:]]{2,}' -- " + SHORT,
+    "-c '[]a[:digit:]]'", "-n 'a[[]b'",
 ]
 
 

@@ -158,3 +158,19 @@ def test_one_literal_read_in_batches_finds_the_files_that_hold_it(tmp_path):
                  if result.selected]
         assert found == [name for name in names
                          if any(literal in contents[name] for literal in literals)]
+
+
+def test_posix_classes_become_ascii_ranges_inside_brackets():
+    from perflab.search._matcher import posix_classes
+
+    assert posix_classes("[[:digit:]]+") == "[0-9]+"
+    assert posix_classes("a[[:alpha:][:digit:]_]") == "a[a-zA-Z0-9_]"
+    assert posix_classes("[^][:lower:]]") == "[^]a-z]"  # a leading ] is literal
+    assert posix_classes(r"\[[:x") == r"\[[:x"  # no bracket expression: unchanged
+    with pytest.raises(UsageError, match="unknown character class"):
+        posix_classes("[[:foo:]]")
+    # the prefilter reads the translated pattern: `]abc` is not required, `abc` is
+    spec = PatternSpec(["[[:digit:]]abc"])
+    assert required_literals(spec) == (b"abc",)
+    assert compile_bytes(spec).search(b"x 5abc") and not compile_bytes(spec).search(b"]abc")
+    assert PatternSpec(["[[:digit:]]"], fixed=True).patterns == ["[[:digit:]]"]  # -F: text

@@ -34,6 +34,7 @@ __all__ = [
     "compile_text",
     "fold_unicode",
     "is_plain",
+    "posix_classes",
     "rare_byte",
     "required_literals",
     "scan_buffer",
@@ -60,6 +61,9 @@ class PatternSpec:
     ) -> None:
         self.patterns = [patterns] if isinstance(patterns, str) else list(patterns)
         self.origins = list(origins)
+        if not fixed:  # grep's [[:digit:]] classes, which Python's re does not know
+            self.patterns = [posix_classes(p, self.origins[i] if i < len(self.origins) else "")
+                             if "[:" in p else p for i, p in enumerate(self.patterns)]
         self.fixed = fixed  # -F
         self.ignore_case = ignore_case  # -i
         self.word = word  # -w
@@ -94,6 +98,53 @@ class PatternSpec:
         # ASCII: `\w` and case folding on bytes, as grep in the C locale.
         flags = re.MULTILINE | re.ASCII
         return flags | re.IGNORECASE if self.ignore_case else flags
+
+
+# POSIX bracket classes in the C locale (grep's), as the ranges Python's re reads.
+_POSIX_CLASSES = {
+    "alpha": "a-zA-Z", "digit": "0-9", "alnum": "0-9A-Za-z", "upper": "A-Z", "lower": "a-z",
+    "space": " \\t\\n\\r\\f\\v", "blank": " \\t", "xdigit": "0-9A-Fa-f",
+    "punct": "\\x21-\\x2f\\x3a-\\x40\\x5b-\\x60\\x7b-\\x7e",
+    "cntrl": "\\x00-\\x1f\\x7f", "print": "\\x20-\\x7e", "graph": "\\x21-\\x7e",
+    "word": "0-9A-Za-z_",  # rg's, beside POSIX's
+}
+
+
+def posix_classes(pattern: str, origin: str = "") -> str:
+    """`[[:digit:]x]` as `[0-9x]`: each POSIX class inside a bracket expression as its
+    ASCII ranges; an unknown class name is an error, as in grep."""
+    out: list[str] = []
+    i, n, in_class = 0, len(pattern), False
+    while i < n:
+        char = pattern[i]
+        if char == "\\" and i + 1 < n:
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            if pattern.startswith("[:", i):
+                end = pattern.find(":]", i + 2)
+                name = pattern[i + 2:end] if end > 0 else ""
+                if name not in _POSIX_CLASSES:
+                    where = f"{origin}:{i + 1}: " if origin else ""
+                    raise UsageError(f"{where}invalid regular expression {pattern!r}: "
+                                     f"unknown character class [:{name}:]",
+                                     hint="one of: " + ", ".join(sorted(_POSIX_CLASSES)))
+                out.append(_POSIX_CLASSES[name])
+                i = end + 2
+                continue
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            start = pattern[i + 1:i + 3]
+            lead = 3 if start == "^]" else 2 if start[:1] == "]" else 2 if start[:1] == "^" \
+                else 1
+            out.append(pattern[i:i + lead])  # a leading ] (after ^) is literal
+            i += lead
+            continue
+        out.append(char)
+        i += 1
+    return "".join(out)
 
 
 def _variants(char: str) -> list[str]:
@@ -151,9 +202,13 @@ def _compile(
     source: str | bytes, flags: int, spec: PatternSpec
 ) -> re.Pattern[bytes] | re.Pattern[str]:
     import re
+    import warnings
 
     try:
-        return re.compile(source, flags)
+        with warnings.catch_warnings():
+            # "Possible nested set" (`[[]`): the pattern means what it says, as in grep
+            warnings.simplefilter("ignore", FutureWarning)
+            return re.compile(source, flags)
     except re.error as exc:
         raise _located(spec, exc) from exc
 
@@ -195,10 +250,13 @@ def _literal(spec: PatternSpec, pattern: str) -> bytes:
     if spec.fixed or (pattern.isascii() and _SPECIAL.isdisjoint(pattern)):
         return os.fsencode(pattern)  # as the parser below would find it, without `re`
     import re
+    import warnings
     from re import _constants, _parser  # type: ignore[attr-defined]  # re's own parser
 
     try:
-        parsed = _parser.parse(pattern, spec.flags())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # as in _compile
+            parsed = _parser.parse(pattern, spec.flags())
     except re.error:
         return b""
     best: list[int] = []
