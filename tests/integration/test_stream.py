@@ -178,7 +178,8 @@ def _mutated(rng, value: bytes) -> bytes:
 # Values a producer may put where the events' schema expects another type: ClickHouse's
 # JSON reader reads a null as the column's default and a quoted number as the number.
 _ODD_VALUES = (None, "12.5", "5", "-1", "1e2", "", 1e2, 1.0, -0.0, 0.5, True, [], {}, [1],
-               {"a": "b"}, 2**63, 2**64, -(2**63) - 1, 1.5e308, "\u00e9", "nan", "inf")
+               {"a": "b"}, 2**63, 2**64, -(2**63) - 1, 1.5e308, "\u00e9", "nan", "inf",
+               2**128 + 5, 2**256 + 7, -(2**127) - 3)  # past Int128/UInt256: they wrap
 
 
 def _json_mutated(rng, ev: dict) -> bytes:

@@ -76,12 +76,47 @@ def test_a_nul_makes_the_rest_of_the_input_binary_from_its_window_on():
 
 
 def test_windows_end_at_the_last_complete_record():
-    pieces = [b"a\nb", b"c", b"\nd\n", b"e"]
-    assert list(windows(_reader(pieces), b"\n")) == [b"a\n", b"bc\nd\n", b"e"]
-    assert list(windows(_reader([b"a\0b", b"\0"]), b"\0")) == [b"a\0", b"b\0"]
-    assert list(windows(_reader([]), b"\n")) == []
+    def cut(pieces, end=b"\n"):
+        return [w for w, _ in windows(_reader(pieces), end)]
+
+    assert cut([b"a\nb", b"c", b"\nd\n", b"e"]) == [b"a\n", b"bc\nd\n", b"e"]
+    assert cut([b"a\0b", b"\0"], b"\0") == [b"a\0", b"b\0"]
+    assert cut([]) == []
     long = [b"x" * 1000] * 50 + [b"x\ny"]  # one record over 51 reads
-    assert list(windows(_reader(long), b"\n")) == [b"x" * 50_001 + b"\n", b"y"]
+    assert cut(long) == [b"x" * 50_001 + b"\n", b"y"]
+    # a NUL read past the window's last line is told with it
+    assert list(windows(_reader([b"foo\nba\0r", b"\n"]), b"\n")) == [
+        (b"foo\n", True), (b"ba\0r\n", False)]
+
+
+def test_a_nul_past_the_last_line_of_a_read_makes_that_window_binary():
+    fmt = FORMATS["-n"]
+    engine = _engine("foo", fmt)
+    assert _streamed(engine, fmt, [b"foo\nba\0r"]) == (b"", True)  # as grep, as a file
+    assert _streamed(engine, fmt, [b"foo\nfoo\0"]) == (b"", True)
+
+
+def test_i_counts_zero_for_an_input_whose_binary_part_it_reached():
+    count = Format("count", with_filename=False, binary_skip=True)
+    engine = _engine("1", count)
+    lines = b"".join(b"%d\n" % n for n in range(1, 11))
+    assert _streamed(engine, count, [lines, b"a\0\n", b"1\n"]) == (b"0\n", False)
+    limited = Format("count", with_filename=False, binary_skip=True, max_count=1)
+    assert _streamed(_engine("1", limited), limited, [lines, b"a\0\n"]) == (b"1\n", False)
+    plain = Format(with_filename=False, binary_skip=True)
+    assert _streamed(_engine("1", plain), plain, [lines, b"1 \0\n", b"1\n"]) == (
+        b"1\n10\n", False)
+
+
+def test_the_binary_cut_is_aligned_in_the_input_not_in_the_window():
+    from perflab.search._output import FIRST_BUFFER
+
+    fmt = Format(line_numbers=True, with_filename=False, binary_skip=True)
+    engine = _engine("x", fmt)
+    data = b"x\n" * (FIRST_BUFFER // 2) * 3 + b"\0\n"  # the NUL in the fourth 96 KiB
+    whole = format_buffer(LABEL, data, len(data), engine.regex, fmt).out
+    half = len(data) // 2 + 1  # a read that ends at a line's end, mid-input
+    assert _streamed(engine, fmt, [data[:half], data[half:]])[0] == whole
 
 
 def test_l_and_q_stop_reading_at_the_first_selected_line():

@@ -34,7 +34,7 @@ def batch_finder(buffer: bytearray) -> Find:
     base = ctypes.addressof((ctypes.c_char * size).from_buffer(buffer))
 
     def find(literal: bytes, start: int, end: int) -> int:
-        if start < 0 or end > size:  # Python's meanings of such bounds: find's own
+        if start < 0 or end < 0 or end > size:  # Python's meanings of such bounds: its own
             return buffer.find(literal, start, end)
         if end - start < len(literal):
             return -1

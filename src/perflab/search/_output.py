@@ -407,8 +407,10 @@ def format_buffer(
     if not (fmt.binary_text or fmt.null_data):
         nul = 0 if binary else data.find(b"\0", 0, size)
         if nul >= 0:
-            binary_at = 0 if nul < FIRST_BUFFER else data.rfind(
-                b"\n", 0, nul - nul % FIRST_BUFFER) + 1
+            # grep's reads are FIRST_BUFFER-aligned in the input, not in a window of it
+            at = base + nul
+            cut = at - at % FIRST_BUFFER - base
+            binary_at = 0 if at < FIRST_BUFFER or cut <= 0 else data.rfind(b"\n", 0, cut) + 1
             data = bytes(data[:binary_at]) + data[binary_at:size].replace(b"\0", b"\n")
     runs = _runs(regex, data, size, fmt, may_match)
     if first_line != 1:

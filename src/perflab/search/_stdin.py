@@ -49,8 +49,9 @@ def read_stdin() -> bytes:
     return os.read(0, READ_SIZE)
 
 
-def windows(read: Callable[[], bytes], end: bytes) -> Iterator[bytes]:
-    """The input's complete records (ending with `end`) as they arrive; the rest at EOF.
+def windows(read: Callable[[], bytes], end: bytes) -> Iterator[tuple[bytes, bool]]:
+    """The input's complete records (ending with `end`) as they arrive, the rest at EOF;
+    each with whether the bytes read past it hold a NUL (grep sees a whole read at once).
 
     A record longer than a read (a long line, a slow writer) is kept as pieces and
     joined once it ends: appending each read to it would copy it again every time."""
@@ -62,14 +63,15 @@ def windows(read: Callable[[], bytes], end: bytes) -> Iterator[bytes]:
             continue
         if pending:
             pending.append(chunk[:cut])
-            yield b"".join(pending)
+            window = b"".join(pending)
             pending = []
         else:
-            yield chunk[:cut]
+            window = chunk[:cut]
         if cut < len(chunk):
             pending.append(chunk[cut:])
+        yield window, b"\0" in chunk[cut:]
     if pending:
-        yield b"".join(pending)
+        yield b"".join(pending), False
 
 
 class Window:
@@ -94,8 +96,11 @@ def search_windows(engine: BufferedEngine, label: str, fmt: Format,
     limit = fmt.max_count
     summary_only = fmt.mode in ("count", "files-without")
     window_fmt = fmt
-    for data in windows(read, end):
+    text = fmt.binary_text or fmt.null_data
+    for data, nul_after in windows(read, end):
         size = len(data)
+        # A NUL read with this window, past its last line, makes it binary from its start
+        binary = binary or (not text and nul_after)
         if limit is not None:
             window_fmt = copy.copy(fmt)
             window_fmt.max_count = limit - total
@@ -112,8 +117,12 @@ def search_windows(engine: BufferedEngine, label: str, fmt: Format,
                 return
         if limit is not None and total >= limit:
             break
-        text = fmt.binary_text or fmt.null_data
         binary = binary or (not text and b"\0" in data)
+        if binary and fmt.binary_skip:
+            # -I: the binary part holds no match, so nothing more can be selected; and
+            # grep -I -c counts 0 for an input whose binary part it reached
+            total = 0 if fmt.mode == "count" else total
+            break
         line += data.count(end)
         base += size
     if summary_only:

@@ -28,10 +28,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Annotated
 
 import msgspec
 
-from perflab.stream._decode import Message
+from perflab.stream._decode import INT64_MAX, INT64_MIN, UINT64_MAX, Message
 from perflab.stream._source import KafkaBatch
 
 __all__ = ["RAW_PATHS", "ddl", "dead_ddl", "dead_table", "frame_raw", "raw_format"]
@@ -170,7 +171,7 @@ def _raw_path(events: str, raw: str, view: str, message: str, timestamp: str, us
 
 
 class _NumbersData(msgspec.Struct, gc=False):
-    user_id: int
+    user_id: Annotated[int, msgspec.Meta(ge=0)]  # <= UINT64_MAX: checked after (int64 bounds)
     amount: float
 
 
@@ -181,7 +182,9 @@ class _Numbers(msgspec.Struct, gc=False):
     trailing bytes that could close the wrapper and forge a row); the other keys are
     skipped in C, their types left to ClickHouse's strict reader."""
 
-    timestamp: int
+    # ClickHouse reads the integers wide (Int128, UInt256) and narrows them with accurateCast,
+    # but a number past the wide type wraps as it is read: the bounds keep such to Python.
+    timestamp: Annotated[int, msgspec.Meta(ge=INT64_MIN, le=INT64_MAX)]
     data: _NumbersData
 
 
@@ -212,7 +215,8 @@ def _frameable(value: bytes) -> bool:
     """One JSON value with JSON numbers (_Numbers), valid UTF-8 (msgspec passes invalid
     UTF-8 inside strings)."""
     try:
-        _check_message(value)
+        if _check_message(value).data.user_id > UINT64_MAX:
+            return False
         if not value.isascii():
             value.decode()
     except (msgspec.DecodeError, UnicodeDecodeError):
@@ -230,7 +234,8 @@ def _frame_kafka(head: bytes, batch: KafkaBatch) -> bytes | None:
         if value is None:
             return None
         try:  # _frameable, inlined: this loop is the raw path's Python cost a message
-            check(value)
+            if check(value).data.user_id > UINT64_MAX:
+                return None
             if not value.isascii():
                 value.decode()
         except (msgspec.DecodeError, UnicodeDecodeError):
