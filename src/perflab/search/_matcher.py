@@ -110,40 +110,47 @@ _POSIX_CLASSES = {
 }
 
 
+def _pieces(pattern: str, posix: bool) -> Iterator[tuple[int, str, bool]]:
+    """The pattern as (offset, piece, inside a bracket expression): an escape pair, the
+    opening of a bracket expression (with a leading `]` or `^]`, which are literal), with
+    `posix` a `[:name:]` inside one (or a `[:` with no end), or one character. Without
+    `posix`, brackets are read as Python's re reads them: `]` ends `[[:a:]`."""
+    i, n, in_class = 0, len(pattern), False
+    while i < n:
+        char, size, opens = pattern[i], 1, False
+        if char == "\\" and i + 1 < n:
+            size = 2
+        elif posix and in_class and pattern.startswith("[:", i):
+            end = pattern.find(":]", i + 2)
+            size = end + 2 - i if end > 0 else 2
+        elif in_class and char == "]":
+            in_class = False  # the closing bracket still belongs to the expression
+            yield i, char, True
+            i += 1
+            continue
+        elif not in_class and char == "[":
+            lead = pattern[i + 1:i + 3]
+            size = 3 if lead == "^]" else 2 if lead[:1] in ("]", "^") else 1
+            opens = True
+        yield i, pattern[i:i + size], in_class
+        in_class = in_class or opens
+        i += size
+
+
 def posix_classes(pattern: str, origin: str = "") -> str:
     """`[[:digit:]x]` as `[0-9x]`: each POSIX class inside a bracket expression as its
     ASCII ranges; an unknown class name is an error, as in grep."""
     out: list[str] = []
-    i, n, in_class = 0, len(pattern), False
-    while i < n:
-        char = pattern[i]
-        if char == "\\" and i + 1 < n:
-            out.append(pattern[i:i + 2])
-            i += 2
-            continue
-        if in_class:
-            if pattern.startswith("[:", i):
-                end = pattern.find(":]", i + 2)
-                name = pattern[i + 2:end] if end > 0 else ""
-                if name not in _POSIX_CLASSES:
-                    where = f"{origin}:{i + 1}: " if origin else ""
-                    raise UsageError(f"{where}invalid regular expression {pattern!r}: "
-                                     f"unknown character class [:{name}:]",
-                                     hint="one of: " + ", ".join(sorted(_POSIX_CLASSES)))
-                out.append(_POSIX_CLASSES[name])
-                i = end + 2
-                continue
-            in_class = char != "]"
-        elif char == "[":
-            in_class = True
-            start = pattern[i + 1:i + 3]
-            lead = 3 if start == "^]" else 2 if start[:1] == "]" else 2 if start[:1] == "^" \
-                else 1
-            out.append(pattern[i:i + lead])  # a leading ] (after ^) is literal
-            i += lead
-            continue
-        out.append(char)
-        i += 1
+    for at, piece, in_class in _pieces(pattern, posix=True):
+        if in_class and piece.startswith("[:"):
+            name = piece[2:-2] if len(piece) > 2 else ""
+            if name not in _POSIX_CLASSES:
+                where = f"{origin}:{at + 1}: " if origin else ""
+                raise UsageError(f"{where}invalid regular expression {pattern!r}: "
+                                 f"unknown character class [:{name}:]",
+                                 hint="one of: " + ", ".join(sorted(_POSIX_CLASSES)))
+            piece = _POSIX_CLASSES[name]
+        out.append(piece)
     return "".join(out)
 
 
@@ -165,27 +172,12 @@ def fold_unicode(source: str) -> str:
     (ASCII letters keep ASCII folding: the Kelvin sign does not match `k`.)
     """
     out: list[str] = []
-    i, n, in_class = 0, len(source), False
-    while i < n:
-        char = source[i]
-        if char == "\\" and i + 1 < n:
-            out.append(source[i:i + 2])
-            i += 2
-            continue
-        if in_class:
-            in_class = char != "]"
-        elif char == "[":
-            in_class = True
-            if source.startswith("]", i + 1) or source.startswith("^]", i + 1):
-                out.append(source[i:i + (2 if source[i + 1] == "]" else 3)])
-                i += len(out[-1])
-                continue
-        elif not char.isascii() and char.isalpha():  # ASCII letters: re.IGNORECASE
-            variants = _variants(char)
+    for _, piece, in_class in _pieces(source, posix=False):
+        if not in_class and len(piece) == 1 and not piece.isascii() and piece.isalpha():
+            variants = _variants(piece)  # ASCII letters: re.IGNORECASE
             if len(variants) > 1:
-                char = "(?:" + "|".join(variants) + ")"
-        out.append(char)
-        i += 1
+                piece = "(?:" + "|".join(variants) + ")"
+        out.append(piece)
     return "".join(out)
 
 
