@@ -23,7 +23,10 @@ from perflab.errors import UsageError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import re
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
 
 # Characters with a meaning in a pattern: one without any is its own literal text.
 _SPECIAL = frozenset(".^$*+?{}[]\\|()")
@@ -190,17 +193,23 @@ def is_plain(spec: PatternSpec) -> bool:
     return all(p.isascii() and (spec.fixed or _SPECIAL.isdisjoint(p)) for p in spec.patterns)
 
 
+def _quietly(call: Callable[..., T], *args: Any) -> T:
+    """`call(*args)` without re's "Possible nested set" FutureWarning: `[[]` means what it
+    says, as in grep."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return call(*args)
+
+
 def _compile(
     source: str | bytes, flags: int, spec: PatternSpec
 ) -> re.Pattern[bytes] | re.Pattern[str]:
     import re
-    import warnings
 
     try:
-        with warnings.catch_warnings():
-            # "Possible nested set" (`[[]`): the pattern means what it says, as in grep
-            warnings.simplefilter("ignore", FutureWarning)
-            return re.compile(source, flags)
+        return _quietly(re.compile, source, flags)
     except re.error as exc:
         raise _located(spec, exc) from exc
 
@@ -211,7 +220,7 @@ def _located(spec: PatternSpec, exc: re.error) -> UsageError:
 
     for i, pattern in enumerate(spec.patterns):
         try:
-            re.compile(pattern if not spec.fixed else re.escape(pattern), spec.flags())
+            _quietly(re.compile, pattern if not spec.fixed else re.escape(pattern), spec.flags())
         except re.error as own:
             origin = spec.origins[i] if i < len(spec.origins) else ""
             where = f"{origin}:{(own.pos or 0) + 1}: " if origin else ""
@@ -242,13 +251,10 @@ def _literal(spec: PatternSpec, pattern: str) -> bytes:
     if spec.fixed or (pattern.isascii() and _SPECIAL.isdisjoint(pattern)):
         return os.fsencode(pattern)  # as the parser below would find it, without `re`
     import re
-    import warnings
     from re import _constants, _parser  # type: ignore[attr-defined]  # re's own parser
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # as in _compile
-            parsed = _parser.parse(pattern, spec.flags())
+        parsed = _quietly(_parser.parse, pattern, spec.flags())
     except re.error:
         return b""
     best: list[int] = []
