@@ -41,7 +41,7 @@ def _reader(pieces: list[bytes]):
 
 def _streamed(engine, fmt, pieces) -> tuple[bytes, bool]:
     out = list(search_windows(engine, LABEL, fmt, _reader(pieces)))
-    return b"".join(w.out for w in out), any(w.binary_match for w in out)
+    return b"".join(w.out for w in out), any(w.binary for w in out)
 
 
 @pytest.mark.parametrize("name", FORMATS)

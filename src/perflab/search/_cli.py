@@ -370,12 +370,12 @@ def main(args: argparse.Namespace | Options) -> int:
              if kind == "stdin" or filters.want_named(path, kind == "dir")]
     job = Job(spec, impl, filters, fmt, _jobs(args.threads))
     if any(kind == "stdin" for kind, _ in roots):
-        from perflab.search._stdin import read_all, streams
+        from perflab.search._stdin import streams
 
         if len(roots) == 1 and streams(fmt):
             job.stdin_streamed = True  # searched as it comes, a window at a time
         else:
-            job.stdin = read_all()
+            job.stdin = sys.stdin.buffer.read()
     return _write(job, roots, errors, args.no_messages)
 
 

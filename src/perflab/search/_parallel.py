@@ -199,13 +199,13 @@ class Searcher:
         from perflab.search._stdin import search_windows
 
         matched = False
-        for n, window in enumerate(search_windows(self.stdin_engine, label, self.job.fmt)):
-            chunk = Chunk(window.out)
+        for n, result in enumerate(search_windows(self.stdin_engine, label, self.job.fmt)):
+            chunk = Chunk(result.out)
             chunk.searched = 1 if n == 0 else 0
-            chunk.selected = window.selected
-            if window.selected and not matched:
+            chunk.selected = result.selected
+            if result.selected and not matched:
                 chunk.matched_files, matched = 1, True
-            if window.binary_match:
+            if result.binary:
                 chunk.warnings.append(f"{label}: binary file matches")
             yield chunk
 

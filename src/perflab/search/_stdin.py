@@ -9,14 +9,14 @@ is formatted as a file whose lines and bytes are numbered from where it starts
 -c and -L report once at the end, -l and -q stop at the first selected line.
 
 Context (-A/-B/-C) and --json need the input whole (groups and records span
-windows): they read it all first (`read_all`), as a file is read.
+windows): they read it all first, as a file is read.
 """
 
 from __future__ import annotations
 
 import os
 
-from perflab.search._output import Format, format_buffer, summary_line
+from perflab.search._output import Format, Result, format_buffer, summary_line
 
 TYPE_CHECKING = False  # `typing` slows start-up (benchmarks/startup.py); mypy only
 if TYPE_CHECKING:
@@ -24,8 +24,7 @@ if TYPE_CHECKING:
 
     from perflab.search._files import BufferedEngine
 
-__all__ = ["READ_SIZE", "Window", "read_all", "read_stdin", "search_windows", "streams",
-           "windows"]
+__all__ = ["READ_SIZE", "read_stdin", "search_windows", "streams", "windows"]
 
 # At most this much a read: a pipe gives what it holds (64 KiB at most on Linux), at once,
 # so a slow producer's lines are searched as they come; a file gives this much.
@@ -35,13 +34,6 @@ READ_SIZE = 1 << 20
 def streams(fmt: Format) -> bool:
     """Whether this output can be made a window at a time."""
     return not fmt.context and fmt.mode != "json"
-
-
-def read_all() -> bytes:
-    chunks = []
-    while chunk := read_stdin():
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def read_stdin() -> bytes:
@@ -74,20 +66,10 @@ def windows(read: Callable[[], bytes], end: bytes) -> Iterator[tuple[bytes, bool
         yield b"".join(pending), False
 
 
-class Window:
-    """One window's part of the output, and what it adds to the input's totals."""
-
-    __slots__ = ("binary_match", "out", "selected")
-
-    def __init__(self, out: bytes, selected: int, binary_match: bool = False) -> None:
-        self.out = out
-        self.selected = selected
-        self.binary_match = binary_match  # grep's "binary file matches": the search ends
-
-
 def search_windows(engine: BufferedEngine, label: str, fmt: Format,
-                   read: Callable[[], bytes] = read_stdin) -> Iterator[Window]:
-    """The output of standard input, window by window, then the end's summary line."""
+                   read: Callable[[], bytes] = read_stdin) -> Iterator[Result]:
+    """The output of standard input, window by window (a Result each: `binary` is grep's
+    "binary file matches", which ends the search), then the end's summary line."""
     import copy
 
     end = b"\0" if fmt.null_data else b"\n"
@@ -112,7 +94,7 @@ def search_windows(engine: BufferedEngine, label: str, fmt: Format,
         if fmt.mode == "files-without" and total:
             break  # -L: this input is not listed, whatever follows
         if not summary_only:
-            yield Window(result.out, result.selected, result.binary)
+            yield result
             if result.binary or (result.selected and fmt.first_only):
                 return
         if limit is not None and total >= limit:
@@ -127,4 +109,4 @@ def search_windows(engine: BufferedEngine, label: str, fmt: Format,
         base += size
     if summary_only:
         shown = fmt.mode == "count" or not total
-        yield Window(summary_line(label, total, fmt) if shown else b"", total)
+        yield Result(summary_line(label, total, fmt) if shown else b"", total)
