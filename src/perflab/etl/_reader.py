@@ -97,20 +97,11 @@ def split_ranges(path: Path, parts: int, start: int, dialect: Dialect,
     ]
 
 
-_OTHERS: dict[bytes, bytes] = {}
-
-
-def _others(quote: bytes) -> bytes:
-    """Every byte but `quote` and the newline (the bytes a translate deletes)."""
-    if quote not in _OTHERS:
-        _OTHERS[quote] = bytes(b for b in range(256) if b not in (quote[0], 0x0A))
-    return _OTHERS[quote]
-
-
 def _parity_cuts(path: Path, start: int, targets: list[int], quote: bytes,
                  first_line: int) -> list[tuple[int, int]]:
     cuts: list[tuple[int, int]] = []  # (offset after the boundary newline, line number there)
     quotes = lines = 0
+    others = bytes(b for b in range(256) if b not in (quote[0], 0x0A))  # what translate drops
     with path.open("rb") as f:
         f.seek(start)
         offset = start
@@ -128,7 +119,7 @@ def _parity_cuts(path: Path, start: int, targets: list[int], quote: bytes,
                 targets.pop(0)
             # One pass keeps only the quotes and newlines, then two counts of that short
             # rest: bytes.count reads about 1 GB/s, and there would be two of it.
-            kept = block.translate(None, _others(quote))
+            kept = block.translate(None, others)
             block_quotes = kept.count(quote)
             quotes += block_quotes
             lines += len(kept) - block_quotes
