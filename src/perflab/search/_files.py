@@ -264,8 +264,8 @@ class BufferedEngine:
         """(name, result) of each file of a batch that holds a literal, in order."""
         buffer = self.batch if data is None else data
         assert buffer is not None
-        find = self.find_in_batch if data is None else None
-        find = find or buffer.find
+        find = buffer.find if data is not None else self.find_in_batch
+        assert find is not None  # made with the batch
         rares = self.rare
         ahead = [-2] * len(rares)  # each literal's next hit at or after `pos`; -1: none
         pos = k = 0
