@@ -42,9 +42,9 @@ def test_translation(line, matches, misses):
 
 def test_comments_blanks_negation_and_directories():
     assert translate("# note") is None and translate("   ") is None and translate("/") is None
-    assert translate("!keep.log")[1:] == (True, False, True)
-    assert translate("build/")[1:] == (False, True, True)
-    assert translate("/build/")[1:] == (False, True, False)  # anchored: the whole path
+    assert translate("!keep.log")[1:4] == (True, False, True)
+    assert translate("build/")[1:4] == (False, True, True)
+    assert translate("/build/")[1:4] == (False, True, False)  # anchored: the whole path
     assert translate("**/cache")[3] is True  # anywhere: as a base name
     assert translate("trailing   ") == translate("trailing")
 
@@ -58,3 +58,35 @@ def test_the_last_matching_rule_wins_and_dir_rules_skip_files():
     assert layer.verdict("build", False) is None  # a file named build: dir-only rule
     below = Layer(parse_rules(["x"]), strip=len("sub/"))
     assert below.verdict("sub/x", False) is True  # paths are seen from the file's directory
+
+
+_GLOBS = ["*.log", "keep.log", "*.py[cod]", "*.tar.gz", "a?c", "build", "*", "x*", "[ab]*.txt",
+          "\\#x", "/top.log", "src/*.log", "/src/gen/**", "**/deep/*.c", "docs/**/*.tmp",
+          "*$py.class", ".env", ".coverage.*", "n*e.log", "*.[ch]", "[!a]*", "pl[ai]in", "[]x]",
+          "ab[c"]
+_NAMES = ["a.log", "keep.log", "m.pyc", "m.py", "x.tar.gz", "abc", "build", "xyz", "b1.txt",
+          "#x", "top.log", "u.c", "x.tmp", "q$py.class", ".env", ".coverage.1", "name.log",
+          ".log", "log", "plain", "u.h", "]", "x", "ab[c", "plin"]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_listing_s_verdicts_are_each_path_s(seed):
+    """keep_files (literal, suffix and path-start shortcuts) keeps exactly the files that
+    `ignored` keeps one path at a time, for random rule files at random depths."""
+    import random
+
+    rng = random.Random(seed)
+    layers = []
+    directories = ["", "src/", "src/gen/"][:rng.randint(1, 3)]
+    for directory in directories:
+        lines = [("!" if rng.random() < 0.3 else "") + rng.choice(_GLOBS)
+                 for _ in range(rng.randint(1, 8))]
+        layers.append(Layer(parse_rules(lines), strip=len(directory), add=""))
+    from perflab.search._ignore import Ignore
+
+    ignore = Ignore(tuple(layers), git=True)
+    below = ["", "src/", "src/gen/", "src/gen/deep/", "docs/a/", "other/"]
+    for prefix in [p for p in below if p.startswith(directories[-1])]:  # the layers' own
+        names = rng.sample(_NAMES, rng.randint(1, len(_NAMES)))
+        expected = [n for n in names if not ignore.ignored(prefix + n, False)]
+        assert ignore.keep_files(prefix, names) == expected, (prefix, names)

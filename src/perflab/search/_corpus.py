@@ -30,7 +30,9 @@ SCALES = {"quick": 2_000, "full": 100_000}
 # Top-level directories the .gitignore excludes: 4 of the 20 (`_top`), a fifth.
 IGNORED_TOPS = ("pkg00", "pkg01", "pkg02", "pkg03")
 # Written as the usual kinds of rule (anchored, directory-only, `/**`) beside
-# rules that match nothing here, as a real .gitignore has.
+# rules that match nothing here, as a real .gitignore has: the second part is
+# the common lines of GitHub's Python template, since a matcher's cost per file
+# grows with the rules it must try (see _ignore.py).
 GITIGNORE = """\
 # build output and vendored trees
 /pkg00/
@@ -41,6 +43,56 @@ pkg02/
 __pycache__/
 !keep.pyc
 .venv/
+# Python
+*.py[cod]
+*$py.class
+*.so
+.Python
+build/
+develop-eggs/
+dist/
+downloads/
+eggs/
+.eggs/
+lib64/
+parts/
+sdist/
+wheels/
+*.egg-info/
+.installed.cfg
+*.egg
+MANIFEST
+*.manifest
+*.spec
+pip-log.txt
+htmlcov/
+.tox/
+.nox/
+.coverage
+.coverage.*
+.cache
+nosetests.xml
+coverage.xml
+*.cover
+*.py,cover
+.hypothesis/
+.pytest_cache/
+*.mo
+*.pot
+*.log
+local_settings.py
+db.sqlite3
+instance/
+docs/_build/
+target/
+.ipynb_checkpoints
+.env
+env/
+venv/
+/site
+.mypy_cache/
+.pyre/
+cython_debug/
 """
 FILES_PER_DIR = 100
 VERSION = 1  # bump when the generator changes, so cached trees are remade

@@ -18,7 +18,11 @@ under it can be re-included.
 Each file's rules become one regex per kind of path (files; directories, which
 dir-only rules match too): the rules are alternatives in reverse order, so the
 first alternative that matches is the last rule that matches, and its group
-number says whether it negates. One `match` per path and layer, in C.
+number says whether it negates. One `match` per path and layer, in C. A
+directory's files are asked about all at once (`Ignore.keep_files`), and there,
+as in ripgrep's globset, a literal name is a set look-up and `*literal` a
+suffix test over the whole listing: only the other rules go through the regex
+name by name, which otherwise tries every rule on every file.
 
 Hand-written rather than `pathspec` (a well-kept library): pathspec's import
 pulls in typing, dataclasses and pathlib, and in a git checkout, where the
@@ -37,8 +41,10 @@ __all__ = ["IGNORE_FILES", "Ignore", "Layer", "parse_rules", "root_ignore", "tra
 
 IGNORE_FILES = (".gitignore", ".ignore", ".rgignore")  # in rising precedence
 
-# regex source, negated, directories only, matched against the base name only
-Rule = tuple[str, bool, bool, bool]
+# regex source, negated, directories only, matched against the base name only, and
+# the glob it came from (the base name's, or the path's without its leading "/")
+Rule = tuple[str, bool, bool, bool, str]
+_GLOB_CHARS = frozenset("*?[\\")  # a glob without them is a literal
 
 
 def _segment(glob: str) -> str:
@@ -92,7 +98,7 @@ def translate(line: str) -> Rule | None:
         return None
     segments = line.lstrip("/").split("/")
     if "/" not in line or (len(segments) == 2 and segments[0] == "**"):
-        return _segment(segments[-1]), negated, dir_only, True
+        return _segment(segments[-1]), negated, dir_only, True, segments[-1]
     parts = []
     last = len(segments) - 1
     for i, segment in enumerate(segments):
@@ -100,7 +106,7 @@ def translate(line: str) -> Rule | None:
             parts.append(".*" if i == last else "(?:.*/)?")
         else:
             parts.append(_segment(segment) + ("" if i == last else "/"))
-    return "".join(parts), negated, dir_only, False
+    return "".join(parts), negated, dir_only, False, "/".join(segments)
 
 
 def parse_rules(lines: Iterable[str]) -> list[Rule]:
@@ -138,10 +144,120 @@ class _Rules:
         return self.order[m.lastindex - 1]
 
 
+def _literal(glob: str) -> bool:
+    return _GLOB_CHARS.isdisjoint(glob)
+
+
+def _expansions(glob: str) -> list[str]:
+    """`glob` as the globs its one bracket of plain characters stands for (`*.py[cod]`:
+    `*.pyc`, `*.pyo`, `*.pyd`); itself when it has no bracket; [] when it is not so."""
+    start = glob.find("[")
+    if start < 0:
+        return [glob]
+    end = glob.find("]", start + 1)
+    body, rest = glob[start + 1:end], glob[end + 1:]
+    if end < 0 or not body or "[" in rest or not set(body).isdisjoint("*?[\\!^-"):
+        return []
+    return [glob[:start] + c + rest for c in body]
+
+
+def _kind(glob: str) -> tuple[str, str] | None:
+    """("name", literal), ("suffix", what follows a leading `*`), ("prefix", what comes
+    before a trailing `*`), or None for any other glob."""
+    if _literal(glob):
+        return "name", glob
+    if len(glob) > 1 and glob[0] == "*" and _literal(glob[1:]):
+        return "suffix", glob[1:]
+    if len(glob) > 1 and glob[-1] == "*" and _literal(glob[:-1]):
+        return "prefix", glob[:-1]
+    return None
+
+
+class _Listing:
+    """A layer's rules for files, for all the files of one directory at a time.
+
+    A literal name is looked up in a dict, and a `*literal` rule tested with one
+    `in` over the names joined by "/" (which no name holds) before any name is
+    looked at; the rules on the base name that are neither go through their
+    regex name by name, and the rules on the path only where the directory is
+    under their literal start (`/build/*.o` cannot match below `src/`).
+    """
+
+    __slots__ = ("exact", "names", "paths", "prefixes", "starts", "suffixes")
+
+    def __init__(self, rules: Sequence[tuple[int, Rule]]) -> None:
+        self.exact: dict[str, int] = {}  # name -> the last rule that is that name
+        self.suffixes: dict[str, tuple[str, int]] = {}  # "suffix/" -> (suffix, last rule)
+        self.prefixes: dict[str, tuple[str, int]] = {}  # "/prefix" -> (prefix, last rule)
+        others: list[tuple[int, str]] = []
+        paths: list[tuple[int, str]] = []
+        starts: list[str] = []
+        for index, (regex, _, _, on_name, glob) in rules:
+            if not on_name:
+                paths.append((index, regex))
+                cut = next((i for i, c in enumerate(glob) if c in _GLOB_CHARS), len(glob))
+                starts.append(glob[:cut])
+                continue
+            globs = _expansions(glob)
+            kinds = [kind for kind in map(_kind, globs) if kind is not None]
+            if not globs or len(kinds) < len(globs):
+                others.append((index, regex))
+                continue
+            for kind, text in kinds:
+                if kind == "name":
+                    self.exact[text] = index
+                elif kind == "suffix":
+                    self.suffixes[text + "/"] = (text, index)
+                else:
+                    self.prefixes["/" + text] = (text, index)
+        self.names = _Rules(others) if others else None
+        self.paths = _Rules(paths) if paths else None
+        self.starts = tuple(starts)
+
+    def matches(self, rel: str, names: list[str]) -> dict[str, int]:
+        """name -> the last rule that matches it, for each of `names` (the files of the
+        directory whose paths, as the rules see them, start with `rel`) that one matches."""
+        best: dict[str, int] = {}
+        exact = self.exact
+        if exact:
+            for name in exact.keys() & names:
+                best[name] = exact[name]
+        if self.suffixes or self.prefixes:
+            joined = "/" + "/".join(names) + "/"
+            for key, (suffix, rule) in self.suffixes.items():
+                if key in joined:
+                    for name in names:
+                        if name.endswith(suffix) and rule > best.get(name, -1):
+                            best[name] = rule
+            for key, (prefix, rule) in self.prefixes.items():
+                if key in joined:
+                    for name in names:
+                        if name.startswith(prefix) and rule > best.get(name, -1):
+                            best[name] = rule
+        if self.names is not None:
+            match, order = self.names.regex.match, self.names.order
+            for name in names:
+                m = match(name)
+                if m is not None:
+                    rule = order[m.lastindex - 1]  # type: ignore[operator]
+                    if rule > best.get(name, -1):
+                        best[name] = rule
+        if self.paths is not None and any(
+                rel.startswith(start) or start.startswith(rel) for start in self.starts):
+            match, order = self.paths.regex.match, self.paths.order
+            for name in names:
+                m = match(rel + name)
+                if m is not None:
+                    rule = order[m.lastindex - 1]  # type: ignore[operator]
+                    if rule > best.get(name, -1):
+                        best[name] = rule
+        return best
+
+
 class Layer:
     """The rules of one directory's ignore files, for paths below `strip` characters."""
 
-    __slots__ = ("add", "dirs", "files", "negated", "strip")
+    __slots__ = ("add", "dirs", "files", "listing", "negated", "strip")
 
     def __init__(self, rules: Sequence[Rule], strip: int, add: str = "") -> None:
         self.strip = strip  # characters of the display path before the part the rules see
@@ -149,8 +265,10 @@ class Layer:
         self.negated = tuple(rule[1] for rule in rules)
         # For files, then for directories (which dir-only rules match too): the rules
         # on base names and those on paths, each as one regex (or None).
-        self.files = self._split([(i, r) for i, r in enumerate(rules) if not r[2]])
+        file_rules = [(i, r) for i, r in enumerate(rules) if not r[2]]
+        self.files = self._split(file_rules)
         self.dirs = self._split(list(enumerate(rules)))
+        self.listing = _Listing(file_rules)
 
     @staticmethod
     def _split(rules: list[tuple[int, Rule]]) -> tuple[_Rules | None, _Rules | None]:
@@ -188,28 +306,11 @@ class Ignore:
 
     def keep_files(self, prefix: str, names: list[str]) -> list[str]:
         """The files `names` (of the directory whose children's paths start with
-        `prefix`) that no rule ignores: `ignored(prefix + name, False)` for each, with
-        one loop per layer and C calls only inside it (this runs for every file; see
-        benchmarks/search_peers.py)."""
+        `prefix`) that no rule ignores: `ignored(prefix + name, False)` for each, a
+        directory at a time (this runs for every file; see benchmarks/search_peers.py)."""
         verdicts: dict[str, bool] = {}  # the deepest layer's verdict wins
         for layer in reversed(self.layers):
-            on_names, on_paths = layer.files
-            best: dict[str, int] = {}  # name -> the last rule of this layer that matches it
-            if on_names is not None:
-                match, order = on_names.regex.match, on_names.order
-                for name in names:
-                    m = match(name)
-                    if m is not None:
-                        best[name] = order[m.lastindex - 1]  # type: ignore[operator]
-            if on_paths is not None:
-                rel = layer.add + prefix[layer.strip:]
-                match, order = on_paths.regex.match, on_paths.order
-                for name in names:
-                    m = match(rel + name)
-                    if m is not None:
-                        rule = order[m.lastindex - 1]  # type: ignore[operator]
-                        if rule > best.get(name, -1):
-                            best[name] = rule
+            best = layer.listing.matches(layer.add + prefix[layer.strip:], names)
             for name, rule in best.items():
                 verdicts.setdefault(name, not layer.negated[rule])
         if not verdicts:
