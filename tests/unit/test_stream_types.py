@@ -61,6 +61,7 @@ BAD = [
     ("Decimal(10, 2)", "1.234", "more than 2 decimal places"),
     ("Decimal(10, 2)", 0.001, "more than 2 decimal places"),
     ("Decimal(4, 2)", 100, "out of range"), ("Decimal(4, 2)", "-100.00", "out of range"),
+    ("Decimal(9, 2)", 1e308, "out of range"), ("Decimal(76, 0)", "-1e199", "out of range"),
     ("Decimal(10, 2)", "abc", "not a decimal"), ("Decimal(10, 2)", "NaN", "not a decimal"),
     ("Decimal(10, 2)", True, "got bool"),
     ("String", 5, "expected a string, got integer"), ("String", None, "got null"),

@@ -2,6 +2,7 @@
 
     _types      ClickHouse type strings as validators (pure): every value checked as stored
     _table      the target table decides: its columns, the mapping, TableDecoder (pure)
+    _typed      the table's columns as one msgspec Struct: TableDecoder's fast path for JSON
     _userproto  protobuf of the user's schema (a descriptor set), decoded into dicts
     _events     the benchmark's workload: deterministic ~1 KB events, and malformed ones
     _decode     the ladder's decoders of the events (pure): dicts, a pooled object, msgspec

@@ -221,6 +221,12 @@ class TableDecoder:
         self._plan = [(c.name, c.path[0], c.path[1:], c.convert, c.default_kind == "DEFAULT",
                        c.nullable) for c in target.columns]
         self._encode = msgspec.json.Encoder().encode_lines
+        # JSON is read through the table's Struct first; what it does not take, row() decides.
+        self._typed = None
+        if parse is None:
+            from perflab.stream._typed import typed_reader
+
+            self._typed = typed_reader(target)
 
     def row(self, topic: str, message: Message) -> dict[str, Any]:
         """One message as a row, or BadMessage with the reason."""
@@ -252,7 +258,10 @@ class TableDecoder:
                 row[name] = convert(found)
             except BadValue as exc:
                 raise BadMessage(f"column {name}: {exc}") from None
-        topic_col, partition_col, offset_col = target.source
+        return self._with_source(row, topic, message)
+
+    def _with_source(self, row: dict[str, Any], topic: str, message: Message) -> dict[str, Any]:
+        topic_col, partition_col, offset_col = self.target.source
         if topic_col:
             row[topic_col] = topic
         if partition_col:
@@ -265,7 +274,14 @@ class TableDecoder:
         rows: list[dict[str, Any]] = []
         dead: list[DeadRow] = []
         origins: list[Message] = []
+        typed = self._typed
         for message in batch:
+            value = message[2]
+            row = typed(value) if typed is not None and value is not None else None
+            if row is not None:
+                rows.append(self._with_source(row, topic, message))
+                origins.append(message)
+                continue
             try:
                 rows.append(self.row(topic, message))
             except BadMessage as exc:

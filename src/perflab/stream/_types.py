@@ -237,6 +237,8 @@ def _decimal(precision: int, scale: int) -> Convert:
             number = None
         if number is None or not number.is_finite():
             raise BadValue(f"{text[:40]!r} is not a decimal number")
+        if number and number.adjusted() >= precision - scale:  # before quantize: 1e308
+            raise BadValue(f"{text} is out of range for {name}")  # has too many digits for it
         exact = number.quantize(quantum, context=context)
         if exact != number:
             raise BadValue(f"{text} has more than {scale} decimal places for {name}")
