@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from perflab.stream._types import BadValue, UnsupportedType, converter, is_nullable, parse_type
@@ -57,7 +59,7 @@ BAD = [
     ("Int32", True, "expected an integer for Int32, got bool"),
     ("Int32", 1.0, "got number"), ("Int32", "1.5", "got string"), ("Int32", None, "got null"),
     ("Float64", "1", "expected a number"), ("Float64", False, "got bool"),
-    ("Float32", 1e39, "out of range for Float32"),
+    ("Float32", 1e39, "out of range for Float32"), ("Float64", 10**400, "out of range"),
     ("Decimal(10, 2)", "1.234", "more than 2 decimal places"),
     ("Decimal(10, 2)", 0.001, "more than 2 decimal places"),
     ("Decimal(4, 2)", 100, "out of range"), ("Decimal(4, 2)", "-100.00", "out of range"),
@@ -139,3 +141,31 @@ def test_no_integer_is_wrapped_at_any_width():
             for outside in (low - 1, high + 1):
                 with pytest.raises(BadValue):
                     check(outside)
+
+
+_HOSTILE_TYPES = [
+    "Int8", "UInt64", "Int128", "UInt256", "Float32", "Float64", "Decimal(9, 2)",
+    "Decimal(76, 10)", "Decimal(1, 1)", "String", "FixedString(4)", "Bool", "UUID", "Date",
+    "Date32", "DateTime", "DateTime('Europe/Paris')", "DateTime64(3)", "DateTime64(9, 'UTC')",
+    "Enum8('a' = 1, 'b' = -2)", "Nullable(Int32)", "Array(Int16)", "Array(Array(String))",
+    "Map(String, Int32)", "Map(UInt8, String)", "Map(Int64, Array(Nullable(Float32)))",
+    "Tuple(a Int8, b String)", "Tuple(Int8, Nullable(String))",
+    "LowCardinality(Nullable(String))"]
+_HOSTILE_VALUES = [
+    0, -1, 2**64, 2**300, -2**300, 10**400, 1.0, -0.0, 1e308, 1e-320, float("inf"),
+    float("nan"), "", "12", " 12 ", "1e400", "-1e-400", "NaN", "Infinity", "sNaN", "١٢",
+    "2026-02-30",
+    "0000-01-01", "99999-01-01", "2026-12-02T25:00:00", "2026-12-02T10:00:00+99:00",
+    "2026-12-02 10:00:00.123456789123", "1969-12-31 23:59:59", "a" * 300, "\x00",
+    "{12345678-1234-5678-1234-567812345678}", True, None, [], [1, None], [[["deep"]]], {},
+    {"1": 1}, {"-1": "x"}, {"300": "x"}, {"a": None}, [1, "x"], [None, None]]
+
+
+@pytest.mark.parametrize("kind", _HOSTILE_TYPES)
+def test_a_hostile_value_is_a_dead_letter_never_a_crash(kind):
+    """Every validator returns or raises BadValue (the message's dead letter): any other
+    exception would stop the processor on one message."""
+    convert = converter(kind)
+    for value in _HOSTILE_VALUES:
+        with contextlib.suppress(BadValue):
+            convert(value)

@@ -287,6 +287,10 @@ class TableDecoder:
             except BadMessage as exc:
                 dead.append(DeadRow(**dead_row(topic, message, str(exc))))  # type: ignore[arg-type]
                 continue
+            except Exception as exc:  # a validator's bug: one message, not a stopped stream
+                reason = f"could not check the message: {type(exc).__name__}: {exc}"
+                dead.append(DeadRow(**dead_row(topic, message, reason)))  # type: ignore[arg-type]
+                continue
             origins.append(message)
         settings: dict[str, int | str] = dict(INSERT_SETTINGS)
         if self.target.dedup_token and origins:

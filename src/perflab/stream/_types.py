@@ -206,7 +206,10 @@ def _float(name: str) -> Convert:
 
     def convert(value: Any) -> Any:
         if type(value) is int:
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:  # JSON integers have no bound: 10**400
+                raise BadValue(f"{str(value)[:40]}... is out of range for {name}") from None
         elif type(value) is not float:
             raise _expected(f"a number for {name}", value)
         if math.isfinite(value) and abs(value) > limit:
