@@ -32,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from perflab.commands._common import cache_dir
@@ -137,33 +138,56 @@ def ignore_cost(paths: int = 20_000) -> None:
     print(f"pathspec {pathspec.__version__}: import {imported:.1f} ms, {theirs:.2f} us/call")
 
 
+def _memmem_finder(buffer: bytearray) -> Callable[[bytes, int, int], int]:
+    """glibc's memmem over the buffer, as `_find` had it before it took strstr."""
+    import ctypes
+
+    memmem = ctypes.CDLL(None).memmem
+    memmem.restype = ctypes.c_void_p
+    memmem.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t]
+    base = ctypes.addressof((ctypes.c_char * len(buffer)).from_buffer(buffer))
+
+    def find(literal: bytes, start: int, end: int) -> int:
+        at = memmem(base + start, end - start, literal, len(literal))
+        return -1 if at is None else at - base
+
+    return find
+
+
 def find_cost(root: str, rounds: int = 5) -> None:
-    """The literal search's inner call over the corpus in 1 MiB batches, as the search
-    makes it: `bytearray.find` against `_find.batch_finder` (glibc's memmem), best of n."""
-    from perflab.search._files import BATCH_SIZE
+    """The literal search's inner call over the corpus in batches, as the search
+    makes it: `bytearray.find`, glibc's memmem and `_find.batch_finder` (strstr from
+    the literal's rarest pair), best of n: for the case's literal, and for one absent
+    (every byte searched)."""
+    from perflab.search._files import BATCH_SIZE, BUFFER_SIZE
     from perflab.search._find import batch_finder
 
+    room = BATCH_SIZE - BUFFER_SIZE  # a batch is searched once this much is read
+
     batch = bytearray(BATCH_SIZE)
-    finders = {"bytearray.find": batch.find, "batch_finder": batch_finder(batch)}
+    finders = {"bytearray.find": batch.find, "memmem": _memmem_finder(batch),
+               "batch_finder": batch_finder(batch)}
     texts = []
     for directory, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         texts += [Path(directory, f).read_bytes() for f in files if not f.startswith(".")]
     data = b"".join(texts)
-    needle = LITERAL.encode()[:-1] + b"#"  # absent: every byte is searched
-    best = {}
-    for name, find in finders.items():
-        times = []
-        for _ in range(rounds):
-            started = time.perf_counter()
-            for at in range(0, len(data), BATCH_SIZE):
-                piece = data[at:at + BATCH_SIZE]
-                batch[:len(piece)] = piece
-                find(needle, 0, len(piece))
-            times.append(time.perf_counter() - started)
-        best[name] = min(times)
-    print(f"literal find over {len(data) / 1e6:.0f} MB (copies into the batch included): "
-          + ", ".join(f"{name} {t * 1e3:.1f} ms" for name, t in best.items()))
+    for needle in (LITERAL.encode(), LITERAL.encode()[:-1] + b"#"):  # found; absent
+        best = {}
+        for name, find in finders.items():
+            times = []
+            for _ in range(rounds):
+                started = time.perf_counter()
+                for at in range(0, len(data), room):
+                    piece = data[at:at + room]
+                    batch[:len(piece)] = piece
+                    pos = 0
+                    while (pos := find(needle, pos, len(piece))) >= 0:
+                        pos += 1
+                times.append(time.perf_counter() - started)
+            best[name] = min(times)
+        print(f"find {needle.decode()!r} over {len(data) / 1e6:.0f} MB (copies into the batch "
+              "included): " + ", ".join(f"{name} {t * 1e3:.1f} ms" for name, t in best.items()))
 
 
 def main() -> int:

@@ -308,12 +308,14 @@ def rare_byte(literal: bytes) -> tuple[bytes, int]:
     literal's first occurrence starts no earlier than `offset` bytes before the
     byte's first occurrence.
     """
-    def rarity(i: int) -> int:
-        rank = _COMMON.find(literal[i:i + 1])
-        return len(_COMMON) if rank < 0 else rank
-
-    offset = max(range(len(literal)), key=rarity)
+    offset = max(range(len(literal)), key=lambda i: byte_rank(literal[i]))
     return literal[offset:offset + 1], offset
+
+
+def byte_rank(byte: int) -> int:
+    """How rare a byte is in text: its place in `_COMMON` (the most common first)."""
+    rank = _COMMON.find(byte)
+    return len(_COMMON) if rank < 0 else rank
 
 
 def scan_buffer(
