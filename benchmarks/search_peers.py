@@ -93,8 +93,8 @@ def timed(cmd: list[str], env: dict[str, str], out: Path) -> tuple[float, float,
 def ignore_cost(paths: int = 20_000) -> None:
     """Import time and cost per file of gitignore matching: this package's and pathspec's.
 
-    The walk asks a directory's files at once (`Ignore.keep_files`, 100 a
-    directory here) and each subdirectory alone (`verdict`); pathspec is asked
+    The walk asks about a directory's files at once (`Ignore.keep`, 100 a
+    directory here), and about its subdirectories at once; pathspec is asked
     one path at a time. A walk does not enter an ignored directory, so files
     below one are never asked about.
     """
@@ -115,7 +115,7 @@ def ignore_cost(paths: int = 20_000) -> None:
               for i in range(0, len(files), 100)]
     started = time.perf_counter()
     for directory, files in chunks:
-        listing.keep_files(directory, files)
+        listing.keep(directory, files)
     listed = (time.perf_counter() - started) / paths * 1e6
     started = time.perf_counter()
     for path in names:

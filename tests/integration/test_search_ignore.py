@@ -155,3 +155,51 @@ def test_an_ignored_directory_cannot_be_reincluded_from_inside(tmp_path):
 def test_every_ladder_walk_honours_the_rules(repo, impl):
     root, env = repo
     assert searched(root, env, "--impl", impl) == searched(root, env)
+
+
+# Awkward globs, each in a directory of its own with the names it might match: brackets
+# as git's wildmatch reads them (escapes, a leading `]`, POSIX classes, reversed ranges,
+# an unclosed one), escaped trailing spaces, runs of stars as a segment.
+AWKWARD = [
+    ("[!]a]x", ["]x", "ax", "bx", "!x"]),
+    ("[[:alpha:]]x", ["ax", "1x", "a]x", ":x"]),
+    ("x[[:digit:]]", ["x1", "xa"]),
+    ("[[:digit:]x]y", ["1y", "xy", "ay"]),
+    ("[[:bogus:]]y", ["ay", "[y", "y"]),
+    ("[\\]]x", ["]x", "\\x"]),
+    ("[a\\-c]x", ["ax", "-x", "bx", "cx"]),
+    ("[a--b]x", ["ax", "-x", "bx"]),
+    ("[z-a]x", ["zx", "ax", "mx"]),
+    ("[a&&b]x", ["ax", "&x", "bx"]),
+    ("ab[c", ["ab[c", "abc"]),
+    ("foo\\\\ ", ["foo\\", "foo\\ ", "foo"]),
+    ("foo\\ ", ["foo ", "foo"]),
+    ("***/b", ["b", "d/b"]),
+    ("*.py[cod]", ["x.pyc", "y.pyo", "z.py"]),
+]
+
+
+def test_awkward_globs_as_git_reads_them(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
+           "GIT_CONFIG_NOSYSTEM": "1"}
+    root = tmp_path / "repo"
+    root.mkdir()
+    git("init", "-q", cwd=root, env=env)
+    for n, (glob, names) in enumerate(AWKWARD):
+        case = root / f"case{n}"
+        case.mkdir()
+        (case / ".gitignore").write_text(glob + "\n")
+        for name in names:
+            (case / name).parent.mkdir(parents=True, exist_ok=True)
+            (case / name).write_text("needle\n")
+    expected = set(git("ls-files", "-z", "--others", "--exclude-standard", cwd=root,
+                       env=env).split("\0")) - {""}
+    expected = {p for p in expected if not p.endswith(".gitignore")}
+    ours = searched(root, env)
+    for n, (glob, names) in enumerate(AWKWARD):
+        for name in names:
+            path = f"case{n}/{name}"
+            assert (path in ours) == (path in expected), (glob, name)
+    assert len(expected) < sum(len(names) for _, names in AWKWARD)  # some were ignored

@@ -63,16 +63,18 @@ def test_the_last_matching_rule_wins_and_dir_rules_skip_files():
 _GLOBS = ["*.log", "keep.log", "*.py[cod]", "*.tar.gz", "a?c", "build", "*", "x*", "[ab]*.txt",
           "\\#x", "/top.log", "src/*.log", "/src/gen/**", "**/deep/*.c", "docs/**/*.tmp",
           "*$py.class", ".env", ".coverage.*", "n*e.log", "*.[ch]", "[!a]*", "pl[ai]in", "[]x]",
-          "ab[c"]
+          "ab[c", "build/", "/src/gen", "src/gen/", "/src/**", "src/gen/deep/**", "other/x.c",
+          "/docs/a/**/", "deep/"]
 _NAMES = ["a.log", "keep.log", "m.pyc", "m.py", "x.tar.gz", "abc", "build", "xyz", "b1.txt",
           "#x", "top.log", "u.c", "x.tmp", "q$py.class", ".env", ".coverage.1", "name.log",
-          ".log", "log", "plain", "u.h", "]", "x", "ab[c", "plin"]
+          ".log", "log", "plain", "u.h", "]", "x", "ab[c", "plin", "gen", "deep", "src", "a"]
 
 
 @pytest.mark.parametrize("seed", range(40))
 def test_a_listing_s_verdicts_are_each_path_s(seed):
-    """keep_files (literal, suffix and path-start shortcuts) keeps exactly the files that
-    `ignored` keeps one path at a time, for random rule files at random depths."""
+    """keep (literal, suffix, literal path, `dir/**` and path-start shortcuts) keeps exactly
+    the files and directories that `ignored` keeps one path at a time, for random rule
+    files at random depths."""
     import random
 
     rng = random.Random(seed)
@@ -88,5 +90,6 @@ def test_a_listing_s_verdicts_are_each_path_s(seed):
     below = ["", "src/", "src/gen/", "src/gen/deep/", "docs/a/", "other/"]
     for prefix in [p for p in below if p.startswith(directories[-1])]:  # the layers' own
         names = rng.sample(_NAMES, rng.randint(1, len(_NAMES)))
-        expected = [n for n in names if not ignore.ignored(prefix + n, False)]
-        assert ignore.keep_files(prefix, names) == expected, (prefix, names)
+        for dirs in (False, True):
+            expected = [n for n in names if not ignore.ignored(prefix + n, dirs)]
+            assert ignore.keep(prefix, names, dirs) == expected, (prefix, names, dirs)

@@ -28,9 +28,8 @@ BINARY_PROBE = 8192
 # Most source files fit in one read; larger ones are read whole into a bytes object.
 BUFFER_SIZE = 256 * 1024
 # A search for literals reads the files of a directory one after another into one
-# buffer of this size and looks for each literal once over them all: bytes.find
-# over one long haystack switches to its two-way algorithm, which over many files
-# costs less than a find per file does (benchmarks/search_peers.py).
+# buffer of this size and looks for each literal once over them all (_find.py): one
+# call over many files costs less than a call per file (benchmarks/search_peers.py).
 BATCH_SIZE = 1 << 20
 
 Match = tuple[int, bytes]

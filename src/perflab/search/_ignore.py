@@ -19,7 +19,7 @@ Each file's rules become one regex per kind of path (files; directories, which
 dir-only rules match too): the rules are alternatives in reverse order, so the
 first alternative that matches is the last rule that matches, and its group
 number says whether it negates. One `match` per path and layer, in C. A
-directory's files are asked about all at once (`Ignore.keep_files`), and there,
+directory's entries are asked about all at once (`Ignore.keep`), and there,
 as in ripgrep's globset, a literal name is a set look-up and `*literal` a
 suffix test over the whole listing: only the other rules go through the regex
 name by name, which otherwise tries every rule on every file.
@@ -37,6 +37,8 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 
+from perflab.search._matcher import POSIX_CLASSES, quietly
+
 __all__ = ["IGNORE_FILES", "Ignore", "Layer", "parse_rules", "root_ignore", "translate"]
 
 IGNORE_FILES = (".gitignore", ".ignore", ".rgignore")  # in rising precedence
@@ -45,6 +47,57 @@ IGNORE_FILES = (".gitignore", ".ignore", ".rgignore")  # in rising precedence
 # the glob it came from (the base name's, or the path's without its leading "/")
 Rule = tuple[str, bool, bool, bool, str]
 _GLOB_CHARS = frozenset("*?[\\")  # a glob without them is a literal
+
+
+_NEVER = "(?!)"  # a regex that matches nothing: what git makes of a broken bracket
+
+
+def _bracket(glob: str, i: int) -> tuple[str, int]:
+    """The bracket expression opening at `glob[i - 1]` as a regex class, and the offset
+    after it; as git's wildmatch reads one: `!` or `^` negates, a `]` first is literal,
+    a backslash escapes, `[:alpha:]` is a POSIX class. Unclosed, or with an unknown
+    class, it matches nothing (nor does the rule)."""
+    n = len(glob)
+    negate = i < n and glob[i] in "!^"
+    i += negate
+    out: list[str] = []
+    first = True
+    while i < n and (glob[i] != "]" or first):
+        first = False
+        c = glob[i]
+        if c == "[" and glob.startswith("[:", i):
+            close = glob.find(":]", i + 2)
+            if close < 0:
+                return _NEVER, n
+            name = glob[i + 2:close]
+            if name not in POSIX_CLASSES:
+                return _NEVER, n
+            out.append(POSIX_CLASSES[name])
+            i = close + 2
+            continue
+        if c == "\\":
+            i += 1
+            if i >= n:
+                return _NEVER, n
+            c = glob[i]
+        i += 1
+        if glob.startswith("-", i) and i + 1 < n and glob[i + 1] != "]":
+            high = glob[i + 1]
+            i += 2
+            if high == "\\":
+                if i >= n:
+                    return _NEVER, n
+                high = glob[i]
+                i += 1
+            # git's wildmatch takes the range's first character even when the range is
+            # reversed (`[z-a]` is `z`), so a reversed range is no error here
+            out.append(f"{re.escape(c)}-{re.escape(high)}" if c <= high else re.escape(c))
+        else:
+            out.append(re.escape(c))
+    if i >= n:
+        return _NEVER, n  # no closing `]`
+    body = "".join(out)
+    return (f"[^/{body}]" if negate else f"[{body}]"), i + 1
 
 
 def _segment(glob: str) -> str:
@@ -61,17 +114,8 @@ def _segment(glob: str) -> str:
             out.append(re.escape(glob[i]))
             i += 1
         elif c == "[":
-            end = glob.find("]", i + 1 if glob.startswith(("]", "!]", "^]"), i) else i)
-            if end < 0:
-                out.append(re.escape(c))
-                continue
-            body = glob[i:end]
-            negate = body[:1] in ("!", "^")
-            if negate:
-                body = body[1:]
-            body = body.replace("\\", "\\\\").replace("[", "\\[").replace("^", "\\^")
-            out.append(f"[^/{body}]" if negate else f"[{body}]")
-            i = end + 1
+            piece, i = _bracket(glob, i)
+            out.append(piece)
         else:
             out.append(re.escape(c))
     return "".join(out)
@@ -85,8 +129,11 @@ def translate(line: str) -> Rule | None:
     the regex free of a leading `(?:.*/)?` (a backtracking cost on every path).
     """
     line = line.rstrip("\n").removesuffix("\r")
-    while line.endswith(" ") and not line.endswith("\\ "):
-        line = line[:-1]  # trailing spaces go unless escaped
+    while line.endswith(" "):
+        body = line[:-1]
+        if (len(body) - len(body.rstrip("\\"))) % 2:
+            break  # an escaped space stays (`\\ ` is a backslash, then a space that goes)
+        line = body
     if not line or line.startswith("#"):
         return None
     negated = line.startswith("!")
@@ -96,7 +143,9 @@ def translate(line: str) -> Rule | None:
     line = line.rstrip("/")
     if not line:
         return None
-    segments = line.lstrip("/").split("/")
+    # A run of stars as a whole segment is `**` (git's wildmatch)
+    segments = ["**" if len(seg) > 1 and not seg.strip("*") else seg
+                for seg in line.lstrip("/").split("/")]
     if "/" not in line or (len(segments) == 2 and segments[0] == "**"):
         return _segment(segments[-1]), negated, dir_only, True, segments[-1]
     parts = []
@@ -116,25 +165,35 @@ def parse_rules(lines: Iterable[str]) -> list[Rule]:
     for rule in map(translate, lines):
         if rule is None:
             continue
-        try:
-            re.compile(rule[0])
-        except re.error:
-            continue
+        if "[" in rule[4]:  # only a bracket's body can make the regex invalid (`[z-a]`)
+            try:
+                quietly(re.compile, rule[0])
+            except re.error:
+                continue
         rules.append(rule)
     return rules
 
 
 class _Rules:
     """Rules as one regex: alternatives in reverse order, so the first alternative that
-    matches is the last rule that matches; `order` maps group numbers to rule numbers."""
+    matches is the last rule that matches; `order` maps group numbers to rule numbers.
+    Compiled when first used: most searches never ask some kinds (files named on the
+    command line, or a listing's rules that the look-ups answer), and compiling them
+    all cost the search's start as much as the rest of its planning."""
 
-    __slots__ = ("order", "regex")
+    __slots__ = ("_regex", "order", "source")
 
     def __init__(self, rules: Sequence[tuple[int, str]]) -> None:
         ordered = rules[::-1]
-        source = "|".join(f"({regex})" for _, regex in ordered)
-        self.regex = re.compile(f"(?:{source})\\Z", re.DOTALL)
+        self.source = "(?:{})\\Z".format("|".join(f"({regex})" for _, regex in ordered))
         self.order = tuple(index for index, _ in ordered)
+        self._regex: re.Pattern[str] | None = None
+
+    @property
+    def regex(self) -> re.Pattern[str]:
+        if self._regex is None:
+            self._regex = quietly(re.compile, self.source, re.DOTALL)
+        return self._regex
 
     def last(self, text: str) -> int:
         m = self.regex.match(text)
@@ -174,29 +233,39 @@ def _kind(glob: str) -> tuple[str, str] | None:
 
 
 class _Listing:
-    """A layer's rules for files, for all the files of one directory at a time.
+    """A layer's rules for the files (or the subdirectories) of one directory at a time.
 
     A literal name is looked up in a dict, and a `*literal` rule tested with one
     `in` over the names joined by "/" (which no name holds) before any name is
-    looked at; the rules on the base name that are neither go through their
-    regex name by name, and the rules on the path only where the directory is
-    under their literal start (`/build/*.o` cannot match below `src/`).
+    looked at; a literal path (`/build`, `docs/_build`) is a look-up among the
+    names of its own directory, and `dir/**` takes every name below `dir/`. The
+    other rules on the base name go through their regex name by name, and the
+    other rules on the path only where the directory is under their literal
+    start (`/build/*.o` cannot match below `src/`).
     """
 
-    __slots__ = ("exact", "names", "paths", "prefixes", "starts", "suffixes")
+    __slots__ = ("at", "exact", "names", "paths", "prefixes", "starts", "suffixes", "under")
 
     def __init__(self, rules: Sequence[tuple[int, Rule]]) -> None:
         self.exact: dict[str, int] = {}  # name -> the last rule that is that name
         self.suffixes: dict[str, tuple[str, int]] = {}  # "suffix/" -> (suffix, last rule)
         self.prefixes: dict[str, tuple[str, int]] = {}  # "/prefix" -> (prefix, last rule)
+        self.at: dict[str, dict[str, int]] = {}  # "dir/" -> {name: the last rule}: "dir/name"
+        self.under: list[tuple[str, int]] = []  # ("dir/", rule): `dir/**`
         others: list[tuple[int, str]] = []
         paths: list[tuple[int, str]] = []
         starts: list[str] = []
         for index, (regex, _, _, on_name, glob) in rules:
             if not on_name:
-                paths.append((index, regex))
-                cut = next((i for i, c in enumerate(glob) if c in _GLOB_CHARS), len(glob))
-                starts.append(glob[:cut])
+                if _literal(glob):
+                    parent, _, name = glob.rpartition("/")
+                    self.at.setdefault(parent + "/" if parent else "", {})[name] = index
+                elif glob.endswith("/**") and _literal(glob[:-3]):
+                    self.under.append((glob[:-2], index))
+                else:
+                    paths.append((index, regex))
+                    cut = next((i for i, c in enumerate(glob) if c in _GLOB_CHARS), len(glob))
+                    starts.append(glob[:cut])
                 continue
             globs = _expansions(glob)
             kinds = [kind for kind in map(_kind, globs) if kind is not None]
@@ -215,7 +284,7 @@ class _Listing:
         self.starts = tuple(starts)
 
     def matches(self, rel: str, names: list[str]) -> dict[str, int]:
-        """name -> the last rule that matches it, for each of `names` (the files of the
+        """name -> the last rule that matches it, for each of `names` (the entries of the
         directory whose paths, as the rules see them, start with `rel`) that one matches."""
         best: dict[str, int] = {}
         exact = self.exact
@@ -234,6 +303,16 @@ class _Listing:
                     for name in names:
                         if name.startswith(prefix) and rule > best.get(name, -1):
                             best[name] = rule
+        here = self.at.get(rel)
+        if here:
+            for name in here.keys() & names:
+                if here[name] > best.get(name, -1):
+                    best[name] = here[name]
+        for below, rule in self.under:
+            if rel.startswith(below):
+                for name in names:
+                    if rule > best.get(name, -1):
+                        best[name] = rule
         if self.names is not None:
             match, order = self.names.regex.match, self.names.order
             for name in names:
@@ -257,7 +336,7 @@ class _Listing:
 class Layer:
     """The rules of one directory's ignore files, for paths below `strip` characters."""
 
-    __slots__ = ("add", "dirs", "files", "listing", "negated", "strip")
+    __slots__ = ("add", "dirs", "files", "listings", "negated", "strip")
 
     def __init__(self, rules: Sequence[Rule], strip: int, add: str = "") -> None:
         self.strip = strip  # characters of the display path before the part the rules see
@@ -268,7 +347,7 @@ class Layer:
         file_rules = [(i, r) for i, r in enumerate(rules) if not r[2]]
         self.files = self._split(file_rules)
         self.dirs = self._split(list(enumerate(rules)))
-        self.listing = _Listing(file_rules)
+        self.listings = (_Listing(file_rules), _Listing(list(enumerate(rules))))
 
     @staticmethod
     def _split(rules: list[tuple[int, Rule]]) -> tuple[_Rules | None, _Rules | None]:
@@ -304,13 +383,14 @@ class Ignore:
                 return verdict
         return False
 
-    def keep_files(self, prefix: str, names: list[str]) -> list[str]:
-        """The files `names` (of the directory whose children's paths start with
-        `prefix`) that no rule ignores: `ignored(prefix + name, False)` for each, a
-        directory at a time (this runs for every file; see benchmarks/search_peers.py)."""
+    def keep(self, prefix: str, names: list[str], dirs: bool = False) -> list[str]:
+        """The files (or with `dirs`, the subdirectories) `names` of the directory whose
+        children's paths start with `prefix` that no rule ignores: `ignored(prefix + name,
+        dirs)` for each, a directory at a time (this runs for every entry walked; see
+        benchmarks/search_peers.py)."""
         verdicts: dict[str, bool] = {}  # the deepest layer's verdict wins
         for layer in reversed(self.layers):
-            best = layer.listing.matches(layer.add + prefix[layer.strip:], names)
+            best = layer.listings[dirs].matches(layer.add + prefix[layer.strip:], names)
             for name, rule in best.items():
                 verdicts.setdefault(name, not layer.negated[rule])
         if not verdicts:

@@ -32,12 +32,14 @@ if TYPE_CHECKING:
 _SPECIAL = frozenset(".^$*+?{}[]\\|()")
 
 __all__ = [
+    "POSIX_CLASSES",
     "PatternSpec",
     "compile_bytes",
     "compile_text",
     "fold_unicode",
     "is_plain",
     "posix_classes",
+    "quietly",
     "rare_byte",
     "required_literals",
     "scan_buffer",
@@ -104,7 +106,7 @@ class PatternSpec:
 
 
 # POSIX bracket classes in the C locale (grep's), as the ranges Python's re reads.
-_POSIX_CLASSES = {
+POSIX_CLASSES = {
     "alpha": "a-zA-Z", "digit": "0-9", "alnum": "0-9A-Za-z", "upper": "A-Z", "lower": "a-z",
     "space": " \\t\\n\\r\\f\\v", "blank": " \\t", "xdigit": "0-9A-Fa-f",
     "punct": "\\x21-\\x2f\\x3a-\\x40\\x5b-\\x60\\x7b-\\x7e",
@@ -147,12 +149,12 @@ def posix_classes(pattern: str, origin: str = "") -> str:
     for at, piece, in_class in _pieces(pattern, posix=True):
         if in_class and piece.startswith("[:"):
             name = piece[2:-2] if len(piece) > 2 else ""
-            if name not in _POSIX_CLASSES:
+            if name not in POSIX_CLASSES:
                 where = f"{origin}:{at + 1}: " if origin else ""
                 raise UsageError(f"{where}invalid regular expression {pattern!r}: "
                                  f"unknown character class [:{name}:]",
-                                 hint="one of: " + ", ".join(sorted(_POSIX_CLASSES)))
-            piece = _POSIX_CLASSES[name]
+                                 hint="one of: " + ", ".join(sorted(POSIX_CLASSES)))
+            piece = POSIX_CLASSES[name]
         out.append(piece)
     return "".join(out)
 
@@ -193,7 +195,7 @@ def is_plain(spec: PatternSpec) -> bool:
     return all(p.isascii() and (spec.fixed or _SPECIAL.isdisjoint(p)) for p in spec.patterns)
 
 
-def _quietly(call: Callable[..., T], *args: Any) -> T:
+def quietly(call: Callable[..., T], *args: Any) -> T:
     """`call(*args)` without re's "Possible nested set" FutureWarning: `[[]` means what it
     says, as in grep."""
     import warnings
@@ -209,7 +211,7 @@ def _compile(
     import re
 
     try:
-        return _quietly(re.compile, source, flags)
+        return quietly(re.compile, source, flags)
     except re.error as exc:
         raise _located(spec, exc) from exc
 
@@ -220,7 +222,7 @@ def _located(spec: PatternSpec, exc: re.error) -> UsageError:
 
     for i, pattern in enumerate(spec.patterns):
         try:
-            _quietly(re.compile, pattern if not spec.fixed else re.escape(pattern), spec.flags())
+            quietly(re.compile, pattern if not spec.fixed else re.escape(pattern), spec.flags())
         except re.error as own:
             origin = spec.origins[i] if i < len(spec.origins) else ""
             where = f"{origin}:{(own.pos or 0) + 1}: " if origin else ""
@@ -254,7 +256,7 @@ def _literal(spec: PatternSpec, pattern: str) -> bytes:
     from re import _constants, _parser  # type: ignore[attr-defined]  # re's own parser
 
     try:
-        parsed = _quietly(_parser.parse, pattern, spec.flags())
+        parsed = quietly(_parser.parse, pattern, spec.flags())
     except re.error:
         return b""
     best: list[int] = []

@@ -200,10 +200,9 @@ def list_dir(
             if entry.is_file(follow_symlinks=follow):
                 if plain or filters.want_file(name, child_path(directory, name)):
                     files.append(name)
-            elif entry.is_dir(follow_symlinks=follow):
-                path = child_path(directory, name)
-                if plain or filters.want_dir(name, path):
-                    subdirs.append(path)
+            elif entry.is_dir(follow_symlinks=follow) and (
+                    plain or filters.want_dir(name, child_path(directory, name))):
+                subdirs.append(name)
         except OSError as exc:
             on_error(_strerror(child_path(directory, name), exc))
     if has_rules:
@@ -213,10 +212,10 @@ def list_dir(
             ignore = Ignore((), git=False)
         ignore = ignore.enter(directory, child_path(directory, ""))
     if ignore is not None and ignore.layers:
-        ignored = ignore.ignored
-        files = ignore.keep_files(child_path(directory, ""), files)
-        subdirs = [d for d in subdirs if not ignored(d, True)]
-    return files, subdirs, ignore
+        prefix = child_path(directory, "")
+        files = ignore.keep(prefix, files)
+        subdirs = ignore.keep(prefix, subdirs, dirs=True)
+    return files, [child_path(directory, name) for name in subdirs], ignore
 
 
 def walk_dirs(
