@@ -93,3 +93,22 @@ def test_a_listing_s_verdicts_are_each_path_s(seed):
         for dirs in (False, True):
             expected = [n for n in names if not ignore.ignored(prefix + n, dirs)]
             assert ignore.keep(prefix, names, dirs) == expected, (prefix, names, dirs)
+
+
+def test_every_glob_translates_to_a_valid_quiet_regex():
+    """No glob, however broken, makes a regex that fails to compile or warns (a broken
+    bracket becomes one that matches nothing, as git has it)."""
+    import random
+    import warnings
+
+    alphabet = "ab-]![^:\\*?/&~|z \t.#{}()+$"
+    pieces = ["[:alpha:]", "[:digit:]", "[:bogus:]", "[:", ":]", "**", "\\ "]
+    rng = random.Random(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(5000):
+            glob = "".join(rng.choice(alphabet) if rng.random() < 0.85 else rng.choice(pieces)
+                           for _ in range(rng.randint(1, 10)))
+            rule = translate(glob)
+            if rule is not None:
+                re.compile(rule[0])

@@ -174,3 +174,33 @@ def test_posix_classes_become_ascii_ranges_inside_brackets():
     assert required_literals(spec) == (b"abc",)
     assert compile_bytes(spec).search(b"x 5abc") and not compile_bytes(spec).search(b"]abc")
     assert PatternSpec(["[[:digit:]]"], fixed=True).patterns == ["[[:digit:]]"]  # -F: text
+
+
+def test_a_plain_literal_answers_as_its_regex_does():
+    """`Literal` stands for the regex of a plain pattern: the same search, finditer and sub
+    answers (overlapping text included), on random text; other patterns stay regexes."""
+    import random
+    import re
+
+    from perflab.search._matcher import Literal, PatternSpec, compile_bytes
+
+    assert isinstance(compile_bytes(PatternSpec("needle")), Literal)
+    assert isinstance(compile_bytes(PatternSpec("a.b", fixed=True)), Literal)
+    for spec in (PatternSpec("needle", ignore_case=True), PatternSpec("needle", word=True),
+                 PatternSpec("needle", line=True), PatternSpec(["a", "b"]), PatternSpec("a.b"),
+                 PatternSpec("")):
+        assert not isinstance(compile_bytes(spec), Literal)
+    rng = random.Random(5)
+    for _ in range(2000):
+        needle = bytes(rng.choice(b"ab") for _ in range(rng.randint(1, 3)))
+        data = bytes(rng.choice(b"ab\n") for _ in range(rng.randint(0, 30)))
+        ours, theirs = Literal(needle), re.compile(re.escape(needle))
+        pos = rng.randint(0, len(data))
+        end = rng.randint(pos, len(data))
+        mine, re_s = ours.search(data, pos, end), theirs.search(data, pos, end)
+        assert (mine and (mine.start(), mine.end(), mine[0])) == (
+            re_s and (re_s.start(), re_s.end(), re_s[0]))
+        assert [(m.start(), m[0]) for m in ours.finditer(data, pos, end)] == [
+            (m.start(), m[0]) for m in theirs.finditer(data, pos, end)]
+        assert ours.sub(lambda m: b"<" + m[0] + b">", data) == theirs.sub(
+            lambda m: b"<" + m[0] + b">", data)

@@ -108,9 +108,10 @@ def test_a_key_that_is_both_a_value_and_an_object_has_no_struct():
     assert TableDecoder(spec.target())._typed is None
 
 
-def test_a_validator_that_fails_costs_one_dead_letter_not_the_stream(monkeypatch):
+def test_a_validator_that_fails_costs_one_dead_letter_not_the_stream(capsys):
     """A bug in a column's check (an exception other than BadValue) makes that message a
-    dead letter that names the exception; the rest of the batch is inserted."""
+    dead letter that names the exception, and is reported on stderr once, with its
+    traceback; the rest of the batch is inserted."""
     target = TableSpec("t", columns=(("d", "Decimal(9, 2)", ""),)).target()
     from dataclasses import replace
 
@@ -120,7 +121,11 @@ def test_a_validator_that_fails_costs_one_dead_letter_not_the_stream(monkeypatch
         return value
 
     target = replace(target, columns=(replace(target.columns[0], convert=broken),))
-    batch = [(0, i, b'{"d": "%s"}' % v, 0) for i, v in enumerate([b"1.00", b"6.66", b"2.50"])]
+    values = [b"1.00", b"6.66", b"2.50", b"6.66"]
+    batch = [(0, i, b'{"d": "%s"}' % v, 0) for i, v in enumerate(values)]
     out = TableDecoder(target)("topic", batch)
-    assert (out.rows_count, out.dead_count) == (2, 1)
+    assert (out.rows_count, out.dead_count) == (2, 2)
     assert b"could not check the message: ZeroDivisionError" in out.dead
+    err = capsys.readouterr().err
+    assert err.count("failed unexpectedly (ZeroDivisionError") == 1
+    assert "Traceback" in err and "in broken" in err

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     import re
     from collections.abc import Callable, Iterator, Sequence
 
+    from perflab.search._matcher import BytesPattern
+
 __all__ = ["BATCH_SIZE", "BINARY_PROBE", "BUFFER_SIZE", "BufferedEngine", "Match",
            "search_lines"]
 
@@ -85,7 +87,7 @@ class BufferedEngine:
 
     def __init__(
         self,
-        regex: re.Pattern[bytes] | Callable[[], re.Pattern[bytes]],
+        regex: BytesPattern | Callable[[], BytesPattern],
         literals: Sequence[bytes] | None,
         ignore_case: bool,
         fmt: Format,
@@ -107,7 +109,7 @@ class BufferedEngine:
         self.find_in_batch: Callable[[bytes, int, int], int] | None = None
 
     @property
-    def regex(self) -> re.Pattern[bytes]:
+    def regex(self) -> BytesPattern:
         """The compiled pattern, compiled at first use: a plain literal (`is_plain`) that
         no file holds is never compiled, and `re` never imported (start-up)."""
         if self._regex is None:
@@ -116,7 +118,7 @@ class BufferedEngine:
         return self._regex
 
     @property
-    def color_regex(self) -> re.Pattern[bytes] | None:
+    def color_regex(self) -> BytesPattern | None:
         return self.regex if self.color else None
 
     def _read(self, name: str, dir_fd: int | None = None) -> tuple[bytes | bytearray, int]:

@@ -34,10 +34,13 @@ benchmarks/search_peers.py measures both.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Sequence
 
 from perflab.search._matcher import POSIX_CLASSES, quietly
+
+TYPE_CHECKING = False  # `re` is imported when a rule is first compiled; mypy only
+if TYPE_CHECKING:
+    import re
 
 __all__ = ["IGNORE_FILES", "Ignore", "Layer", "parse_rules", "root_ignore", "translate"]
 
@@ -47,6 +50,12 @@ IGNORE_FILES = (".gitignore", ".ignore", ".rgignore")  # in rising precedence
 # the glob it came from (the base name's, or the path's without its leading "/")
 Rule = tuple[str, bool, bool, bool, str]
 _GLOB_CHARS = frozenset("*?[\\")  # a glob without them is a literal
+# What re.escape escapes (`re` itself is imported only to compile: start-up)
+_REGEX_CHARS = frozenset("()[]{}?*+-|^$\\.&~# \t\n\r\v\f")
+
+
+def _escape(char: str) -> str:
+    return "\\" + char if char in _REGEX_CHARS else char
 
 
 _NEVER = "(?!)"  # a regex that matches nothing: what git makes of a broken bracket
@@ -91,9 +100,9 @@ def _bracket(glob: str, i: int) -> tuple[str, int]:
                 i += 1
             # git's wildmatch takes the range's first character even when the range is
             # reversed (`[z-a]` is `z`), so a reversed range is no error here
-            out.append(f"{re.escape(c)}-{re.escape(high)}" if c <= high else re.escape(c))
+            out.append(f"{_escape(c)}-{_escape(high)}" if c <= high else _escape(c))
         else:
-            out.append(re.escape(c))
+            out.append(_escape(c))
     if i >= n:
         return _NEVER, n  # no closing `]`
     body = "".join(out)
@@ -111,13 +120,13 @@ def _segment(glob: str) -> str:
         elif c == "?":
             out.append("[^/]")
         elif c == "\\" and i < n:
-            out.append(re.escape(glob[i]))
+            out.append(_escape(glob[i]))
             i += 1
         elif c == "[":
             piece, i = _bracket(glob, i)
             out.append(piece)
         else:
-            out.append(re.escape(c))
+            out.append(_escape(c))
     return "".join(out)
 
 
@@ -159,19 +168,8 @@ def translate(line: str) -> Rule | None:
 
 
 def parse_rules(lines: Iterable[str]) -> list[Rule]:
-    """The rules of an ignore file; a line that is no valid pattern (`[z-a]`) matches
-    nothing, as in git, instead of failing the search."""
-    rules = []
-    for rule in map(translate, lines):
-        if rule is None:
-            continue
-        if "[" in rule[4]:  # only a bracket's body can make the regex invalid (`[z-a]`)
-            try:
-                quietly(re.compile, rule[0])
-            except re.error:
-                continue
-        rules.append(rule)
-    return rules
+    """The rules of an ignore file (the lines that are patterns)."""
+    return [rule for rule in map(translate, lines) if rule is not None]
 
 
 class _Rules:
@@ -192,6 +190,8 @@ class _Rules:
     @property
     def regex(self) -> re.Pattern[str]:
         if self._regex is None:
+            import re
+
             self._regex = quietly(re.compile, self.source, re.DOTALL)
         return self._regex
 

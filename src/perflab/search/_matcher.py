@@ -33,11 +33,15 @@ _SPECIAL = frozenset(".^$*+?{}[]\\|()")
 
 __all__ = [
     "POSIX_CLASSES",
+    "BytesPattern",
+    "Found",
+    "Literal",
     "PatternSpec",
     "compile_bytes",
     "compile_text",
     "fold_unicode",
     "is_plain",
+    "plain_literal",
     "posix_classes",
     "quietly",
     "rare_byte",
@@ -233,7 +237,71 @@ def _located(spec: PatternSpec, exc: re.error) -> UsageError:
                       hint="use -F to search for the text literally")
 
 
-def compile_bytes(spec: PatternSpec) -> re.Pattern[bytes]:
+class Found:
+    """A `Literal`'s occurrence, as the part of `re.Match` the search reads."""
+
+    __slots__ = ("_data", "_end", "_start")
+
+    def __init__(self, data: bytes | bytearray, start: int, end: int) -> None:
+        self._data, self._start, self._end = data, start, end
+
+    def start(self) -> int:
+        return self._start
+
+    def end(self) -> int:
+        return self._end
+
+    def __getitem__(self, group: int) -> bytes:
+        assert group == 0  # a literal has no groups
+        return bytes(self._data[self._start:self._end])
+
+
+class Literal:
+    """One plain literal (no -i, -w, -x) as the part of `re.Pattern` the search calls,
+    answered with `find`: such a search never imports `re`, whose import is a good part
+    of a search's start (benchmarks/startup.py). Matches do not overlap, as re's."""
+
+    __slots__ = ("pattern",)
+
+    def __init__(self, pattern: bytes) -> None:
+        assert pattern  # an empty pattern matches everywhere: re's business
+        self.pattern = pattern
+
+    def search(self, data: bytes | bytearray, pos: int = 0, endpos: int | None = None
+               ) -> Found | None:
+        at = data.find(self.pattern, pos, len(data) if endpos is None else endpos)
+        return None if at < 0 else Found(data, at, at + len(self.pattern))
+
+    def finditer(self, data: bytes | bytearray, pos: int = 0, endpos: int | None = None
+                 ) -> Iterator[Found]:
+        end = len(data) if endpos is None else endpos
+        size = len(self.pattern)
+        while (at := data.find(self.pattern, pos, end)) >= 0:
+            yield Found(data, at, at + size)
+            pos = at + size
+
+    def sub(self, repl: Callable[[Found], bytes], data: bytes) -> bytes:
+        parts: list[bytes] = []
+        pos = 0
+        for found in self.finditer(data):
+            parts += (data[pos:found.start()], repl(found))
+            pos = found.end()
+        return b"".join([*parts, data[pos:]])
+
+
+def plain_literal(spec: PatternSpec) -> bytes | None:
+    """The one literal the pattern is, when `Literal` can stand for its regex."""
+    if (len(spec.patterns) != 1 or not spec.patterns[0] or spec.ignore_case or spec.word
+            or spec.line or not is_plain(spec)):
+        return None
+    return os.fsencode(spec.patterns[0])
+
+
+def compile_bytes(spec: PatternSpec) -> BytesPattern:
+    """The pattern for the buffer engine: a `Literal` when it is one, else re's."""
+    literal = plain_literal(spec)
+    if literal is not None:
+        return Literal(literal)
     import re
 
     source = os.fsencode(spec.source())
@@ -321,7 +389,7 @@ def byte_rank(byte: int) -> int:
 
 
 def scan_buffer(
-    regex: re.Pattern[bytes], buf: bytes | bytearray, size: int | None = None
+    regex: BytesPattern, buf: bytes | bytearray, size: int | None = None
 ) -> Iterator[tuple[int, int, int]]:
     """Yield (line number, line start, line end) for each matching line of `buf[:size]`.
 
@@ -351,3 +419,8 @@ def scan_buffer(
             counted_to = line_start
             yield lineno, line_start, line_end
         pos = line_end + 1
+
+
+if TYPE_CHECKING:
+    # What the buffer engine searches with: a regex, or a plain literal standing for one
+    BytesPattern = re.Pattern[bytes] | Literal

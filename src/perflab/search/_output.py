@@ -25,8 +25,10 @@ import os
 # compiles a pattern, and start-up does not import them (benchmarks/startup.py).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import re
+
     from collections.abc import Sequence
+
+    from perflab.search._matcher import BytesPattern
 
 __all__ = ["FIRST_BUFFER", "Format", "Result", "format_buffer", "format_matches", "summary_line"]
 
@@ -108,7 +110,7 @@ class Result:
         self.matches = matches  # submatches, counted for --json's summary only
 
 
-def _runs(regex: re.Pattern[bytes], data: bytes | bytearray, size: int, fmt: Format,
+def _runs(regex: BytesPattern, data: bytes | bytearray, size: int, fmt: Format,
           may_match: bool) -> list[Run]:
     from perflab.search._matcher import scan_buffer
 
@@ -188,7 +190,7 @@ class _Printer:
     __slots__ = ("base", "color", "ctx_head", "head", "numbers", "offsets", "regex",
                  "separator")
 
-    def __init__(self, name: bytes, fmt: Format, regex: re.Pattern[bytes] | None,
+    def __init__(self, name: bytes, fmt: Format, regex: BytesPattern | None,
                  base: int = 0) -> None:
         self.numbers = fmt.line_numbers
         self.offsets = fmt.byte_offset
@@ -242,7 +244,7 @@ class _Printer:
                 line = regex.sub(lambda m: MATCH_COLOR + m[0] + RESET if m[0] else b"", line)
             out.append(head + number + line + b"\n")
 
-    def matches(self, out: list[bytes], regex: re.Pattern[bytes], data: bytes | bytearray,
+    def matches(self, out: list[bytes], regex: BytesPattern, data: bytes | bytearray,
                 start: int, stop: int, lineno: int) -> None:
         """-o: each non-empty match of the selected lines in [start, stop), one per line."""
         sep = SEP_COLOR + b":" + RESET if self.color else b":"
@@ -267,7 +269,7 @@ class _Printer:
 
 
 def _lines(data: bytes | bytearray, runs: Sequence[Run], end: int, fmt: Format,
-           printer: _Printer, regex: re.Pattern[bytes]) -> list[bytes]:
+           printer: _Printer, regex: BytesPattern) -> list[bytes]:
     """Selected lines (or -o's matches), with context lines and "--" between groups.
 
     Every group, the file's first included, is preceded by "--" when context was
@@ -318,7 +320,7 @@ def _whole(data: bytes | bytearray, start: int, stop: int) -> bytes:
 
 
 def _json(path: str, data: bytes | bytearray, runs: Sequence[Run], end: int, fmt: Format,
-          regex: re.Pattern[bytes]) -> tuple[bytes, int]:
+          regex: BytesPattern) -> tuple[bytes, int]:
     """rg's --json records for one file: begin, a match per selected line (a context
     record per context line with -A/-B/-C, as rg's), end."""
     import json
@@ -383,11 +385,11 @@ def format_buffer(
     path: str,
     data: bytes | bytearray,
     size: int,
-    regex: re.Pattern[bytes],
+    regex: BytesPattern,
     fmt: Format,
     *,
     may_match: bool = True,
-    color_regex: re.Pattern[bytes] | None = None,
+    color_regex: BytesPattern | None = None,
     first_line: int = 1,
     base: int = 0,
     binary: bool = False,

@@ -35,10 +35,10 @@ from perflab.search._walk import (
 
 TYPE_CHECKING = False  # importing `typing` slows start-up (benchmarks/startup.py); mypy only
 if TYPE_CHECKING:
-    import re
     from collections.abc import Callable, Iterator, Sequence
 
     from perflab.search._ignore import Ignore
+    from perflab.search._matcher import BytesPattern
 
     # (kind, directory, names, ignore rules in force there):
     # ("files", directory, names, _): those files of one directory; ("dir", top, (), rules):
@@ -130,7 +130,7 @@ class Searcher:
         # A bad pattern fails here, before any work. A plain literal cannot be bad: it is
         # compiled when a file first holds it, so a search that finds nothing (or nothing
         # to search) never imports `re` (start-up: benchmarks/startup.py).
-        regex: re.Pattern[bytes] | Callable[[], re.Pattern[bytes]] = (
+        regex: BytesPattern | Callable[[], BytesPattern] = (
             (lambda: compile_bytes(spec)) if is_plain(spec) else compile_bytes(spec))
         if impl.engine == "buffer":
             self.engine = BufferedEngine(regex, required_literals(spec), spec.ignore_case, fmt,

@@ -221,12 +221,28 @@ class TableDecoder:
         self._plan = [(c.name, c.path[0], c.path[1:], c.convert, c.default_kind == "DEFAULT",
                        c.nullable) for c in target.columns]
         self._encode = msgspec.json.Encoder().encode_lines
+        self._bugs: set[str] = set()  # the kinds of unexpected exception reported so far
         # JSON is read through the table's Struct first; what it does not take, row() decides.
         self._typed = None
         if parse is None:
             from perflab.stream._typed import typed_reader
 
             self._typed = typed_reader(target)
+
+    def _report_bug(self, exc: Exception) -> None:
+        """Say loudly, once per kind of exception, that a check failed as no bad value
+        should make it fail: the dead letters' reasons then say which messages it cost."""
+        kind = type(exc).__name__
+        if kind in self._bugs:
+            return
+        self._bugs.add(kind)
+        import sys
+        import traceback
+
+        print(f"perflab stream: a column's check failed unexpectedly ({kind}: {exc}); its "
+              "messages go to the dead letters, reason 'could not check the message'. "
+              "Please report it:", file=sys.stderr)
+        traceback.print_exception(exc, file=sys.stderr)
 
     def row(self, topic: str, message: Message) -> dict[str, Any]:
         """One message as a row, or BadMessage with the reason."""
@@ -288,6 +304,7 @@ class TableDecoder:
                 dead.append(DeadRow(**dead_row(topic, message, str(exc))))  # type: ignore[arg-type]
                 continue
             except Exception as exc:  # a validator's bug: one message, not a stopped stream
+                self._report_bug(exc)
                 reason = f"could not check the message: {type(exc).__name__}: {exc}"
                 dead.append(DeadRow(**dead_row(topic, message, reason)))  # type: ignore[arg-type]
                 continue

@@ -5,8 +5,8 @@ every message, the many the table never reads included, and then a Python
 validator runs for each column. Here the message is decoded straight into a
 Struct built at start-up from the target's columns (nested Structs for
 `--map a.b.c` paths): msgspec skips the keys no column reads, and checks in C
-the types it can check exactly as the column's validator would (integers up to
-64 bits with their range, finite floats, strings, booleans, Nullable, Array,
+the types it can check exactly as the column's validator would (Int8..Int64 and
+UInt8..UInt32 with their range, finite floats, strings, booleans, Nullable, Array,
 Map(String, String)). Any other column is decoded as builtins and given to its
 validator, as the dict path does.
 
@@ -84,9 +84,9 @@ class _Node:
     def struct(self, name: str, strict: bool) -> type[msgspec.Struct]:
         fields: list[tuple[str, Any, Any]] = []
         rename = {}
-        for i, (key, kind) in enumerate([*self.values.items(), *(
-                (key, node.struct(f"{name}_{i}", False)) for i, (key, node) in enumerate(
-                    self.objects.items()))]):
+        nested = [(key, node.struct(f"{name}_{n}", False))
+                  for n, (key, node) in enumerate(self.objects.items())]
+        for i, (key, kind) in enumerate([*self.values.items(), *nested]):
             fields.append((f"f{i}", kind | msgspec.UnsetType, msgspec.UNSET))
             rename[f"f{i}"] = key
         return msgspec.defstruct(name, fields, rename=rename, forbid_unknown_fields=strict)
@@ -104,6 +104,7 @@ def typed_reader(target: Target) -> Reader | None:
     """A reader for `target`'s JSON messages, or None when its paths cannot be one Struct
     (a key that is both a column's value and an object on another column's path)."""
     root = _Node()
+    exact = {column.name: _exact(parse_type(column.type)) for column in target.columns}
     for column in target.columns:
         node = root
         *parents, last = column.path
@@ -113,12 +114,12 @@ def typed_reader(target: Target) -> Reader | None:
             node = node.objects.setdefault(key, _Node())
         if last in node.objects or last in node.values:
             return None
-        node.values[last] = _exact(parse_type(column.type)) or Any
+        node.values[last] = exact[column.name] or Any
     struct = root.struct("Message", target.strict)
     # (column, its value's getter, its validator when msgspec did not check it, DEFAULT,
     # Nullable), in the table's order
     plan = [(column.name, attrgetter(root.attribute(column.path)),
-             None if _exact(parse_type(column.type)) else column.convert,
+             None if exact[column.name] else column.convert,
              column.default_kind == "DEFAULT", column.nullable) for column in target.columns]
     decode = msgspec.json.Decoder(struct).decode
     unset = msgspec.UNSET
