@@ -26,13 +26,13 @@ thing the search needs with `os.fork` and pipes:
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-from collections.abc import Callable, Sequence
 
-TYPE_CHECKING = False  # importing `typing` slows start-up (benchmarks/startup.py); mypy only
+# `typing`, `collections.abc`, `contextlib` and `signal` (its enums) are imported by
+# no search: this module runs before any worker starts (benchmarks/startup.py). mypy only:
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from typing import TypeVar
 
     T = TypeVar("T")
@@ -51,6 +51,7 @@ _BROKEN = 1 << 62  # set in the header: the worker's output was closed (EPIPE)
 AHEAD = 16 << 20
 _TOKEN = 64  # bytes at most of the token `emit` hands on
 _CLAIM = 4  # bytes of an item index in the queue of items to take
+_SIGTERM = 15  # on every system with fork; `signal.SIGTERM` would import signal's enums
 _CLAIMS = 8192  # records at most in that queue (a pipe holds 64 KiB): items go in blocks
 
 
@@ -127,9 +128,11 @@ def _turns(compute: Callable[[T], R], emit: Callable[[R, bytes], bytes], items: 
             except BaseException:
                 # What comes before it goes out, in order; then this worker stops,
                 # and so does the token when it comes back for this item.
-                with contextlib.suppress(_Stopped):
+                try:
                     while turn(True, stop_at=i) != i:
                         pass
+                except _Stopped:
+                    pass
                 raise
             n = turn(held[0] >= AHEAD)  # too far ahead: wait for the turn
     while n < total:  # nothing left to take: emit what is held, hand the token on
@@ -252,10 +255,14 @@ def fork_ordered(compute: Callable[[T], R], emit: Callable[[R, bytes], bytes],
         return [s for s in summaries if s is not None]
     finally:
         for fd in {claims, *results, *(fd for pair in ring for fd in pair)}:
-            with contextlib.suppress(OSError):
+            try:  # noqa: SIM105  # not contextlib.suppress: no contextlib import
                 os.close(fd)
+            except OSError:
+                pass
         for pid in pids:
             if not finished:  # the consumer stopped early or failed: stop the others
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGTERM)
+                try:  # noqa: SIM105
+                    os.kill(pid, _SIGTERM)
+                except ProcessLookupError:
+                    pass
             os.waitpid(pid, 0)

@@ -34,13 +34,15 @@ benchmarks/search_peers.py measures both.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
 
 from perflab.search._matcher import POSIX_CLASSES, quietly
 
-TYPE_CHECKING = False  # `re` is imported when a rule is first compiled; mypy only
+# `re` is imported when a rule is first compiled, and `collections.abc` never (start-up,
+# benchmarks/startup.py). mypy only:
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import re
+    from collections.abc import Iterable, Sequence
 
 __all__ = ["IGNORE_FILES", "Ignore", "Layer", "parse_rules", "root_ignore", "translate"]
 
