@@ -61,6 +61,8 @@ def _escape(char: str) -> str:
 
 
 _NEVER = "(?!)"  # a regex that matches nothing: what git makes of a broken bracket
+# wildmatch's classes: grep's less rg's `word`
+_GIT_CLASSES = frozenset(POSIX_CLASSES) - {"word"}
 
 
 def _bracket(glob: str, i: int) -> tuple[str, int]:
@@ -73,19 +75,22 @@ def _bracket(glob: str, i: int) -> tuple[str, int]:
     i += negate
     out: list[str] = []
     first = True
+    slash = False  # whether a range or class in it holds "/"
     while i < n and (glob[i] != "]" or first):
         first = False
         c = glob[i]
         if c == "[" and glob.startswith("[:", i):
-            close = glob.find(":]", i + 2)
+            close = glob.find("]", i + 2)
             if close < 0:
                 return _NEVER, n
-            name = glob[i + 2:close]
-            if name not in POSIX_CLASSES:
-                return _NEVER, n
-            out.append(POSIX_CLASSES[name])
-            i = close + 2
-            continue
+            if close > i + 2 and glob[close - 1] == ":":  # `[:name:]`, else `[` is literal
+                name = glob[i + 2:close - 1]
+                if name not in _GIT_CLASSES:
+                    return _NEVER, n
+                out.append(POSIX_CLASSES[name])
+                slash |= name in ("punct", "graph", "print")
+                i = close + 1
+                continue
         if c == "\\":
             i += 1
             if i >= n:
@@ -103,12 +108,16 @@ def _bracket(glob: str, i: int) -> tuple[str, int]:
             # git's wildmatch takes the range's first character even when the range is
             # reversed (`[z-a]` is `z`), so a reversed range is no error here
             out.append(f"{_escape(c)}-{_escape(high)}" if c <= high else _escape(c))
+            slash |= c <= "/" <= high
         else:
             out.append(_escape(c))
     if i >= n:
         return _NEVER, n  # no closing `]`
     body = "".join(out)
-    return (f"[^/{body}]" if negate else f"[{body}]"), i + 1
+    if negate:
+        return f"[^/{body}]", i + 1
+    # A bracket never matches "/" (wildmatch's WM_PATHNAME), even where its range holds it
+    return ("(?!/)" if slash else "") + f"[{body}]", i + 1
 
 
 def _segment(glob: str) -> str:
@@ -121,7 +130,9 @@ def _segment(glob: str) -> str:
             out.append("[^/]*")
         elif c == "?":
             out.append("[^/]")
-        elif c == "\\" and i < n:
+        elif c == "\\":
+            if i == n:
+                return _NEVER  # a trailing backslash: git's wildmatch matches nothing
             out.append(_escape(glob[i]))
             i += 1
         elif c == "[":
@@ -410,7 +421,7 @@ class Ignore:
 def _read_lines(path: str) -> list[str]:
     try:
         with open(path, "rb") as f:
-            return os.fsdecode(f.read()).splitlines()
+            return os.fsdecode(f.read()).split("\n")  # as git: "\n" only ends a line
     except OSError:
         return []  # unreadable or gone: as rg, no rules from it
 
