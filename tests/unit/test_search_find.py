@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 
-from perflab.search._find import batch_finder, rare_pair
+from perflab.search._find import batch_finder
+from perflab.search._matcher import rare_pair
 
 
 def test_batch_finder_answers_as_bytearray_find():

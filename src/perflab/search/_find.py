@@ -17,7 +17,7 @@ libc is reached through ctypes, imported only when a batch is first searched
 
 from __future__ import annotations
 
-from perflab.search._matcher import byte_rank
+from perflab.search._matcher import rare_pair
 
 TYPE_CHECKING = False  # `typing` slows start-up (benchmarks/startup.py); mypy only
 if TYPE_CHECKING:
@@ -25,13 +25,7 @@ if TYPE_CHECKING:
 
     Find = Callable[[bytes, int, int], int]
 
-__all__ = ["batch_finder", "rare_pair"]
-
-
-def rare_pair(literal: bytes) -> int:
-    """The offset of the literal's rarest pair of adjacent bytes (0 for a shorter literal)."""
-    return max(range(len(literal) - 1), default=0,
-               key=lambda i: byte_rank(literal[i]) + byte_rank(literal[i + 1]))
+__all__ = ["batch_finder"]
 
 
 def batch_finder(buffer: bytearray) -> Find:
@@ -65,11 +59,11 @@ def batch_finder(buffer: bytearray) -> Find:
     tails: dict[bytes, tuple[bytes, int] | None] = {}  # literal: (the part searched, its offset)
 
     def find(literal: bytes, start: int, end: int) -> int:
-        tail = tails.get(literal, b"")
-        if tail == b"":
+        if literal not in tails:
             back = rare_pair(literal)
-            tail = tails[literal] = (
+            tails[literal] = (
                 (literal[back:], back) if len(literal) > 1 and 0 not in literal else None)
+        tail = tails[literal]
         if tail is None or start < 0 or end >= size or end - start < len(literal):
             return find_memmem(literal, start, end)
         part, back = tail

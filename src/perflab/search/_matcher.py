@@ -45,6 +45,7 @@ __all__ = [
     "posix_classes",
     "quietly",
     "rare_byte",
+    "rare_pair",
     "required_literals",
     "scan_buffer",
 ]
@@ -378,11 +379,17 @@ def rare_byte(literal: bytes) -> tuple[bytes, int]:
     literal's first occurrence starts no earlier than `offset` bytes before the
     byte's first occurrence.
     """
-    offset = max(range(len(literal)), key=lambda i: byte_rank(literal[i]))
+    offset = max(range(len(literal)), key=lambda i: _byte_rank(literal[i]))
     return literal[offset:offset + 1], offset
 
 
-def byte_rank(byte: int) -> int:
+def rare_pair(literal: bytes) -> int:
+    """The offset of the literal's rarest pair of adjacent bytes (0 for a shorter literal)."""
+    return max(range(len(literal) - 1), default=0,
+               key=lambda i: _byte_rank(literal[i]) + _byte_rank(literal[i + 1]))
+
+
+def _byte_rank(byte: int) -> int:
     """How rare a byte is in text: its place in `_COMMON` (the most common first)."""
     rank = _COMMON.find(byte)
     return len(_COMMON) if rank < 0 else rank

@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import os
 
-# `re` and `collections` only for mypy: a literal search that prints nothing never
-# compiles a pattern, and start-up does not import them (benchmarks/startup.py).
+# `collections` only for mypy: start-up does not import it (benchmarks/startup.py).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-
     from collections.abc import Sequence
 
     from perflab.search._matcher import BytesPattern
