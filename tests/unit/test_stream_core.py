@@ -260,11 +260,11 @@ def test_lag_trend_sums_processes_inside_the_window():
     assert _lag_trend([[[5.0, 1]]], 0.0, 2.0) != _lag_trend([[[5.0, 1]]], 0.0, 2.0)  # NaN
 
 
-def test_merged_summary_costs_the_machine_from_first_batch_to_last():
-    early = Summary(consumed=100, first_batch_at=1.0, last_batch_at=5.0,
-                    first_batch_busy=10.0, last_batch_busy=12.0)
-    late = Summary(consumed=300, first_batch_at=2.0, last_batch_at=9.0,
-                   first_batch_busy=11.0, last_batch_busy=14.0)
+def test_merged_summary_costs_the_machine_from_first_message_to_last_batch():
+    early = Summary(consumed=100, first_message_at=1.0, last_batch_at=5.0,
+                    first_message_busy=10.0, last_batch_busy=12.0)
+    late = Summary(consumed=300, first_message_at=2.0, last_batch_at=9.0,
+                   first_message_busy=11.0, last_batch_busy=14.0)
     early.merge(late)
     early.finish(started=0.0)
     out = early.as_json()

@@ -113,12 +113,12 @@ class Summary:
     gc_s: float = 0.0
     gc_max_s: float = 0.0
     lag: int = 0
-    startup_s: float = 0.0  # start to the first batch (a consumer group join is slow)
-    first_batch_at: float | None = None  # time.monotonic(): one clock for all processes
+    startup_s: float = 0.0  # start to the first message (a consumer group join is slow)
+    first_message_at: float | None = None  # time.monotonic(): one clock for all processes
     last_batch_at: float | None = None
     # The machine's busy CPU (machine_busy_s) at those two moments: what processing cost
     # every process, the broker's and ClickHouse's threads included.
-    first_batch_busy: float = float("nan")
+    first_message_busy: float = float("nan")
     last_batch_busy: float = float("nan")
     latencies_ms: list[float] = field(default_factory=list)
     # One series of (time.monotonic(), lag) per consuming process, every LAG_EVERY_S.
@@ -134,33 +134,33 @@ class Summary:
         self.gc_max_s = max(self.gc_max_s, other.gc_max_s)
         self.latencies_ms += other.latencies_ms
         self.lag_series += other.lag_series
-        # The earliest first batch and the latest last one, each with its busy-CPU reading.
-        if other.first_batch_at is not None and (
-                self.first_batch_at is None or other.first_batch_at < self.first_batch_at):
-            self.first_batch_at = other.first_batch_at
-            self.first_batch_busy = other.first_batch_busy
+        # The earliest first message and the latest last batch, each with its busy-CPU reading.
+        if other.first_message_at is not None and (
+                self.first_message_at is None or other.first_message_at < self.first_message_at):
+            self.first_message_at = other.first_message_at
+            self.first_message_busy = other.first_message_busy
         if other.last_batch_at is not None and (
                 self.last_batch_at is None or other.last_batch_at > self.last_batch_at):
             self.last_batch_at = other.last_batch_at
             self.last_batch_busy = other.last_batch_busy
 
     def finish(self, started: float) -> None:
-        """Times: start-up until the first batch, then processing until the last one."""
-        first = self.first_batch_at if self.first_batch_at is not None else time.monotonic()
+        """Times: start-up until the first message, then processing until the last batch."""
+        first = self.first_message_at if self.first_message_at is not None else time.monotonic()
         last = self.last_batch_at if self.last_batch_at is not None else first
         self.startup_s = first - started
         self.seconds = last - first
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
-        for name in ("first_batch_at", "last_batch_at", "first_batch_busy", "last_batch_busy"):
+        for name in ("first_message_at", "last_batch_at", "first_message_busy", "last_batch_busy"):
             del out[name]
         lat = sorted(out.pop("latencies_ms"))
         for name, q in (("p50", 0.5), ("p99", 0.99)):
             out[f"latency_{name}_ms"] = lat[min(int(q * len(lat)), len(lat) - 1)] if lat else None
         out["latency_max_ms"] = lat[-1] if lat else None
         out["msgs_per_s"] = self.consumed / self.seconds if self.seconds else 0.0
-        per_msg = (self.last_batch_busy - self.first_batch_busy) / max(self.consumed, 1)
+        per_msg = (self.last_batch_busy - self.first_message_busy) / max(self.consumed, 1)
         # None, not NaN (strict JSON), where the machine's CPU could not be read
         out["machine_cpu_per_msg_s"] = per_msg if self.consumed and math.isfinite(per_msg) else None
         return out
@@ -462,6 +462,7 @@ def _consume(options: Options, source: Source, send: Callable[[_Work], Waiter],
     summary.lag_series.append(lags)
     pending: tuple[Sequence[Message], _Work, Waiter] | None = None
     polled: dict[int, float] = {}  # id(batch) -> when it was polled: the batch latency
+    taken = 0  # messages polled: --max-messages reads no more than it asks for
 
     def accepted(work: _Work, wait: Waiter) -> tuple[int, int] | None:
         """The batch's answer; through a sink outage, consumption paused, until it is taken."""
@@ -517,7 +518,9 @@ def _consume(options: Options, source: Source, send: Callable[[_Work], Waiter],
             next_lag = time.monotonic() + LAG_EVERY_S
             lags.append((time.monotonic(), source.lag()))
             metrics.lag(source.lag_by_partition())
-        batch = source.poll_batch(size, POLL_TIMEOUT_S)
+        want = size if options.max_messages is None else min(size, options.max_messages - taken)
+        batch = source.poll_batch(want, POLL_TIMEOUT_S)
+        taken += len(batch)
         polled[id(batch)] = time.monotonic()
         if not batch:
             polled.pop(id(batch), None)
@@ -538,8 +541,9 @@ def _consume(options: Options, source: Source, send: Callable[[_Work], Waiter],
                 break
             continue
         last_message = time.monotonic()
-        if summary.first_batch_at is None:
-            summary.first_batch_at, summary.first_batch_busy = last_message, machine_busy_s()
+        if summary.first_message_at is None:
+            summary.first_message_at, summary.first_message_busy = (
+                source.first_message or (last_message, machine_busy_s()))
         # framed while the sink inserts `pending`
         work = _prepare(impl, decode, source.batch_topic, batch, extra=extra, checked=checked)
         if pending is not None:
@@ -547,9 +551,10 @@ def _consume(options: Options, source: Source, send: Callable[[_Work], Waiter],
             if not more:  # `batch` was never sent: it is not acknowledged, and comes again
                 break
         wait = send(work)
-        # Only a full batch is left in flight: one that closed on its linger says the
-        # backlog is empty, so nothing would overlap it and its messages would wait longer.
-        if impl.overlap and len(batch) == size:
+        # A batch is left in flight only with more messages waiting: one that closed on its
+        # linger with the queue dry would overlap nothing, and its messages would wait longer.
+        # (At start-up the first batch closes short on its linger while the fetches ramp up.)
+        if impl.overlap and source.backlog:
             pending = (batch, work, wait)
         elif not complete(batch, work, wait):
             break

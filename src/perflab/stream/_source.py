@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import struct
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -31,10 +30,9 @@ __all__ = ["KafkaBatch", "KafkaSource", "ReplaySource", "Source", "last_offsets"
 # takes 20,000-message batches (the stream case's bare-consume reference is the ceiling).
 PREFETCH_KBYTES = 64 * 1024
 PARTITION_FETCH_BYTES = 8 << 20
-RECORD = struct.Struct("<IQqI")
+RECORD = struct.Struct("<IQqI")  # partition, offset, timestamp ms, value length
 CONSUME_MAX = 2000
 LINGER_S = 0.05  # the longest a batch waits to fill: the latency price of batching
-WATERMARK_EVERY_S = 0.5  # partition, offset, timestamp ms, value length
 
 
 def _as_message(m: Any) -> Message:
@@ -83,6 +81,12 @@ class Source(Protocol):
     finished: bool  # nothing more will ever come (the end of a replay file)
     ready_at: float | None  # time.monotonic() when messages could first arrive
     batch_topic: str  # the topic of the batch poll_batch returned last (one topic a batch)
+    # The last batch closed with messages still waiting (full, or on its linger while they
+    # kept coming): the sink may insert it while the next is read.
+    backlog: bool
+    # When the first message came in hand, and the machine's busy CPU then
+    # (measure.machine_busy_s): where the throughput and CPU a message count from.
+    first_message: tuple[float, float] | None
 
     def poll_batch(self, size: int, timeout: float) -> Sequence[Message]: ...
     def ack(self, batch: Sequence[Message], topic: str) -> None: ...
@@ -113,8 +117,9 @@ class KafkaSource:
             pattern, names = False, list(topics)
         self.topic = ",".join(names)
         self.batch_topic = names[0] if not pattern else ""
-        self.finished = False
+        self.finished = self.backlog = False
         self.ready_at: float | None = None  # set when the group first assigns partitions
+        self.first_message: tuple[float, float] | None = None
         try:
             self._consumer = Consumer({
                 "bootstrap.servers": bootstrap,
@@ -137,7 +142,7 @@ class KafkaSource:
         except KafkaException as exc:  # e.g. an unknown -X setting
             raise UsageError(f"Kafka consumer settings: {exc.args[0].str()}") from exc
         self._next: dict[tuple[str, int], int] = {}  # next offset to process
-        self._high: dict[tuple[str, int], int] = {}  # high watermark, refreshed by a thread
+        self._high: dict[tuple[str, int], int] = {}  # high watermark, as last seen
         # Messages of other topics than the batch returned: they open the next batches.
         self._held: dict[str, list[Message]] = {}
         # Chosen once: one topic's batches need no look at each message's topic.
@@ -147,22 +152,23 @@ class KafkaSource:
         self._finish: Callable[[list[Any]], Sequence[Message]] = list
         if lazy and not many:
             self._convert, self._finish = self._gather_one, KafkaBatch
-        self._closed = threading.Event()
         self._consumer.subscribe(names, on_assign=self._assigned)
-        # Asking the broker for watermarks is a round trip a partition: never in the loop.
-        threading.Thread(target=self._watch_watermarks, daemon=True).start()
 
-    def _watch_watermarks(self) -> None:
+    def _see_watermarks(self, cached: bool) -> None:
+        """The high watermarks, as librdkafka saw them in its last fetch of each partition
+        (`cached`), or asked of the broker. Asking is a round trip a partition, and
+        store_offsets waits for it: a thread asking every 0.5 s stalled the loop's acks for
+        ~170 ms a time. So the broker is asked only while paused, when no fetch brings them."""
         from confluent_kafka import KafkaException
 
-        while not self._closed.wait(WATERMARK_EVERY_S):
-            try:
-                for tp in self._consumer.assignment():
-                    marks = self._consumer.get_watermark_offsets(tp, timeout=2)
-                    if marks:
-                        self._high[(tp.topic, tp.partition)] = marks[1]
-            except (KafkaException, RuntimeError):  # closing, or a rebalance under way
-                continue
+        try:
+            for tp in self._consumer.assignment():
+                marks = self._consumer.get_watermark_offsets(tp, timeout=2, cached=cached)
+                key = (tp.topic, tp.partition)
+                if marks and marks[1] > self._high.get(key, -1):  # -1001: not fetched yet
+                    self._high[key] = marks[1]
+        except (KafkaException, RuntimeError):  # closing, or a rebalance under way
+            pass
 
     def _assigned(self, consumer: Any, partitions: list[Any]) -> None:
         if self.ready_at is None:
@@ -237,24 +243,37 @@ class KafkaSource:
     def poll_batch(self, size: int, timeout: float) -> Sequence[Message]:
         held = self._take_held(size)
         if held:
+            self.backlog = True
             return held
         if size == 1:  # the guide's "before": poll() one message at a time
             message = self._consumer.poll(timeout)
+            if message is not None and self.first_message is None:
+                self._first()
             return self._finish(self._convert(() if message is None else (message,)))
         # consume(n, t) waits until it has n messages or t has passed, and consume() of more
         # than a few thousand waits on librdkafka's fetch queue, several times slower than
         # a few smaller calls. So a batch is gathered from several consume()s and
         # closes when full or LINGER_S after the wait began: at low rates a message waits
         # at most that long before its insert.
+        # consume(n, t) returns fewer than n only once t has passed: the queue ran dry.
         deadline = time.monotonic() + min(timeout, LINGER_S)
         batch: list[Any] = []
         while len(batch) < size:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            batch += self._convert(self._consumer.consume(min(size - len(batch), CONSUME_MAX),
-                                                          left))
+            want = min(size - len(batch), CONSUME_MAX)
+            got = self._consumer.consume(want, left)
+            if got and self.first_message is None:
+                self._first()
+            self.backlog = len(got) == want
+            batch += self._convert(got)
         return self._finish(batch)
+
+    def _first(self) -> None:
+        from perflab.measure import machine_busy_s
+
+        self.first_message = (time.monotonic(), machine_busy_s())
 
     def ack(self, batch: Sequence[Message], topic: str) -> None:
         from confluent_kafka import KafkaException, TopicPartition
@@ -270,10 +289,11 @@ class KafkaSource:
 
     def lag(self) -> int:
         """Messages not yet processed (not merely prefetched), as of the last watermarks."""
-        return sum(max(high - self._next.get(tp, 0), 0) for tp, high in list(self._high.items()))
+        return sum(self.lag_by_partition().values())
 
     def lag_by_partition(self) -> dict[tuple[str, int], int]:
-        return {tp: max(high - self._next.get(tp, 0), 0) for tp, high in list(self._high.items())}
+        self._see_watermarks(cached=True)
+        return {tp: max(high - self._next.get(tp, 0), 0) for tp, high in self._high.items()}
 
     def pause(self) -> None:
         from confluent_kafka import KafkaException
@@ -285,6 +305,7 @@ class KafkaSource:
         # poll() serves the group's callbacks (and max.poll.interval.ms); paused partitions
         # fetch nothing, and anything already fetched is held for after the outage.
         deadline = time.monotonic() + seconds
+        self._see_watermarks(cached=False)  # the lag grows through an outage, and says so
         while (left := deadline - time.monotonic()) > 0:
             message = self._consumer.poll(min(left, 0.2))
             if message is not None:
@@ -301,7 +322,6 @@ class KafkaSource:
             self._consumer.resume(self._consumer.assignment())
 
     def close(self) -> None:
-        self._closed.set()
         self._consumer.close()  # commits the stored offsets
 
 
@@ -319,12 +339,18 @@ class ReplaySource:
         self._path = path
         self.finished = len(self._data) == 0
         self.ready_at: float | None = time.monotonic()
+        self.first_message: tuple[float, float] | None = None
+        self.backlog = False
         self._pos = 0
         self._index = 0
         self.batch_topic = topic
 
     def poll_batch(self, size: int, timeout: float) -> list[Message]:
         data, pos, unpack = self._data, self._pos, RECORD.unpack_from
+        if self.first_message is None and pos < len(data):
+            from perflab.measure import machine_busy_s
+
+            self.first_message = (time.monotonic(), machine_busy_s())
         batch: list[Message] = []
         end = len(data)
         while len(batch) < size and pos < end:
@@ -342,6 +368,7 @@ class ReplaySource:
             self._index += 1
         self._pos = pos
         self.finished = pos >= end
+        self.backlog = not self.finished
         return batch
 
     def ack(self, batch: Sequence[Message], topic: str) -> None:

@@ -6,7 +6,8 @@ once. Each repetition runs the real command (`perflab stream run --impl NAME
 the live one starts beside the drain and idles on its empty topic through it:
 
 - drain: the backlog from the first offset, `--max-messages` of it. Throughput
-  counts from the first batch to the last acknowledged one (a consumer group
+  counts from the first message in hand to the last batch acknowledged, as the
+  bare `consume()` loop counts from its first messages (a consumer group
   join takes about 3 s on this broker and is reported apart, as start-up);
   the poll-one-message variants drain a sample, whose rate is their rate;
 - live: a new topic fed by this process at `LIVE_RATE` msg/s for a few seconds,
@@ -90,7 +91,7 @@ QUIX_JOIN = ["session.timeout.ms=2000", "heartbeat.interval.ms=300"]
 
 # The steps with 1,000-message batches drain a sample too at quick scale: a few thousand
 # msg/s, they would spend most of the case's quick time on the full backlog. 10 batches
-# are past the first one's start-up (the rate counts from the first batch).
+# are past the first one's start-up (the rate counts from the first message).
 SMALL_BATCHES = {"quick": 10_000, "full": MESSAGES["full"]}
 # References that explain the ceilings rather than rank the ladder (the protobuf paths,
 # the sink's and the processor's ceilings) run at full scale only, or when named:
@@ -232,7 +233,7 @@ class StreamCase:
                "count"),
         Metric("p99_s", f"P99 latency, produce to insert, at {LIVE_RATE:,.0f} msg/s", "s",
                ladder=True),
-        Metric("startup_s", "Start-up (group join) to first batch", "s"),
+        Metric("startup_s", "Start-up (group join) to first message", "s"),
         Metric("peak_rss_bytes", "Memory Peak (largest process)", "B"),
     )
     categories: ClassVar = {
@@ -383,6 +384,7 @@ def _bare_consume(brokers: str, count: int) -> dict[str, float]:
 
     from perflab.measure import machine_busy_s
     from perflab.services.kafka import CLIENT_DEFAULTS
+    from perflab.stream._source import CONSUME_MAX
 
     consumer = Consumer({"bootstrap.servers": brokers, "group.id": f"bare-{uuid.uuid4().hex}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False,
@@ -395,7 +397,7 @@ def _bare_consume(brokers: str, count: int) -> dict[str, float]:
     busy = float("nan")
     try:
         while seen < count:
-            batch = consumer.consume(1000, 1.0)
+            batch = consumer.consume(CONSUME_MAX, 1.0)  # the processor's chunk
             if batch and not first:
                 first, busy = time.monotonic(), machine_busy_s()
             seen += sum(1 for m in batch if m.error() is None)
