@@ -388,3 +388,47 @@ def test_usage_errors(tmp_path):
         proc = stream(*args)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 2 and err.startswith("error:"), (args, err)
+
+
+def test_the_lag_counts_what_a_consumer_has_not_fetched(brokers):
+    """librdkafka stops fetching while its queue holds enough: the watermarks its fetches
+    bring stop with it, and the lag must still count what the broker holds."""
+    from confluent_kafka import Producer
+
+    from perflab.services.kafka import CLIENT_DEFAULTS
+    from perflab.stream._source import KafkaSource
+
+    topic = new_topic(brokers, 2000, partitions=2)
+    source = KafkaSource(brokers, [topic], f"g-{uuid.uuid4().hex[:8]}",
+                         extra={"queued.min.messages": 100})
+    try:
+        batch: list = []
+        while not batch:
+            batch = list(source.poll_batch(50, 1.0))
+        source.ack(batch, topic)
+        # one record a batch: the broker's answer is the log's end, whatever its batching
+        producer = Producer({"bootstrap.servers": brokers, "linger.ms": 0,
+                             "batch.num.messages": 1, **CLIENT_DEFAULTS})
+        for i in range(500):
+            producer.produce(topic, b'{"late": true}', partition=i % 2)
+        assert producer.flush(30) == 0
+        deadline = time.monotonic() + 15
+        while source.lag() != 2500 - len(batch) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert source.lag() == 2500 - len(batch), source.lag_by_partition()
+    finally:
+        source.close()
+
+
+def test_the_rate_counts_from_the_first_message_not_from_the_wait_for_a_topic(tmp_path, brokers):
+    """A regex that matches no topic yet hands the consumer events, not messages: the
+    processing window opens at the first message, and the wait is start-up."""
+    topic = f"late-{uuid.uuid4().hex[:8]}"
+    proc = stream("run", "--brokers", brokers, "--topic-regex", f"^{topic}", "--clickhouse",
+                  f"chdb://{tmp_path}", "--group", f"g-{uuid.uuid4().hex[:8]}", "--json",
+                  "--create-table", *FAST_JOIN, "--max-messages", "3000", "--workers", "0")
+    time.sleep(6)
+    produce(brokers, topic, 3000, 2)
+    summary = finish(proc)
+    assert summary["consumed"] == 3000
+    assert summary["startup_s"] > 1.0 and summary["startup_s"] > summary["seconds"], summary

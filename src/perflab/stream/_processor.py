@@ -474,9 +474,10 @@ def _consume(options: Options, source: Source, send: Callable[[_Work], Waiter],
         try:
             while isinstance(stored, Outage):
                 waited = time.monotonic() - began
-                lag = source.lag()
+                by_partition = source.lag_by_partition()
+                lag = sum(by_partition.values())
                 lags.append((time.monotonic(), lag))
-                metrics.lag(source.lag_by_partition())
+                metrics.lag(by_partition)
                 if waited >= options.max_sink_retry or stop.requested:
                     raise ServiceError(
                         f"ClickHouse could not take a batch for {waited:.1f} s: {stored.reason}",
@@ -516,8 +517,9 @@ def _consume(options: Options, source: Source, send: Callable[[_Work], Waiter],
     while not stop.requested:
         if time.monotonic() >= next_lag:
             next_lag = time.monotonic() + LAG_EVERY_S
-            lags.append((time.monotonic(), source.lag()))
-            metrics.lag(source.lag_by_partition())
+            by_partition = source.lag_by_partition()
+            lags.append((time.monotonic(), sum(by_partition.values())))
+            metrics.lag(by_partition)
         want = size if options.max_messages is None else min(size, options.max_messages - taken)
         batch = source.poll_batch(want, POLL_TIMEOUT_S)
         taken += len(batch)

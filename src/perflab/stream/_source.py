@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import struct
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -33,6 +34,7 @@ PARTITION_FETCH_BYTES = 8 << 20
 RECORD = struct.Struct("<IQqI")  # partition, offset, timestamp ms, value length
 CONSUME_MAX = 2000
 LINGER_S = 0.05  # the longest a batch waits to fill: the latency price of batching
+WATERMARK_EVERY_S = 0.5
 
 
 def _as_message(m: Any) -> Message:
@@ -120,29 +122,33 @@ class KafkaSource:
         self.finished = self.backlog = False
         self.ready_at: float | None = None  # set when the group first assigns partitions
         self.first_message: tuple[float, float] | None = None
+        config: dict[str, Any] = {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": True,
+            "enable.auto.offset.store": False,
+            "auto.commit.interval.ms": 1000,
+            # A dead member is noticed in seconds, and joins are not held up.
+            "session.timeout.ms": 6000,
+            "heartbeat.interval.ms": 500,
+            "max.poll.interval.ms": 60_000,
+            "partition.assignment.strategy": "roundrobin",
+            "queued.max.messages.kbytes": PREFETCH_KBYTES,
+            "max.partition.fetch.bytes": PARTITION_FETCH_BYTES,
+            "fetch.wait.max.ms": 50,
+            **CLIENT_DEFAULTS,
+            **(extra or {}),
+        }
         try:
-            self._consumer = Consumer({
-                "bootstrap.servers": bootstrap,
-                "group.id": group,
-                "auto.offset.reset": "earliest",
-                "enable.auto.commit": True,
-                "enable.auto.offset.store": False,
-                "auto.commit.interval.ms": 1000,
-                # A dead member is noticed in seconds, and joins are not held up.
-                "session.timeout.ms": 6000,
-                "heartbeat.interval.ms": 500,
-                "max.poll.interval.ms": 60_000,
-                "partition.assignment.strategy": "roundrobin",
-                "queued.max.messages.kbytes": PREFETCH_KBYTES,
-                "max.partition.fetch.bytes": PARTITION_FETCH_BYTES,
-                "fetch.wait.max.ms": 50,
-                **CLIENT_DEFAULTS,
-                **(extra or {}),
-            })
+            self._consumer = Consumer(config)
         except KafkaException as exc:  # e.g. an unknown -X setting
             raise UsageError(f"Kafka consumer settings: {exc.args[0].str()}") from exc
         self._next: dict[tuple[str, int], int] = {}  # next offset to process
-        self._high: dict[tuple[str, int], int] = {}  # high watermark, as last seen
+        # High watermarks: as the consumer's fetches brought them, and as the broker told
+        # the watcher thread (the fetches stop while librdkafka's queue is full).
+        self._fetched: dict[tuple[str, int], int] = {}
+        self._asked: dict[tuple[str, int], int] = {}
         # Messages of other topics than the batch returned: they open the next batches.
         self._held: dict[str, list[Message]] = {}
         # Chosen once: one topic's batches need no look at each message's topic.
@@ -152,23 +158,28 @@ class KafkaSource:
         self._finish: Callable[[list[Any]], Sequence[Message]] = list
         if lazy and not many:
             self._convert, self._finish = self._gather_one, KafkaBatch
+        self._closed = threading.Event()
         self._consumer.subscribe(names, on_assign=self._assigned)
+        threading.Thread(target=self._watch_watermarks, args=(config,), daemon=True).start()
 
-    def _see_watermarks(self, cached: bool) -> None:
-        """The high watermarks, as librdkafka saw them in its last fetch of each partition
-        (`cached`), or asked of the broker. Asking is a round trip a partition, and
-        store_offsets waits for it: a thread asking every 0.5 s stalled the loop's acks for
-        ~170 ms a time. So the broker is asked only while paused, when no fetch brings them."""
-        from confluent_kafka import KafkaException
+    def _watch_watermarks(self, config: dict[str, Any]) -> None:
+        """Asks the broker for the assigned partitions' high watermarks, through a client of
+        its own: asked through the consuming client, each round trip held up its
+        store_offsets (the loop's acks stalled ~170 ms a round)."""
+        from confluent_kafka import Consumer, KafkaException
 
+        client = Consumer({**config, "group.id": f"{config['group.id']}.watermarks"})  # no join
         try:
-            for tp in self._consumer.assignment():
-                marks = self._consumer.get_watermark_offsets(tp, timeout=2, cached=cached)
-                key = (tp.topic, tp.partition)
-                if marks and marks[1] > self._high.get(key, -1):  # -1001: not fetched yet
-                    self._high[key] = marks[1]
-        except (KafkaException, RuntimeError):  # closing, or a rebalance under way
-            pass
+            while not self._closed.wait(WATERMARK_EVERY_S):
+                try:
+                    for tp in self._consumer.assignment():
+                        marks = client.get_watermark_offsets(tp, timeout=2)
+                        if marks:
+                            self._asked[(tp.topic, tp.partition)] = marks[1]
+                except (KafkaException, RuntimeError):  # closing, or a rebalance under way
+                    continue
+        finally:
+            client.close()
 
     def _assigned(self, consumer: Any, partitions: list[Any]) -> None:
         if self.ready_at is None:
@@ -245,11 +256,15 @@ class KafkaSource:
         if held:
             self.backlog = True
             return held
+        self.backlog = False
+        if size <= 0:
+            return self._finish([])
         if size == 1:  # the guide's "before": poll() one message at a time
             message = self._consumer.poll(timeout)
-            if message is not None and self.first_message is None:
-                self._first()
-            return self._finish(self._convert(() if message is None else (message,)))
+            got: Sequence[Any] = () if message is None else (message,)
+            if self.first_message is None:
+                self._first(got)
+            return self._finish(self._convert(got))
         # consume(n, t) waits until it has n messages or t has passed, and consume() of more
         # than a few thousand waits on librdkafka's fetch queue, several times slower than
         # a few smaller calls. So a batch is gathered from several consume()s and
@@ -264,16 +279,19 @@ class KafkaSource:
                 break
             want = min(size - len(batch), CONSUME_MAX)
             got = self._consumer.consume(want, left)
-            if got and self.first_message is None:
-                self._first()
+            if self.first_message is None:
+                self._first(got)
             self.backlog = len(got) == want
             batch += self._convert(got)
         return self._finish(batch)
 
-    def _first(self) -> None:
+    def _first(self, got: Sequence[Any]) -> None:
+        """Stamps first_message if `got` holds a message (not only events: a topic that does
+        not exist yet, a regex that matches nothing yet)."""
         from perflab.measure import machine_busy_s
 
-        self.first_message = (time.monotonic(), machine_busy_s())
+        if any(m.error() is None for m in got):
+            self.first_message = (time.monotonic(), machine_busy_s())
 
     def ack(self, batch: Sequence[Message], topic: str) -> None:
         from confluent_kafka import KafkaException, TopicPartition
@@ -292,8 +310,23 @@ class KafkaSource:
         return sum(self.lag_by_partition().values())
 
     def lag_by_partition(self) -> dict[tuple[str, int], int]:
-        self._see_watermarks(cached=True)
-        return {tp: max(high - self._next.get(tp, 0), 0) for tp, high in self._high.items()}
+        """The assigned partitions' lags, from the newer of the two high watermarks: the
+        last fetch's (cached by librdkafka, no round trip) and the watcher's."""
+        from confluent_kafka import KafkaException
+
+        lags: dict[tuple[str, int], int] = {}
+        try:
+            for tp in self._consumer.assignment():
+                key = (tp.topic, tp.partition)
+                marks = self._consumer.get_watermark_offsets(tp, cached=True)
+                if marks and marks[1] > self._fetched.get(key, -1):  # -1001: not fetched yet
+                    self._fetched[key] = marks[1]
+                high = max(self._fetched.get(key, -1), self._asked.get(key, -1))
+                if high >= 0:
+                    lags[key] = max(high - self._next.get(key, 0), 0)
+        except (KafkaException, RuntimeError):  # closing, or a rebalance under way
+            pass
+        return lags
 
     def pause(self) -> None:
         from confluent_kafka import KafkaException
@@ -305,7 +338,6 @@ class KafkaSource:
         # poll() serves the group's callbacks (and max.poll.interval.ms); paused partitions
         # fetch nothing, and anything already fetched is held for after the outage.
         deadline = time.monotonic() + seconds
-        self._see_watermarks(cached=False)  # the lag grows through an outage, and says so
         while (left := deadline - time.monotonic()) > 0:
             message = self._consumer.poll(min(left, 0.2))
             if message is not None:
@@ -322,6 +354,7 @@ class KafkaSource:
             self._consumer.resume(self._consumer.assignment())
 
     def close(self) -> None:
+        self._closed.set()
         self._consumer.close()  # commits the stored offsets
 
 
