@@ -464,6 +464,14 @@ def _consume(options: Options, source: Source, send: Callable[[_Work], Waiter],
     polled: dict[int, float] = {}  # id(batch) -> when it was polled: the batch latency
     taken = 0  # messages polled: --max-messages reads no more than it asks for
 
+    def sample_lag() -> int:
+        """The lag now: into the series and the metrics, once for both."""
+        by_partition = source.lag_by_partition()
+        lag = sum(by_partition.values())
+        lags.append((time.monotonic(), lag))
+        metrics.lag(by_partition)
+        return lag
+
     def accepted(work: _Work, wait: Waiter) -> tuple[int, int] | None:
         """The batch's answer; through a sink outage, consumption paused, until it is taken."""
         stored = wait()
@@ -474,10 +482,7 @@ def _consume(options: Options, source: Source, send: Callable[[_Work], Waiter],
         try:
             while isinstance(stored, Outage):
                 waited = time.monotonic() - began
-                by_partition = source.lag_by_partition()
-                lag = sum(by_partition.values())
-                lags.append((time.monotonic(), lag))
-                metrics.lag(by_partition)
+                lag = sample_lag()
                 if waited >= options.max_sink_retry or stop.requested:
                     raise ServiceError(
                         f"ClickHouse could not take a batch for {waited:.1f} s: {stored.reason}",
@@ -517,9 +522,7 @@ def _consume(options: Options, source: Source, send: Callable[[_Work], Waiter],
     while not stop.requested:
         if time.monotonic() >= next_lag:
             next_lag = time.monotonic() + LAG_EVERY_S
-            by_partition = source.lag_by_partition()
-            lags.append((time.monotonic(), sum(by_partition.values())))
-            metrics.lag(by_partition)
+            sample_lag()
         want = size if options.max_messages is None else min(size, options.max_messages - taken)
         batch = source.poll_batch(want, POLL_TIMEOUT_S)
         taken += len(batch)
@@ -544,8 +547,8 @@ def _consume(options: Options, source: Source, send: Callable[[_Work], Waiter],
             continue
         last_message = time.monotonic()
         if summary.first_message_at is None:
-            summary.first_message_at, summary.first_message_busy = (
-                source.first_message or (last_message, machine_busy_s()))
+            assert source.first_message is not None, "a source stamps its first message"
+            summary.first_message_at, summary.first_message_busy = source.first_message
         # framed while the sink inserts `pending`
         work = _prepare(impl, decode, source.batch_topic, batch, extra=extra, checked=checked)
         if pending is not None:

@@ -37,6 +37,13 @@ LINGER_S = 0.05  # the longest a batch waits to fill: the latency price of batch
 WATERMARK_EVERY_S = 0.5
 
 
+def _stamp() -> tuple[float, float]:
+    """Now, and the machine's busy CPU now: a source's `first_message`."""
+    from perflab.measure import machine_busy_s
+
+    return time.monotonic(), machine_busy_s()
+
+
 def _as_message(m: Any) -> Message:
     return (m.partition(), m.offset(), m.value(), m.timestamp()[1])
 
@@ -288,10 +295,8 @@ class KafkaSource:
     def _first(self, got: Sequence[Any]) -> None:
         """Stamps first_message if `got` holds a message (not only events: a topic that does
         not exist yet, a regex that matches nothing yet)."""
-        from perflab.measure import machine_busy_s
-
         if any(m.error() is None for m in got):
-            self.first_message = (time.monotonic(), machine_busy_s())
+            self.first_message = _stamp()
 
     def ack(self, batch: Sequence[Message], topic: str) -> None:
         from confluent_kafka import KafkaException, TopicPartition
@@ -381,9 +386,7 @@ class ReplaySource:
     def poll_batch(self, size: int, timeout: float) -> list[Message]:
         data, pos, unpack = self._data, self._pos, RECORD.unpack_from
         if self.first_message is None and pos < len(data):
-            from perflab.measure import machine_busy_s
-
-            self.first_message = (time.monotonic(), machine_busy_s())
+            self.first_message = _stamp()
         batch: list[Message] = []
         end = len(data)
         while len(batch) < size and pos < end:
