@@ -14,8 +14,8 @@ the live one starts beside the drain and idles on its empty topic through it:
   once the group has its partitions: produce-to-insert latency (the processor
   samples one message in 16 after each insert) and the lag trend (the slope of
   the unprocessed count the processor samples every 0.5 s, while producing).
-  A variant that keeps up has a flat lag; one that does not, a rising one (at quick
-  scale it is stopped a second after the window, see LIVE_GRACE_S). At quick scale
+  A variant that keeps up has a flat lag; one that does not, a rising one (it is
+  stopped a few seconds after the window, see LIVE_GRACE_S). At quick scale
   only the baseline and the final step have a live phase (LIVE_STEPS).
 
 After every drain the rows in ClickHouse are counted (`FINAL`, so a message
@@ -57,8 +57,8 @@ __all__ = ["CASE", "StreamCase"]
 # is mostly its fixed costs (process start, group join), which are reported apart.
 MESSAGES = {"quick": 60_000, "full": 2_000_000}
 # For the variants that insert one message at a time (tens per second on a loaded machine):
-# each insert is the same fixed cost, so a few dozen give its rate.
-SAMPLE = {"quick": 30, "full": 3_000}
+# each insert is the same fixed cost, so a few dozen give its rate (full scale: 20x).
+SAMPLE = {"quick": 30, "full": 600}
 PARTITIONS = 4
 TOPIC = "perflab-events"
 TOPIC_PROTOBUF = "perflab-events-protobuf"
@@ -68,9 +68,9 @@ LIVE_SECONDS = {"quick": 1.0, "full": 8.0}
 # this long after the paced window, once its lag samples cover the window: a variant that
 # does not keep up (the poll-one-message steps insert ~50 msg/s) would otherwise spend
 # 10-20 s working off the window's 500 messages. Its p99 is then over the messages it
-# inserted, a lower bound, beside a lag trend that says it falls behind. Full scale
-# waits for every message.
-LIVE_GRACE_S = {"quick": 1.0, "full": None}
+# inserted, a lower bound, beside a lag trend that says it falls behind. Full scale waits
+# longer (its window is 4,000 messages: 4-5 minutes of the poll-one steps' work, each round).
+LIVE_GRACE_S = {"quick": 1.0, "full": 10.0}
 # At quick scale only the baseline and the final step run the live phase: the guide table
 # compares those two, and the p99 ladder table shows n/a for the steps between (at full
 # scale every step runs it). Each live phase is a second processor, its chDB and its window.
@@ -89,10 +89,11 @@ FAST_JOIN = ["-X", "max.poll.interval.ms=2000", "-X", "session.timeout.ms=2000",
 QUIX_JOIN = ["session.timeout.ms=2000", "heartbeat.interval.ms=300"]
 
 
-# The steps with 1,000-message batches drain a sample too at quick scale: a few thousand
-# msg/s, they would spend most of the case's quick time on the full backlog. 10 batches
-# are past the first one's start-up (the rate counts from the first message).
-SMALL_BATCHES = {"quick": 10_000, "full": MESSAGES["full"]}
+# The steps with 1,000-message batches drain a sample too: at 10-20k msg/s the whole
+# full-scale backlog is minutes a step a round, and a round of 19 variants would not fit
+# a working session. 10 batches are past the first one's start-up (the rate counts from the
+# first message); full scale drains 200, steady state.
+SMALL_BATCHES = {"quick": 10_000, "full": 200_000}
 # References that explain the ceilings rather than rank the ladder (the protobuf paths,
 # the sink's and the processor's ceilings) run at full scale only, or when named:
 # `perflab run --scale quick` has minutes for five cases.
@@ -205,7 +206,7 @@ class StreamCase:
     variants = (
         *ladder_variants(LADDER),
         Variant("protobuf", "reference",
-                "the structs step on protobuf messages (the guide's step 3), same topic size",
+                "the structs step on protobuf messages (the guide's step 3), as many of them",
                 FULL_ONLY),
         Variant("protobuf-raw", "reference",
                 f"{DEFAULT} on the protobuf messages: ClickHouse parses them, Python only "
@@ -288,8 +289,9 @@ class StreamCase:
                               int(p["messages"]))
             if variant in ("protobuf", "protobuf-raw"):
                 impl = "structs" if variant == "protobuf" else DEFAULT
+                # as many messages as the JSON step it is set against drains
                 return _drain(impl, ["--brokers", p["brokers"], "--format", "protobuf"],
-                              chdb_dir, int(p["messages"]), TOPIC_PROTOBUF)
+                              chdb_dir, _messages(impl, ctx.scale), TOPIC_PROTOBUF)
             count = _messages(variant, ctx.scale)
             live_steps = LIVE_STEPS[ctx.scale]
             if live_steps is not None and variant not in live_steps:
