@@ -420,6 +420,31 @@ def test_the_lag_counts_what_a_consumer_has_not_fetched(brokers):
         source.close()
 
 
+def test_after_a_restart_the_lag_counts_from_the_committed_offsets(brokers):
+    """A member that takes over partitions the group has read knows where it left off: its
+    lag is what is left, not the partitions' whole logs, before its first batch."""
+    from perflab.stream._source import KafkaSource
+
+    topic, group = new_topic(brokers, 2000, partitions=2), f"g-{uuid.uuid4().hex[:8]}"
+    first = KafkaSource(brokers, [topic], group)
+    try:
+        read = 0
+        while read < 2000:
+            batch = first.poll_batch(2000 - read, 1.0)
+            first.ack(batch, topic)
+            read += len(batch)
+    finally:
+        first.close()  # commits the stored offsets
+    second = KafkaSource(brokers, [topic], group)
+    try:
+        deadline = time.monotonic() + 15
+        while len(second.lag_by_partition()) < 2 and time.monotonic() < deadline:
+            assert not second.poll_batch(100, 0.2)  # nothing left to read
+        assert second.lag_by_partition() == {(topic, 0): 0, (topic, 1): 0}
+    finally:
+        second.close()
+
+
 def test_the_rate_counts_from_the_first_message_not_from_the_wait_for_a_topic(tmp_path, brokers):
     """A regex that matches no topic yet hands the consumer events, not messages: the
     processing window opens at the first message, and the wait is start-up."""

@@ -35,6 +35,7 @@ RECORD = struct.Struct("<IQqI")  # partition, offset, timestamp ms, value length
 CONSUME_MAX = 2000
 LINGER_S = 0.05  # the longest a batch waits to fill: the latency price of batching
 WATERMARK_EVERY_S = 0.5
+COMMITTED_TIMEOUT_S = 5.0  # at assignment: the group's committed offsets, for the lag
 
 
 def _stamp() -> tuple[float, float]:
@@ -189,8 +190,17 @@ class KafkaSource:
             client.close()
 
     def _assigned(self, consumer: Any, partitions: list[Any]) -> None:
+        from confluent_kafka import KafkaException
+
         if self.ready_at is None:
             self.ready_at = time.monotonic()
+        # Where the group left off: after a restart the lag counts from there, not from
+        # offset 0, until the partition's first batch is acknowledged.
+        with contextlib.suppress(KafkaException):
+            for tp in consumer.committed(partitions, timeout=COMMITTED_TIMEOUT_S):
+                if tp.offset >= 0:  # -1001: nothing committed yet
+                    key = (tp.topic, tp.partition)
+                    self._next[key] = max(self._next.get(key, 0), tp.offset)
         # Said on stderr: operators (and the benchmark) see when the group has settled.
         # One write(2) of the whole line: worker processes share the stream, and a line
         # written in pieces interleaved with another's (seen in a run).
