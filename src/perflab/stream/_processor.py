@@ -54,6 +54,7 @@ LATENCY_SAMPLE = 16  # produce->insert latency is recorded for one message in 16
 POLL_TIMEOUT_S = 0.5
 LAG_EVERY_S = 0.5
 JOIN_TIMEOUT_S = 60.0
+WORKER_CLOSE_S = 10.0  # a worker that said done has this long to leave the group
 # Tansu 0.6 (the embedded broker) forgets to clear a forming group's leader when the
 # leader leaves: every later join of that group waits on a member that is gone. Two
 # workers stopping within a heartbeat of each other can leave a group so.
@@ -648,9 +649,14 @@ def _worker(options: Options, shard: tuple[int, int], conn: Connection) -> None:
         try:
             with _accounted(options.impl, summary):
                 _consume(options, source, send, stop, summary, lambda s: not stopping)
-        finally:
+            source.commit()
+        except BaseException:
             source.close()
+            raise
         conn.send(("done", summary))
+        # librdkafka's close (leaving the group) has hung on a loaded broker (once in a
+        # full-scale stream case run); the offsets are committed, so the parent may end it.
+        source.close()
     except Exception as exc:
         with contextlib.suppress(OSError):  # the sink process itself may be gone
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
@@ -718,7 +724,10 @@ def _run_workers(options: Options, sink: ClickHouse, count: int,
     finally:
         progress.done()
         for proc in procs:
-            proc.join(10)
+            proc.join(WORKER_CLOSE_S)
+            if proc.is_alive():  # said done, then stuck in librdkafka's close
+                proc.kill()
+                proc.join()
     if errors:
         raise ServiceError(f"stream worker failed: {errors[0]}")
     summary.finish(started)

@@ -107,6 +107,8 @@ class Source(Protocol):
     def wait(self, seconds: float) -> None:
         """Sleep while paused, keeping the group membership alive."""
     def resume(self) -> None: ...
+    def commit(self) -> None:
+        """The acknowledged offsets are the group's when this returns."""
     def close(self) -> None: ...
 
 
@@ -368,9 +370,17 @@ class KafkaSource:
         with contextlib.suppress(KafkaException):
             self._consumer.resume(self._consumer.assignment())
 
+    def commit(self) -> None:
+        from confluent_kafka import KafkaException
+
+        # Fails with nothing stored, or once the partitions were revoked: their new owner
+        # re-reads from the last commit, and the sink absorbs the duplicates.
+        with contextlib.suppress(KafkaException):
+            self._consumer.commit(asynchronous=False)
+
     def close(self) -> None:
         self._closed.set()
-        self._consumer.close()  # commits the stored offsets
+        self._consumer.close()  # commits the stored offsets, and leaves the group
 
 
 class ReplaySource:
@@ -434,6 +444,9 @@ class ReplaySource:
 
     def lag_by_partition(self) -> dict[tuple[str, int], int]:
         return {}
+
+    def commit(self) -> None:
+        pass  # a replay has no group
 
     def close(self) -> None:
         self._data.release()

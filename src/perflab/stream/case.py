@@ -34,9 +34,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -113,9 +115,12 @@ class _Processor:
     """`perflab stream run` as a child process; stderr is read as it comes."""
 
     def __init__(self, args: list[str]) -> None:
+        # Its own process group: a kill reaches its worker processes too, which hold its
+        # pipes open (an orphaned worker kept communicate() waiting for 20 minutes).
         self.proc = subprocess.Popen([*perflab_command(), "stream", "run", *args, *FAST_JOIN,
                                       "--create-table", "--count-table", "--json"],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     start_new_session=True)
         self.assigned: set[int] = set()
         self.stderr: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -136,6 +141,11 @@ class _Processor:
                                        + "".join(self.stderr[-3:]).strip())
             time.sleep(0.02)
 
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.communicate()
+
     def summary(self, timeout: float, stop_after: float | None = None) -> dict[str, Any]:
         """Its --json summary; with `stop_after`, SIGTERM it if it is still running then."""
         if stop_after is not None:
@@ -146,8 +156,7 @@ class _Processor:
         try:
             out, _ = self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.communicate()
+            self.kill()
             raise MeasurementError(f"the processor did not finish in {timeout:.0f} s") from None
         self._reader.join(5)
         if self.proc.returncode != 0:
@@ -370,8 +379,7 @@ class _Live:
 
     def __exit__(self, *exc: object) -> None:
         if self.proc.proc.poll() is None:
-            self.proc.proc.kill()
-            self.proc.proc.communicate()
+            self.proc.kill()
 
     def measure(self) -> dict[str, float]:
         self.proc.wait_assigned(PARTITIONS)
