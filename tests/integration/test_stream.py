@@ -428,8 +428,9 @@ def test_after_a_restart_the_lag_counts_from_the_committed_offsets(brokers):
     topic, group = new_topic(brokers, 2000, partitions=2), f"g-{uuid.uuid4().hex[:8]}"
     first = KafkaSource(brokers, [topic], group)
     try:
-        read = 0
+        read, deadline = 0, time.monotonic() + 30
         while read < 2000:
+            assert time.monotonic() < deadline, f"{read} of 2000 read in 30 s"
             batch = first.poll_batch(2000 - read, 1.0)
             first.ack(batch, topic)
             read += len(batch)

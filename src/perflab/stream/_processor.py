@@ -46,6 +46,8 @@ from perflab.stream._source import KafkaSource, ReplaySource, Source
 from perflab.stream._table import TableDecoder, TableSpec
 
 if TYPE_CHECKING:
+    from multiprocessing.process import BaseProcess
+
     from perflab.services.clickhouse import ClickHouse
 
 __all__ = ["Options", "Summary", "run"]
@@ -54,7 +56,8 @@ LATENCY_SAMPLE = 16  # produce->insert latency is recorded for one message in 16
 POLL_TIMEOUT_S = 0.5
 LAG_EVERY_S = 0.5
 JOIN_TIMEOUT_S = 60.0
-WORKER_CLOSE_S = 10.0  # a worker that said done has this long to leave the group
+WORKER_STOP_S = 30.0  # told to stop, a worker has this long to finish its batch and commit
+WORKER_CLOSE_S = 10.0  # then this long to leave the group
 # Tansu 0.6 (the embedded broker) forgets to clear a forming group's leader when the
 # leader leaves: every later join of that group waits on a member that is gone. Two
 # workers stopping within a heartbeat of each other can leave a group so.
@@ -662,6 +665,13 @@ def _worker(options: Options, shard: tuple[int, int], conn: Connection) -> None:
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
 
+def _terminate(procs: Sequence[BaseProcess]) -> None:
+    for proc in procs:
+        if proc.is_alive() and proc.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGTERM)
+
+
 def _run_workers(options: Options, sink: ClickHouse, count: int,
                  dead: DeadLetters | None) -> Summary:
     import multiprocessing
@@ -686,17 +696,23 @@ def _run_workers(options: Options, sink: ClickHouse, count: int,
     progress = _Progress(options.progress, started)
     consumed = 0
     errors: list[str] = []
-    signalled = False
+    stop_by: float | None = None  # once told to stop: the workers' deadline to say done
     try:
         with _accounted(options.impl, summary):
             while links:
-                for link in wait(links):
+                left = None if stop_by is None else max(stop_by - time.monotonic(), 0.0)
+                ready = wait(links, left)
+                if not ready:  # a worker's commit can wait on a coordinator that is gone
+                    errors.append(f"{len(links)} worker(s) did not stop "
+                                  f"{WORKER_STOP_S:.0f} s after being told to")
+                    break
+                for link in ready:
                     assert isinstance(link, Connection)
                     try:
                         message = link.recv()
                     except EOFError:  # killed before it could say goodbye
                         links.remove(link)
-                        if not signalled:
+                        if stop_by is None:
                             errors.append("a worker process died")
                             stop.requested = True
                         continue
@@ -715,17 +731,18 @@ def _run_workers(options: Options, sink: ClickHouse, count: int,
                     else:
                         errors.append(payload)
                         stop.requested = True
-                if stop.requested and not signalled:
-                    # Idle workers are waiting on the broker, not on us: tell them directly.
-                    signalled = True
-                    for proc in procs:
-                        if proc.is_alive() and proc.pid:
-                            os.kill(proc.pid, signal.SIGTERM)
+                if stop.requested and stop_by is None:
+                    stop_by = time.monotonic() + WORKER_STOP_S
+                    _terminate(procs)  # idle workers wait on the broker, not on us
     finally:
         progress.done()
+        for link in links:  # left early: a worker waiting for its answer gets EOFError
+            link.close()
+        if stop_by is None:
+            _terminate(procs)
         for proc in procs:
             proc.join(WORKER_CLOSE_S)
-            if proc.is_alive():  # said done, then stuck in librdkafka's close
+            if proc.is_alive():  # stuck in librdkafka's close, or never told us it was done
                 proc.kill()
                 proc.join()
     if errors:

@@ -108,7 +108,7 @@ class Source(Protocol):
         """Sleep while paused, keeping the group membership alive."""
     def resume(self) -> None: ...
     def commit(self) -> None:
-        """The acknowledged offsets are the group's when this returns."""
+        """Commits the acknowledged offsets (a failure is reported: they are re-read)."""
     def close(self) -> None: ...
 
 
@@ -198,11 +198,14 @@ class KafkaSource:
             self.ready_at = time.monotonic()
         # Where the group left off: after a restart the lag counts from there, not from
         # offset 0, until the partition's first batch is acknowledged.
+        # The fetch restarts there too, after an eager rebalance as after a restart.
         with contextlib.suppress(KafkaException):
             for tp in consumer.committed(partitions, timeout=COMMITTED_TIMEOUT_S):
-                if tp.offset >= 0:  # -1001: nothing committed yet
-                    key = (tp.topic, tp.partition)
-                    self._next[key] = max(self._next.get(key, 0), tp.offset)
+                key = (tp.topic, tp.partition)
+                if tp.offset >= 0:
+                    self._next[key] = tp.offset
+                else:  # -1001: nothing committed yet, the fetch starts at the log's start
+                    self._next.pop(key, None)
         # Said on stderr: operators (and the benchmark) see when the group has settled.
         # One write(2) of the whole line: worker processes share the stream, and a line
         # written in pieces interleaved with another's (seen in a run).
@@ -371,12 +374,17 @@ class KafkaSource:
             self._consumer.resume(self._consumer.assignment())
 
     def commit(self) -> None:
-        from confluent_kafka import KafkaException
+        from confluent_kafka import KafkaError, KafkaException
 
-        # Fails with nothing stored, or once the partitions were revoked: their new owner
-        # re-reads from the last commit, and the sink absorbs the duplicates.
-        with contextlib.suppress(KafkaException):
+        try:
             self._consumer.commit(asynchronous=False)
+        except KafkaException as exc:
+            if exc.args[0].code() == KafkaError._NO_OFFSET:
+                return  # nothing stored since the last commit
+            # Revoked meanwhile, or the coordinator gone: whoever reads these partitions
+            # next re-reads from the last commit, and the sink absorbs the duplicates.
+            os.write(2, f"perflab stream: offsets not committed ({exc.args[0].str()}); "
+                        "they will be re-read\n".encode())
 
     def close(self) -> None:
         self._closed.set()

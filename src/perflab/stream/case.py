@@ -112,7 +112,8 @@ def _messages(variant: str, scale: str) -> int:
 
 
 class _Processor:
-    """`perflab stream run` as a child process; stderr is read as it comes."""
+    """`perflab stream run` as a child process; stderr is read as it comes. A context
+    manager: leaving it kills whatever is left of the child's process group."""
 
     def __init__(self, args: list[str]) -> None:
         # Its own process group: a kill reaches its worker processes too, which hold its
@@ -123,15 +124,30 @@ class _Processor:
                                      start_new_session=True)
         self.assigned: set[int] = set()
         self.stderr: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        self._stdout: list[str] = []
+        # One reader per pipe, each the pipe's only reader (communicate() would race the
+        # stderr reader for lines).
+        self._readers = [threading.Thread(target=self._read_stderr, daemon=True),
+                         threading.Thread(target=self._read_stdout, daemon=True)]
+        for reader in self._readers:
+            reader.start()
 
-    def _read(self) -> None:
+    def __enter__(self) -> _Processor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
+
+    def _read_stderr(self) -> None:
         assert self.proc.stderr is not None
         for line in self.proc.stderr:
             self.stderr.append(line)
             for numbers in _ASSIGNED.findall(line):
                 self.assigned |= {int(n) for n in numbers.split(",") if n}
+
+    def _read_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        self._stdout.append(self.proc.stdout.read())
 
     def wait_assigned(self, partitions: int) -> None:
         deadline = time.monotonic() + JOIN_TIMEOUT_S
@@ -142,9 +158,10 @@ class _Processor:
             time.sleep(0.02)
 
     def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
+        """The whole group, even when the leader has exited (an orphaned worker may not)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.communicate()
+        self.proc.wait()
 
     def summary(self, timeout: float, stop_after: float | None = None) -> dict[str, Any]:
         """Its --json summary; with `stop_after`, SIGTERM it if it is still running then."""
@@ -154,14 +171,16 @@ class _Processor:
             except subprocess.TimeoutExpired:
                 self.proc.terminate()
         try:
-            out, _ = self.proc.communicate(timeout=timeout)
+            self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
             raise MeasurementError(f"the processor did not finish in {timeout:.0f} s") from None
-        self._reader.join(5)
+        self.kill()  # a worker left behind holds the pipes open
+        for reader in self._readers:
+            reader.join(5)
         if self.proc.returncode != 0:
             raise MeasurementError("stream run failed: " + "".join(self.stderr[-3:]).strip())
-        result: dict[str, Any] = json.loads(out)
+        result: dict[str, Any] = json.loads("".join(self._stdout))
         return result
 
 
@@ -334,10 +353,10 @@ class StreamCase:
 
 def _drain(variant: str, source: list[str], chdb_dir: Path, count: int,
            topic: str = TOPIC) -> dict[str, float]:
-    proc = _Processor(["--topic", topic, "--group", f"drain-{uuid.uuid4().hex[:12]}",
-                       *source, "--clickhouse", f"chdb://{chdb_dir}", "--impl", variant,
-                       "--max-messages", str(count)])
-    s = proc.summary(timeout=600)
+    with _Processor(["--topic", topic, "--group", f"drain-{uuid.uuid4().hex[:12]}",
+                     *source, "--clickhouse", f"chdb://{chdb_dir}", "--impl", variant,
+                     "--max-messages", str(count)]) as proc:
+        s = proc.summary(timeout=600)
     if s["consumed"] < count or s["dead"]:
         raise MeasurementError(f"{variant}: {s['consumed']} consumed, {s['dead']} dead letters; "
                                f"expected {count} good messages")
@@ -378,8 +397,7 @@ class _Live:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc.proc.poll() is None:
-            self.proc.kill()
+        self.proc.kill()
 
     def measure(self) -> dict[str, float]:
         self.proc.wait_assigned(PARTITIONS)
