@@ -270,3 +270,16 @@ def test_merged_summary_costs_the_machine_from_first_message_to_last_batch():
     out = early.as_json()
     assert out["seconds"] == 8.0 and out["msgs_per_s"] == 50.0
     assert out["machine_cpu_per_msg_s"] == pytest.approx((14.0 - 10.0) / 400)
+
+
+def test_the_impl_sets_the_fetch_backoff_and_a_kafka_setting_given_with_x_wins() -> None:
+    from perflab.stream._impl import DEFAULT, IMPLS
+    from perflab.stream._processor import Options, kafka_settings
+
+    before, final = IMPLS["no-tuples"], IMPLS[DEFAULT]
+    assert kafka_settings(Options("t", "g", "events", before)) == {
+        "fetch.queue.backoff.ms": 1000}  # librdkafka's default, said explicitly
+    assert kafka_settings(Options("t", "g", "events", final))["fetch.queue.backoff.ms"] == 10
+    given = Options("t", "g", "events", final, kafka=(("fetch.queue.backoff.ms", "250"),
+                                                      ("client.id", "mine")))
+    assert kafka_settings(given) == {"fetch.queue.backoff.ms": "250", "client.id": "mine"}

@@ -22,6 +22,9 @@ class Impl:
     # The raw path frames librdkafka's message objects as they come: no tuple per message
     # (_source.KafkaBatch makes them only for what asks, such as the Python fallback).
     lazy_batches: bool = False
+    # librdkafka's fetch.queue.backoff.ms: how long a partition waits to fetch again once
+    # its prefetch queue was past its bound. 1,000 is librdkafka's default.
+    fetch_backoff_ms: int = 1000
 
 
 def _ladder() -> tuple[Impl, ...]:
@@ -49,6 +52,8 @@ def _ladder() -> tuple[Impl, ...]:
          "the batch before", workers=0, overlap=True)
     then("no-tuples", "the framing reads librdkafka's messages directly: no tuple a message",
          lazy_batches=True)
+    then("refill", "librdkafka fetches again 10 ms after its prefetch queue was full, not "
+         "1 s (fetch.queue.backoff.ms): the queue no longer runs dry", fetch_backoff_ms=10)
     return tuple(steps)
 
 

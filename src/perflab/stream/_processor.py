@@ -218,7 +218,14 @@ def _open_source(options: Options, shard: tuple[int, int] | None = None) -> Sour
     topics = options.topic if options.topic_regex else options.topic.split(",")
     # Lazy batches only where the raw path frames them: a decoder wants the tuples anyway.
     lazy = options.impl.lazy_batches and options.impl.raw
-    return KafkaSource(options.brokers, topics, options.group, dict(options.kafka), lazy)
+    return KafkaSource(options.brokers, topics, options.group, kafka_settings(options), lazy)
+
+
+def kafka_settings(options: Options) -> dict[str, Any]:
+    """The consumer's settings beyond KafkaSource's own: the impl's, then -X (which win)."""
+    # A consumer that empties librdkafka's bounded queue before the backoff is over waits
+    # on an idle broker for the rest of it (the `refill` step).
+    return {"fetch.queue.backoff.ms": options.impl.fetch_backoff_ms, **dict(options.kafka)}
 
 
 @dataclass
