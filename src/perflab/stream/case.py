@@ -241,6 +241,9 @@ class StreamCase:
                 "checks that each is canonical", FULL_ONLY),
         Variant("bare-consume", "reference",
                 "confluent-kafka consume() loop, no decoding: the broker's ceiling"),
+        Variant("bare-framing", "reference",
+                f"the bare loop framing each message as {DEFAULT} does, no insert: the "
+                "ceiling of a processor whose consuming thread checks every message"),
         Variant("sink-ceiling", "reference",
                 "chDB INSERT of the final rows from a file: the sink's ceiling", FULL_ONLY),
         Variant("replay", "reference",
@@ -297,8 +300,8 @@ class StreamCase:
 
     def run(self, variant: str, ctx: RunContext) -> Mapping[str, float]:
         p = ctx.params
-        if variant == "bare-consume":
-            return _bare_consume(p["brokers"], int(p["messages"]))
+        if variant in ("bare-consume", "bare-framing"):
+            return _bare_consume(p["brokers"], int(p["messages"]), variant == "bare-framing")
         if variant == "clickhouse-kafka":
             # chDB lists the engine, but starts no message-broker pool
             # (background_message_broker_schedule_pool_size is 0): creating a Kafka table
@@ -407,12 +410,15 @@ class _Live:
                 "lag_per_min": _lag_trend(s["lag_series"], start, end)}
 
 
-def _bare_consume(brokers: str, count: int) -> dict[str, float]:
+def _bare_consume(brokers: str, count: int, frame: bool = False) -> dict[str, float]:
+    """The consume() loop alone; with `frame`, each chunk framed as the final step frames
+    its batches (the same check a message), and nothing inserted."""
     from confluent_kafka import Consumer
 
     from perflab.measure import machine_busy_s
     from perflab.services.kafka import CLIENT_DEFAULTS
-    from perflab.stream._source import CONSUME_MAX
+    from perflab.stream._schema import frame_raw
+    from perflab.stream._source import CONSUME_MAX, KafkaBatch
 
     consumer = Consumer({"bootstrap.servers": brokers, "group.id": f"bare-{uuid.uuid4().hex}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False,
@@ -428,7 +434,10 @@ def _bare_consume(brokers: str, count: int) -> dict[str, float]:
             batch = consumer.consume(CONSUME_MAX, 1.0)  # the processor's chunk
             if batch and not first:
                 first, busy = time.monotonic(), machine_busy_s()
-            seen += sum(1 for m in batch if m.error() is None)
+            good = [m for m in batch if m.error() is None]
+            if frame and good and frame_raw(TOPIC, KafkaBatch(good)) is None:
+                raise MeasurementError("bare-framing: a message the framing refused")
+            seen += len(good)
         seconds, busy = time.monotonic() - first, machine_busy_s() - busy
     finally:
         consumer.close()
