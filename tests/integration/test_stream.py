@@ -94,25 +94,6 @@ def test_every_variant_stores_good_messages_once_and_dead_letters_the_rest(
         assert summary["refused_raw_batches"] >= 0  # every batch holds a bad one: Python decides
 
 
-def test_group_commit_batches_of_several_chunks_lose_and_double_nothing(tmp_path, brokers):
-    """The default's groups (one consume() chunk after another while an insert runs) at
-    its own batch size: a chunk with a bad message sends its whole group to Python."""
-    count = 12_000
-    topic = new_topic(brokers, count, bad_ratio=0.0005)  # every 2,000th message is bad
-    summary = finish(stream(*run_args(brokers, topic, tmp_path, "--until-idle", "2",
-                                      "--count-table")))
-    bad = count // 2000
-    assert (summary["consumed"], summary["inserted"], summary["dead"]) == (
-        count, count - bad, bad)
-    assert summary["table_rows"] == count - bad
-    assert query(tmp_path, "SELECT count(), uniqExact(partition, offset) FROM events") == [
-        f"{count - bad}\t{count - bad}"]
-    dead = query(tmp_path, "SELECT partition, offset FROM events_dead FINAL "
-                           "ORDER BY partition, offset")
-    assert [tuple(map(int, line.split("\t"))) for line in dead] == sorted(
-        (i % 4, i // 4) for i in range(1999, count, 2000))
-
-
 def test_protobuf_messages_are_stored_like_json_ones(tmp_path, brokers):
     count = 2000
     topic = new_topic(brokers, count, bad_ratio=0.01, fmt="protobuf")

@@ -20,23 +20,17 @@ from typing import Any, Protocol
 
 from perflab.errors import ServiceError, UsageError
 
-__all__ = ["Body", "ClickHouse", "check_target", "connect", "default_path", "is_transient",
+__all__ = ["ClickHouse", "check_target", "connect", "default_path", "is_transient",
            "quote_table"]
 
 Settings = Mapping[str, int | str]
-# An insert's body, or its parts in order (streamed one after the other, never joined)
-Body = bytes | tuple[bytes, ...]
-
-
-def _joined(body: Body) -> bytes:
-    return body if isinstance(body, bytes) else b"".join(body)
 
 
 class ClickHouse(Protocol):
     target: str
 
     def command(self, sql: str) -> None: ...
-    def insert(self, table: str, body: Body, settings: Settings | None = None,
+    def insert(self, table: str, body: bytes, settings: Settings | None = None,
                fmt: str = "JSONEachRow", columns: Sequence[str] = (),
                checked: bool = False) -> int | None:
         """Rows written, counting those a materialized view wrote (None: not reported).
@@ -81,7 +75,7 @@ class ChdbClient:
         with _reported("ClickHouse"):
             self._session.query(sql)
 
-    def insert(self, table: str, body: Body, settings: Settings | None = None,
+    def insert(self, table: str, body: bytes, settings: Settings | None = None,
                fmt: str = "JSONEachRow", columns: Sequence[str] = (),
                checked: bool = False) -> int | None:
         names = f" ({', '.join(columns)})" if columns else ""
@@ -91,12 +85,11 @@ class ChdbClient:
             # the streaming insert below reports the rows as written and drops them (chDB
             # 4.4). It costs a copy of the body and more time a batch.
             with _reported(f"ClickHouse insert into {table}"):
-                self._session.query(f"{query} FORMAT {fmt}\n{_joined(body).decode()}")
+                self._session.query(f"{query} FORMAT {fmt}\n{body.decode()}")
             return None
         with _reported(f"ClickHouse insert into {table}"),\
                 self._session.send_insert(query, fmt) as inserter:
-            for part in (body,) if isinstance(body, bytes) else body:
-                inserter.append(part)
+            inserter.append(body)
             result = inserter.finish()
         # chDB's streaming insert does not raise when a materialized view fails: the
         # view's rows are then missing from this count, and callers must check it.
@@ -147,13 +140,13 @@ class HttpClient:
         with _reported("ClickHouse"):
             self._client.command(sql)
 
-    def insert(self, table: str, body: Body, settings: Settings | None = None,
+    def insert(self, table: str, body: bytes, settings: Settings | None = None,
                fmt: str = "JSONEachRow", columns: Sequence[str] = (),
                checked: bool = False) -> int | None:
         with _reported(f"ClickHouse insert into {table}"):  # a failing view is an error here
             summary = self._client.raw_insert(table, column_names=list(columns) or None,
-                                              insert_block=_joined(body),
-                                              settings=dict(settings or {}), fmt=fmt)
+                                              insert_block=body, settings=dict(settings or {}),
+                                              fmt=fmt)
         written = getattr(summary, "written_rows", None)
         return int(written) if written is not None else None
 

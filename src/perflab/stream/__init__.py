@@ -9,7 +9,6 @@
     _protobuf   the events as protobuf: schema, decoder, envelopes for ClickHouse's parser
     _schema     the events' tables, dead-letter tables, and the raw paths
     _source     a Kafka consumer group (topics or a regex), or a replay file
-    _batching   how the loop gathers a batch: whole, or a chunk at a time (group commit)
     _processor  the loop: batch, insert (outages retried), then store offsets; workers
     _metrics    Prometheus /metrics (--metrics-port)
     _produce    `perflab stream produce`

@@ -25,9 +25,6 @@ class Impl:
     # librdkafka's fetch.queue.backoff.ms: how long a partition waits to fetch again once
     # its prefetch queue was past its bound. 1,000 is librdkafka's default.
     fetch_backoff_ms: int = 1000
-    # A batch closes as soon as the insert before it is done, not only when full
-    # (_batching.GroupCommit): with `overlap`, neither side waits for the other.
-    group_commit: bool = False
 
 
 def _ladder() -> tuple[Impl, ...]:
@@ -57,9 +54,6 @@ def _ladder() -> tuple[Impl, ...]:
          lazy_batches=True)
     then("refill", "librdkafka fetches again 10 ms after its prefetch queue was full, not "
          "1 s (fetch.queue.backoff.ms): the queue no longer runs dry", fetch_backoff_ms=10)
-    then("group-commit", "a batch goes to the sink as soon as the insert before it is done, "
-         "framed a consume() chunk at a time as it came: neither side waits for the other",
-         group_commit=True)
     return tuple(steps)
 
 

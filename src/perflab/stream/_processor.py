@@ -28,10 +28,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from perflab.errors import ServiceError, UsageError
-from perflab.stream._batching import Batcher, GroupCommit, WholeBatches
 from perflab.stream._decode import (
     COMPACT,
     DECODERS,
@@ -49,11 +48,12 @@ from perflab.stream._table import TableDecoder, TableSpec
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
-    from perflab.services.clickhouse import Body, ClickHouse
+    from perflab.services.clickhouse import ClickHouse
 
 __all__ = ["Options", "Summary", "run"]
 
 LATENCY_SAMPLE = 16  # produce->insert latency is recorded for one message in 16
+POLL_TIMEOUT_S = 0.5
 LAG_EVERY_S = 0.5
 JOIN_TIMEOUT_S = 60.0
 WORKER_STOP_S = 30.0  # told to stop, a worker has this long to finish its batch and commit
@@ -233,7 +233,7 @@ class _Work:
     """One batch as the sink receives it: raw wrapped messages, or decoded bodies."""
 
     count: int
-    raw: Body | None = None  # the framed batch, or its framed chunks (GroupCommit)
+    raw: bytes | None = None
     raw_format: str = "json"  # the key of RAW_PATHS that framed `raw`
     rows: bytes = b""
     rows_count: int = 0
@@ -284,7 +284,7 @@ class _SinkDown(Exception):
         self.error = error
 
 
-def _insert(sink: ClickHouse, table: str, body: Body, settings: Mapping[str, int | str],
+def _insert(sink: ClickHouse, table: str, body: bytes, settings: Mapping[str, int | str],
             fmt: str = "JSONEachRow", columns: tuple[str, ...] = (),
             checked: bool = False) -> int | None:
     """One insert; a transient error (the sink's, not the data's) raises _SinkDown."""
@@ -440,36 +440,7 @@ def _sample_latency(batch: Sequence[Message], into: list[float]) -> None:
 
 # (rows, dead letters) stored, None: raw input refused, or Outage: the sink could not take it
 Stored = tuple[int, int] | Outage | None
-
-
-class Waiter(Protocol):
-    """A batch handed to the sink (a Future, for the insert thread)."""
-
-    def result(self) -> Stored: ...  # its answer, once there
-    def done(self) -> bool: ...  # answered: the sink is free
-
-
-class _Answered:
-    """A batch the sink took in this thread."""
-
-    def __init__(self, stored: Stored) -> None:
-        self.stored = stored
-
-    def result(self) -> Stored:
-        return self.stored
-
-    def done(self) -> bool:
-        return True
-
-
-def _combined(topic: str, batch: Sequence[Message], works: list[_Work],
-              prepare: Callable[..., _Work]) -> _Work:
-    """One work for a group's chunks (GroupCommit): their framed bodies as they are, or,
-    if a chunk needs Python, the whole group decoded."""
-    bodies = [work.raw for work in works if isinstance(work.raw, bytes)]  # one a chunk
-    if len(bodies) == len(works):
-        return replace(works[0], count=len(batch), raw=tuple(bodies), rows_count=len(batch))
-    return prepare(topic, batch, allow_raw=False)
+Waiter = Callable[[], Stored]  # the result of a batch handed to the sink, when it is ready
 
 
 def _decoder(options: Options) -> Decoder:
@@ -514,7 +485,7 @@ def _consume(options: Options, source: Source, send: Callable[[_Work], Waiter],
 
     def accepted(work: _Work, wait: Waiter) -> tuple[int, int] | None:
         """The batch's answer; through a sink outage, consumption paused, until it is taken."""
-        stored = wait.result()
+        stored = wait()
         if not isinstance(stored, Outage):
             return stored
         began, delay = time.monotonic(), RETRY_FIRST_S
@@ -534,7 +505,7 @@ def _consume(options: Options, source: Source, send: Callable[[_Work], Waiter],
                 delay = min(delay * 2, RETRY_MAX_S)
                 summary.sink_retries += 1
                 metrics.retry()
-                stored = send(work).result()
+                stored = send(work)()
         finally:
             summary.sink_outage_s += time.monotonic() - began
             source.resume()
@@ -544,7 +515,8 @@ def _consume(options: Options, source: Source, send: Callable[[_Work], Waiter],
         stored = accepted(work, wait)
         if stored is None:  # ClickHouse refused the raw batch: Python finds the culprits
             summary.refused_raw_batches += 1
-            work = prepare(work.topic, batch, allow_raw=False)
+            work = _prepare(impl, decode, work.topic, batch, allow_raw=False, extra=extra,
+                            checked=checked)
             stored = accepted(work, send(work))
             assert stored is not None, "a decoded batch is never refused whole"
         source.ack(batch, work.topic)
@@ -558,31 +530,15 @@ def _consume(options: Options, source: Source, send: Callable[[_Work], Waiter],
         summary.last_batch_at, summary.last_batch_busy = time.monotonic(), machine_busy_s()
         return on_batch(summary)
 
-    def prepare(topic: str, batch: Sequence[Message], allow_raw: bool = True) -> _Work:
-        return _prepare(impl, decode, topic, batch, allow_raw=allow_raw, extra=extra,
-                        checked=checked)
-
-    def combine(topic: str, batch: Sequence[Message], works: list[_Work]) -> _Work:
-        return _combined(topic, batch, works, prepare)
-
-    # Group commit on the raw path only: a decoded batch is decoded whole (its dedup token
-    # spans its offsets, its dead letters are stored with it).
-    grouped = impl.group_commit and impl.raw
-    gather: Batcher[_Work] = (GroupCommit[_Work](source, prepare, combine) if grouped
-                              else WholeBatches[_Work](source, prepare))
-
-    def sink_idle() -> bool:
-        return pending is None or pending[2].done()
-
     while not stop.requested:
         if time.monotonic() >= next_lag:
             next_lag = time.monotonic() + LAG_EVERY_S
             sample_lag()
         want = size if options.max_messages is None else min(size, options.max_messages - taken)
-        batch, framed = gather(want, sink_idle)
+        batch = source.poll_batch(want, POLL_TIMEOUT_S)
         taken += len(batch)
         polled[id(batch)] = time.monotonic()
-        if framed is None:
+        if not batch:
             polled.pop(id(batch), None)
             if pending is not None:  # nothing new: the batch in flight is not held back
                 more, pending = complete(*pending), None
@@ -604,7 +560,8 @@ def _consume(options: Options, source: Source, send: Callable[[_Work], Waiter],
         if summary.first_message_at is None:
             assert source.first_message is not None, "a source stamps its first message"
             summary.first_message_at, summary.first_message_busy = source.first_message
-        work = framed  # framed while the sink inserted `pending`
+        # framed while the sink inserts `pending`
+        work = _prepare(impl, decode, source.batch_topic, batch, extra=extra, checked=checked)
         if pending is not None:
             more, pending = complete(*pending), None
             if not more:  # `batch` was never sent: it is not acknowledged, and comes again
@@ -659,8 +616,9 @@ def _run_single(options: Options, sink: ClickHouse, dead: DeadLetters | None) ->
 
     def send(work: _Work) -> Waiter:
         if inserter is not None:
-            return inserter.submit(_deliver, sink, options.table, work, dead)
-        return _Answered(_deliver(sink, options.table, work, dead))
+            return inserter.submit(_deliver, sink, options.table, work, dead).result
+        stored = _deliver(sink, options.table, work, dead)
+        return lambda: stored
 
     def on_batch(s: Summary) -> bool:
         progress(s.consumed)
@@ -688,18 +646,15 @@ def _worker(options: Options, shard: tuple[int, int], conn: Connection) -> None:
         source = _open_source(options, shard)
         stopping = False
 
-        class Answer:
-            def result(self) -> Stored:
+        def send(work: _Work) -> Waiter:
+            conn.send(work)  # the sink answers each batch in the order they were sent
+
+            def wait() -> Stored:
                 nonlocal stopping
                 stored, stopping = conn.recv()
                 return stored  # type: ignore[no-any-return]
 
-            def done(self) -> bool:
-                return conn.poll()
-
-        def send(work: _Work) -> Waiter:
-            conn.send(work)  # the sink answers each batch in the order they were sent
-            return Answer()
+            return wait
 
         try:
             with _accounted(options.impl, summary):
